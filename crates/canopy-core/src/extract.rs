@@ -1,0 +1,462 @@
+//! Reading usage, model and output text out of provider responses, plain and streamed.
+//!
+//! One entry point per shape: [`from_body`] for a whole JSON response, and [`StreamObserver`]
+//! fed with SSE events for a stream. Both accept every response shape of a [`WireFormat`]
+//! (OpenAI chat completions, completions, responses and embeddings; Anthropic messages;
+//! Gemini `generateContent`) and normalise usage to [`Usage`]'s subset semantics.
+//! Parsing reads only the fields it needs; anything it does not understand is skipped.
+
+use serde::Deserialize;
+
+use crate::sse::Event;
+
+pub mod request;
+
+use crate::usage::Usage;
+
+/// The longest output text kept for token estimation and comparison, in bytes.
+pub const MAX_OUTPUT_TEXT: usize = 256 * 1024;
+
+/// A provider's wire format, which decides how usage is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireFormat {
+    /// OpenAI and every OpenAI-compatible API.
+    #[default]
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Google Gemini.
+    Gemini,
+}
+
+/// What a response says about the call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseFacts {
+    /// The usage, when the provider reported it.
+    pub usage: Option<Usage>,
+    /// The model the provider says answered.
+    pub model: Option<String>,
+    /// The generated text, capped at [`MAX_OUTPUT_TEXT`].
+    pub output_text: String,
+}
+
+/// Reads a whole (non-streamed) JSON response body. A body that is not JSON gives no facts.
+pub fn from_body(format: WireFormat, body: &[u8]) -> ResponseFacts {
+    let mut facts = ResponseFacts::default();
+    match format {
+        WireFormat::Openai => {
+            let Ok(r) = serde_json::from_slice::<OpenaiBody>(body) else {
+                return facts;
+            };
+            facts.model = r.model;
+            facts.usage = r.usage.map(OpenaiUsage::normalise);
+            for choice in r.choices {
+                if let Some(m) = choice.message {
+                    push_capped(&mut facts.output_text, m.content.as_deref().unwrap_or(""));
+                }
+                push_capped(&mut facts.output_text, choice.text.as_deref().unwrap_or(""));
+            }
+            for item in r.output {
+                for part in item.content {
+                    push_capped(&mut facts.output_text, part.text.as_deref().unwrap_or(""));
+                }
+            }
+        }
+        WireFormat::Anthropic => {
+            let Ok(r) = serde_json::from_slice::<AnthropicMessage>(body) else {
+                return facts;
+            };
+            facts.model = r.model;
+            facts.usage = r.usage.map(|u| {
+                let mut usage = Usage::default();
+                u.apply(&mut usage);
+                usage
+            });
+            for block in r.content {
+                push_capped(&mut facts.output_text, block.text.as_deref().unwrap_or(""));
+            }
+        }
+        WireFormat::Gemini => {
+            let Ok(r) = serde_json::from_slice::<GeminiBody>(body) else {
+                return facts;
+            };
+            r.apply(&mut facts);
+        }
+    }
+    facts
+}
+
+/// Accumulates what a streamed response says, one SSE event at a time.
+#[derive(Debug, Default)]
+pub struct StreamObserver {
+    format: WireFormat,
+    facts: ResponseFacts,
+    anthropic_usage: Option<Usage>,
+}
+
+impl StreamObserver {
+    /// An observer for a stream in `format`.
+    pub fn new(format: WireFormat) -> Self {
+        Self {
+            format,
+            ..Self::default()
+        }
+    }
+
+    /// Reads one event.
+    pub fn observe(&mut self, event: &Event) {
+        let data = event.data.as_bytes();
+        if data.is_empty() || event.data == "[DONE]" {
+            return;
+        }
+        match self.format {
+            WireFormat::Openai => self.observe_openai(event.event.as_deref(), data),
+            WireFormat::Anthropic => self.observe_anthropic(data),
+            WireFormat::Gemini => {
+                if let Ok(r) = serde_json::from_slice::<GeminiBody>(data) {
+                    r.apply(&mut self.facts);
+                }
+            }
+        }
+    }
+
+    fn observe_openai(&mut self, event_type: Option<&str>, data: &[u8]) {
+        let Ok(mut chunk) = serde_json::from_slice::<OpenaiChunk>(data) else {
+            return;
+        };
+        // Responses API events carry their type in the data as well as in `event:`.
+        let kind = chunk.kind.as_deref().or(event_type);
+        if let Some(response) = chunk.response.take() {
+            if self.facts.model.is_none() || response.usage.is_some() {
+                self.facts.model = response.model.or(self.facts.model.take());
+            }
+            if let Some(u) = response.usage {
+                self.facts.usage = Some(u.normalise());
+            }
+        }
+        if kind == Some("response.output_text.delta") {
+            push_capped(
+                &mut self.facts.output_text,
+                chunk.delta_text().unwrap_or(""),
+            );
+        }
+        if self.facts.model.is_none() {
+            self.facts.model = chunk.model;
+        }
+        if let Some(u) = chunk.usage {
+            self.facts.usage = Some(u.normalise());
+        }
+        for choice in chunk.choices {
+            if let Some(delta) = choice.delta {
+                push_capped(
+                    &mut self.facts.output_text,
+                    delta.content.as_deref().unwrap_or(""),
+                );
+            }
+            push_capped(
+                &mut self.facts.output_text,
+                choice.text.as_deref().unwrap_or(""),
+            );
+        }
+    }
+
+    fn observe_anthropic(&mut self, data: &[u8]) {
+        let Ok(event) = serde_json::from_slice::<AnthropicEvent>(data) else {
+            return;
+        };
+        if let Some(message) = event.message {
+            self.facts.model = message.model.or(self.facts.model.take());
+            if let Some(u) = message.usage {
+                u.apply(self.anthropic_usage.get_or_insert_with(Usage::default));
+            }
+        }
+        if let Some(u) = event.usage {
+            // `message_delta` usage is cumulative: it restates counts, never adds to them.
+            u.apply(self.anthropic_usage.get_or_insert_with(Usage::default));
+        }
+        if let Some(delta) = event.delta {
+            push_capped(
+                &mut self.facts.output_text,
+                delta.text.as_deref().unwrap_or(""),
+            );
+        }
+        self.facts.usage = self.anthropic_usage;
+    }
+
+    /// What the stream said so far.
+    pub fn facts(&self) -> &ResponseFacts {
+        &self.facts
+    }
+
+    /// Ends observation.
+    pub fn into_facts(self) -> ResponseFacts {
+        self.facts
+    }
+}
+
+/// Whether an OpenAI chat stream event is the usage-only chunk that `include_usage` adds:
+/// `choices` is empty and `usage` is an object.
+pub fn is_usage_only_chunk(data: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        choices: Option<Vec<serde::de::IgnoredAny>>,
+        usage: Option<serde::de::IgnoredAny>,
+    }
+    matches!(
+        serde_json::from_str::<Probe>(data),
+        Ok(Probe { choices: Some(choices), usage: Some(_) }) if choices.is_empty()
+    )
+}
+
+fn push_capped(out: &mut String, text: &str) {
+    if text.is_empty() || out.len() >= MAX_OUTPUT_TEXT {
+        return;
+    }
+    let room = MAX_OUTPUT_TEXT - out.len();
+    if text.len() <= room {
+        out.push_str(text);
+    } else {
+        let mut end = room;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push_str(&text[..end]);
+    }
+}
+
+#[derive(Deserialize)]
+struct OpenaiBody {
+    model: Option<String>,
+    usage: Option<OpenaiUsage>,
+    #[serde(default)]
+    choices: Vec<OpenaiChoice>,
+    /// Responses API output items.
+    #[serde(default)]
+    output: Vec<ResponsesItem>,
+}
+
+#[derive(Deserialize)]
+struct OpenaiChoice {
+    message: Option<OpenaiText>,
+    delta: Option<OpenaiText>,
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OpenaiText {
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ResponsesItem {
+    #[serde(default)]
+    content: Vec<ResponsesPart>,
+}
+
+#[derive(Deserialize)]
+struct ResponsesPart {
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OpenaiChunk {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    model: Option<String>,
+    usage: Option<OpenaiUsage>,
+    #[serde(default)]
+    choices: Vec<OpenaiChoice>,
+    response: Option<ResponsesSummary>,
+    delta: Option<serde_json::Value>,
+}
+
+impl OpenaiChunk {
+    fn delta_text(&self) -> Option<&str> {
+        self.delta.as_ref().and_then(serde_json::Value::as_str)
+    }
+}
+
+#[derive(Deserialize)]
+struct ResponsesSummary {
+    model: Option<String>,
+    usage: Option<OpenaiUsage>,
+}
+
+/// OpenAI usage in any of its shapes: chat and completions (`prompt_tokens`), responses
+/// (`input_tokens`), embeddings (no completion), DeepSeek (`prompt_cache_hit_tokens`).
+#[derive(Deserialize)]
+struct OpenaiUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    prompt_tokens_details: Option<InputDetails>,
+    input_tokens_details: Option<InputDetails>,
+    completion_tokens_details: Option<OutputDetails>,
+    output_tokens_details: Option<OutputDetails>,
+    prompt_cache_hit_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct InputDetails {
+    cached_tokens: Option<u64>,
+    audio_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct OutputDetails {
+    reasoning_tokens: Option<u64>,
+    audio_tokens: Option<u64>,
+}
+
+impl OpenaiUsage {
+    fn normalise(self) -> Usage {
+        let input = self.prompt_tokens_details.or(self.input_tokens_details);
+        let output = self
+            .completion_tokens_details
+            .or(self.output_tokens_details);
+        Usage {
+            prompt_tokens: self.prompt_tokens.or(self.input_tokens).unwrap_or(0),
+            completion_tokens: self.completion_tokens.or(self.output_tokens).unwrap_or(0),
+            cache_read_tokens: input
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+                .or(self.prompt_cache_hit_tokens)
+                .unwrap_or(0),
+            audio_input_tokens: input.as_ref().and_then(|d| d.audio_tokens).unwrap_or(0),
+            reasoning_tokens: output
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+            audio_output_tokens: output.as_ref().and_then(|d| d.audio_tokens).unwrap_or(0),
+            ..Usage::default()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct AnthropicMessage {
+    model: Option<String>,
+    usage: Option<AnthropicUsage>,
+    #[serde(default)]
+    content: Vec<AnthropicBlock>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicBlock {
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicEvent {
+    message: Option<AnthropicMessage>,
+    usage: Option<AnthropicUsage>,
+    delta: Option<AnthropicBlock>,
+}
+
+/// Anthropic usage: `input_tokens` excludes cache reads and writes, which are reported apart.
+#[derive(Deserialize)]
+struct AnthropicUsage {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_creation: Option<AnthropicCacheCreation>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicCacheCreation {
+    ephemeral_5m_input_tokens: Option<u64>,
+    ephemeral_1h_input_tokens: Option<u64>,
+}
+
+impl AnthropicUsage {
+    /// Overwrites the counts this report states, keeping the others, and re-derives totals.
+    fn apply(self, usage: &mut Usage) {
+        let uncached = usage
+            .prompt_tokens
+            .saturating_sub(usage.cache_read_tokens)
+            .saturating_sub(usage.cache_write_tokens)
+            .saturating_sub(usage.cache_write_1h_tokens);
+        let uncached = self.input_tokens.unwrap_or(uncached);
+        if let Some(read) = self.cache_read_input_tokens {
+            usage.cache_read_tokens = read;
+        }
+        match self.cache_creation {
+            Some(split) => {
+                usage.cache_write_tokens = split.ephemeral_5m_input_tokens.unwrap_or(0);
+                usage.cache_write_1h_tokens = split.ephemeral_1h_input_tokens.unwrap_or(0);
+            }
+            None => {
+                if let Some(written) = self.cache_creation_input_tokens {
+                    usage.cache_write_tokens = written;
+                    usage.cache_write_1h_tokens = 0;
+                }
+            }
+        }
+        usage.prompt_tokens = uncached
+            + usage.cache_read_tokens
+            + usage.cache_write_tokens
+            + usage.cache_write_1h_tokens;
+        if let Some(output) = self.output_tokens {
+            usage.completion_tokens = output;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GeminiBody {
+    model_version: Option<String>,
+    usage_metadata: Option<GeminiUsage>,
+    #[serde(default)]
+    candidates: Vec<GeminiCandidate>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GeminiUsage {
+    prompt_token_count: Option<u64>,
+    candidates_token_count: Option<u64>,
+    cached_content_token_count: Option<u64>,
+    thoughts_token_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct GeminiCandidate {
+    content: Option<GeminiContent>,
+}
+
+#[derive(Deserialize)]
+struct GeminiContent {
+    #[serde(default)]
+    parts: Vec<AnthropicBlock>,
+}
+
+impl GeminiBody {
+    fn apply(self, facts: &mut ResponseFacts) {
+        if self.model_version.is_some() {
+            facts.model = self.model_version;
+        }
+        if let Some(u) = self.usage_metadata {
+            // Gemini counts thoughts apart from candidates; ours are part of the completion.
+            let thoughts = u.thoughts_token_count.unwrap_or(0);
+            facts.usage = Some(Usage {
+                prompt_tokens: u.prompt_token_count.unwrap_or(0),
+                completion_tokens: u.candidates_token_count.unwrap_or(0) + thoughts,
+                cache_read_tokens: u.cached_content_token_count.unwrap_or(0),
+                reasoning_tokens: thoughts,
+                ..Usage::default()
+            });
+        }
+        for candidate in self.candidates {
+            for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
+                push_capped(&mut facts.output_text, part.text.as_deref().unwrap_or(""));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

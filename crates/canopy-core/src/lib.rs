@@ -1,0 +1,22 @@
+//! Canopy's domain, with no I/O and no async.
+//!
+//! Layout:
+//! - [`record`]: the [`CallRecord`] written once per proxied call, and its ids.
+//! - [`usage`]: token counts as one shape for every provider.
+//! - [`session`]: session path normalisation.
+//! - [`sse`]: an incremental Server-Sent Events parser.
+//! - [`extract`]: reading usage and models out of provider responses, plain and streamed.
+//! - [`pricing`]: the price catalog and cost in integer nano-USD.
+//!
+//! Nothing here touches the network, the disk or a clock: callers pass in what they read.
+//! Keep it that way so every piece can be tested as a pure function.
+
+pub mod extract;
+pub mod pricing;
+pub mod record;
+pub mod session;
+pub mod sse;
+pub mod usage;
+
+pub use record::{CallId, CallRecord, UsageSource};
+pub use usage::Usage;

@@ -1,0 +1,83 @@
+//! Session path normalisation (`Helicone-Session-Path`).
+
+/// The longest session path kept, in bytes.
+pub const MAX_PATH_BYTES: usize = 1024;
+/// The longest session id kept, in bytes.
+pub const MAX_SESSION_ID_BYTES: usize = 256;
+
+/// Normalises a session path: a leading `/` is added, empty segments collapse, surrounding
+/// white space goes, and a trailing `/` is dropped. An empty or all-slash path is `/`.
+/// The result is cut to [`MAX_PATH_BYTES`] at a character boundary.
+pub fn normalize_path(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len() + 1);
+    for segment in raw
+        .trim()
+        .split('/')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    truncate_at_char(&mut out, MAX_PATH_BYTES);
+    out
+}
+
+/// The segments of a normalised path; `/` has none.
+pub fn segments(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|s| !s.is_empty())
+}
+
+/// Cuts `text` to at most `max` bytes without splitting a character.
+pub fn truncate_at_char(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn adds_leading_slash_and_collapses_empty_segments() {
+        assert_eq!(normalize_path("triage/classify"), "/triage/classify");
+        assert_eq!(normalize_path("//triage///classify/"), "/triage/classify");
+        assert_eq!(normalize_path(" /a/ b /"), "/a/b");
+        assert_eq!(normalize_path(""), "/");
+        assert_eq!(normalize_path("///"), "/");
+    }
+
+    #[test]
+    fn caps_length_on_a_char_boundary() {
+        let long = format!("/{}", "é".repeat(2000));
+        let path = normalize_path(&long);
+        assert!(path.len() <= MAX_PATH_BYTES);
+        assert!(path.starts_with("/é"));
+    }
+
+    proptest! {
+        #[test]
+        fn normalising_is_idempotent(raw in "[a-z/ ]{0,40}") {
+            let once = normalize_path(&raw);
+            prop_assert_eq!(normalize_path(&once), once.clone());
+            prop_assert!(once.starts_with('/'));
+            prop_assert!(!once.contains("//"));
+        }
+
+        #[test]
+        fn segments_round_trip(parts in proptest::collection::vec("[a-z0-9_-]{1,8}", 0..6)) {
+            let path = normalize_path(&parts.join("/"));
+            let back: Vec<&str> = segments(&path).collect();
+            prop_assert_eq!(back, parts.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+    }
+}
