@@ -1,0 +1,65 @@
+//! The storage conformance story against SQLite, plus what only this engine promises.
+#![expect(clippy::unwrap_used, reason = "test support: a store that will not open fails the test")]
+
+use std::sync::Arc;
+
+use canopy_store::{Ingest, Query};
+use canopy_store_sqlite::SqliteStore;
+
+async fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    let url = format!("sqlite://{}", dir.path().join("canopy.db").display());
+    SqliteStore::connect(&url).await.unwrap()
+}
+
+#[tokio::test]
+async fn passes_the_conformance_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir).await);
+    canopy_store::testing::run(store.clone(), store).await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_does_not_migrate_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let call = canopy_store::testing::sample_call("org", Some("s"), 1_700_000_000_000);
+    let store = open(&dir).await;
+    store.write(std::slice::from_ref(&call)).await.unwrap();
+    store.close().await;
+    let store = open(&dir).await;
+    assert_eq!(store.get_call("org", call.id).await.unwrap(), Some(call));
+    assert_eq!(
+        store
+            .get_session("org", "s")
+            .await
+            .unwrap()
+            .unwrap()
+            .request_count,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_large_batch_is_written_in_one_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let batch: Vec<_> = (0..1_000)
+        .map(|i| canopy_store::testing::sample_call("org", Some("big"), 1_700_000_000_000 + i))
+        .collect();
+    store.write(&batch).await.unwrap();
+    store.write(&batch[..300]).await.unwrap();
+    assert_eq!(store.count_calls("org").await.unwrap(), 1_000);
+    let session = store.get_session("org", "big").await.unwrap().unwrap();
+    assert_eq!(session.request_count, 1_000);
+    assert_eq!(session.prompt_tokens, 100_000);
+}
+
+#[tokio::test]
+async fn an_unwritable_path_is_a_connect_error_naming_the_url() {
+    let err = SqliteStore::connect("sqlite:///nonexistent-dir/sub/canopy.db")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent-dir/sub/canopy.db"),
+        "{err}"
+    );
+}
