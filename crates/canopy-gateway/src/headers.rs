@@ -1,0 +1,386 @@
+//! Canopy's request headers: reading `Helicone-*` / `Canopy-*`, and what goes upstream.
+//!
+//! Names match case-insensitively (they arrive lowercased) and `canopy-X` is accepted wherever
+//! `helicone-X` is. Every such header is removed before the request goes upstream, together
+//! with hop-by-hop headers. Credentials are forwarded upstream untouched but never stored.
+
+use std::collections::BTreeMap;
+
+use canopy_core::CallId;
+use canopy_core::session::{MAX_PATH_BYTES, MAX_SESSION_ID_BYTES, normalize_path};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+
+/// Property key under which the session id is also stored, as Helicone returns it.
+pub const PROPERTY_SESSION_ID: &str = "Helicone-Session-Id";
+/// Property key of the session path.
+pub const PROPERTY_SESSION_PATH: &str = "Helicone-Session-Path";
+/// Property key of the session name.
+pub const PROPERTY_SESSION_NAME: &str = "Helicone-Session-Name";
+/// Property key of the prompt id.
+pub const PROPERTY_PROMPT_ID: &str = "Helicone-Prompt-Id";
+
+/// The response header carrying the call's id.
+pub const HEADER_HELICONE_ID: &str = "helicone-id";
+/// The header naming the upstream of a `/gateway/*` call.
+pub const HEADER_TARGET_URL: &str = "Helicone-Target-Url";
+/// The header with a caller-chosen call id.
+pub const HEADER_REQUEST_ID: &str = "Helicone-Request-Id";
+/// The header with the session id.
+pub const HEADER_SESSION_ID: &str = "Helicone-Session-Id";
+/// The header with the session path.
+pub const HEADER_SESSION_PATH: &str = "Helicone-Session-Path";
+
+/// Stored in place of a credential.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Headers whose values are credentials: forwarded, never stored.
+const CREDENTIALS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "cookie",
+    "helicone-auth",
+    "canopy-auth",
+];
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// What a call's Canopy headers say.
+#[derive(Debug, Clone, Default)]
+pub struct CallHeaders {
+    /// `Helicone-Auth` / `Canopy-Auth`, the bearer token stripped.
+    pub auth: Option<String>,
+    /// A caller-chosen id.
+    pub request_id: Option<CallId>,
+    /// The session id.
+    pub session_id: Option<String>,
+    /// The normalised session path.
+    pub session_path: Option<String>,
+    /// The session name.
+    pub session_name: Option<String>,
+    /// The end user.
+    pub user_id: Option<String>,
+    /// The prompt id.
+    pub prompt_id: Option<String>,
+    /// `Helicone-Property-*` values, plus the session and prompt values under their header names.
+    pub properties: BTreeMap<String, String>,
+    /// The upstream origin for `/gateway/*`.
+    pub target_url: Option<String>,
+    /// Drop the request body from the record.
+    pub omit_request: bool,
+    /// Drop the response body from the record.
+    pub omit_response: bool,
+    /// `false` turns off usage injection for this call.
+    pub stream_usage: bool,
+}
+
+/// A header that cannot be used, named for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct HeaderError {
+    /// The header's canonical name.
+    pub header: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl CallHeaders {
+    /// Reads every `helicone-*` and `canopy-*` header.
+    pub fn parse(headers: &HeaderMap) -> Result<Self, HeaderError> {
+        let mut out = Self {
+            stream_usage: true,
+            ..Self::default()
+        };
+        for (name, value) in headers {
+            let Some(key) = canopy_suffix(name.as_str()) else {
+                continue;
+            };
+            let value = text(value);
+            match key {
+                "auth" => {
+                    out.auth = Some(
+                        value
+                            .strip_prefix("Bearer ")
+                            .unwrap_or(&value)
+                            .trim()
+                            .to_owned(),
+                    )
+                }
+                "request-id" => {
+                    out.request_id = Some(CallId::parse(&value).ok_or_else(|| HeaderError {
+                        header: HEADER_REQUEST_ID,
+                        message: format!(
+                            "Helicone-Request-Id must be a UUID, got `{}`",
+                            clip(&value)
+                        ),
+                    })?);
+                }
+                "session-id" => {
+                    if value.len() > MAX_SESSION_ID_BYTES {
+                        return Err(HeaderError {
+                            header: HEADER_SESSION_ID,
+                            message: format!(
+                                "Helicone-Session-Id is {} bytes; the limit is {MAX_SESSION_ID_BYTES}",
+                                value.len()
+                            ),
+                        });
+                    }
+                    out.session_id = Some(value).filter(|v| !v.is_empty());
+                }
+                "session-path" => {
+                    if value.len() > MAX_PATH_BYTES {
+                        return Err(HeaderError {
+                            header: HEADER_SESSION_PATH,
+                            message: format!(
+                                "Helicone-Session-Path is {} bytes; the limit is {MAX_PATH_BYTES}",
+                                value.len()
+                            ),
+                        });
+                    }
+                    out.session_path = Some(normalize_path(&value));
+                }
+                "session-name" => out.session_name = Some(value),
+                "user-id" => out.user_id = Some(value).filter(|v| !v.is_empty()),
+                "prompt-id" => out.prompt_id = Some(value).filter(|v| !v.is_empty()),
+                "target-url" => out.target_url = Some(value),
+                "omit-request" => out.omit_request = is_true(&value),
+                "omit-response" => out.omit_response = is_true(&value),
+                "stream-usage" => out.stream_usage = !value.trim().eq_ignore_ascii_case("false"),
+                other => {
+                    if let Some(property) =
+                        other.strip_prefix("property-").filter(|p| !p.is_empty())
+                    {
+                        out.properties.insert(property.to_owned(), value);
+                    }
+                }
+            }
+        }
+        // Helicone returns these in each request's properties; so does Canopy.
+        let echoed = [
+            (PROPERTY_SESSION_ID, &out.session_id),
+            (PROPERTY_SESSION_PATH, &out.session_path),
+            (PROPERTY_SESSION_NAME, &out.session_name),
+            (PROPERTY_PROMPT_ID, &out.prompt_id),
+        ];
+        for (key, value) in echoed {
+            if let Some(value) = value {
+                out.properties.insert(key.to_owned(), value.clone());
+            }
+        }
+        if out.session_id.is_some() && out.session_path.is_none() {
+            out.session_path = Some("/".to_owned());
+        }
+        Ok(out)
+    }
+}
+
+/// The part of a Canopy header's name after `helicone-` or `canopy-`.
+fn canopy_suffix(name: &str) -> Option<&str> {
+    name.strip_prefix("helicone-")
+        .or_else(|| name.strip_prefix("canopy-"))
+}
+
+/// Whether a header must not reach the upstream.
+pub fn is_stripped(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    canopy_suffix(name).is_some() || HOP_BY_HOP.contains(&name) || name == "host"
+}
+
+/// The request headers to send upstream: everything but Canopy's, hop-by-hop ones and `Host`.
+/// `Accept-Encoding` becomes `identity` so the recorded copy of the response can be read.
+pub fn upstream_request_headers(incoming: &HeaderMap, keep_content_length: bool) -> HeaderMap {
+    let connection_listed = connection_tokens(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.len());
+    for (name, value) in incoming {
+        if is_stripped(name)
+            || connection_listed.iter().any(|t| t == name.as_str())
+            || (!keep_content_length && name == header::CONTENT_LENGTH)
+            || name == header::ACCEPT_ENCODING
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+    out
+}
+
+/// The response headers to send the client: the upstream's, minus hop-by-hop ones.
+pub fn client_response_headers(upstream: &HeaderMap, keep_content_length: bool) -> HeaderMap {
+    let connection_listed = connection_tokens(upstream);
+    let mut out = HeaderMap::with_capacity(upstream.len() + 1);
+    for (name, value) in upstream {
+        if HOP_BY_HOP.contains(&name.as_str())
+            || connection_listed.iter().any(|t| t == name.as_str())
+            || (!keep_content_length && name == header::CONTENT_LENGTH)
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+/// Request headers as stored: every header, credentials redacted.
+pub fn stored_request_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = if CREDENTIALS.contains(&name.as_str()) {
+                REDACTED.to_owned()
+            } else {
+                text(value)
+            };
+            (name.as_str().to_owned(), value)
+        })
+        .collect()
+}
+
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// A header value as text; bytes that are not UTF-8 are replaced, not rejected.
+fn text(value: &HeaderValue) -> String {
+    String::from_utf8_lossy(value.as_bytes()).trim().to_owned()
+}
+
+fn is_true(value: &str) -> bool {
+    value.trim().eq_ignore_ascii_case("true") || value.trim() == "1"
+}
+
+/// A value cut short for an error message.
+fn clip(value: &str) -> String {
+    let mut out: String = value.chars().take(64).collect();
+    if out.len() < value.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn reads_session_headers_in_any_case_and_echoes_them_as_properties() {
+        let h = headers(&[
+            ("Helicone-Session-Id", "s-1"),
+            ("helicone-session-path", "triage//classify/"),
+            ("Canopy-Session-Name", "Support"),
+            ("Helicone-Property-Environment", "prod"),
+            ("helicone-prompt-id", "classify"),
+            ("Helicone-User-Id", "u-9"),
+        ]);
+        let c = CallHeaders::parse(&h).unwrap();
+        assert_eq!(c.session_id.as_deref(), Some("s-1"));
+        assert_eq!(c.session_path.as_deref(), Some("/triage/classify"));
+        assert_eq!(c.session_name.as_deref(), Some("Support"));
+        assert_eq!(c.user_id.as_deref(), Some("u-9"));
+        assert_eq!(c.properties["environment"], "prod");
+        assert_eq!(c.properties[PROPERTY_SESSION_ID], "s-1");
+        assert_eq!(c.properties[PROPERTY_SESSION_PATH], "/triage/classify");
+        assert_eq!(c.properties[PROPERTY_SESSION_NAME], "Support");
+        assert_eq!(c.properties[PROPERTY_PROMPT_ID], "classify");
+    }
+
+    #[test]
+    fn a_session_without_a_path_sits_at_the_root() {
+        let c = CallHeaders::parse(&headers(&[("helicone-session-id", "s")])).unwrap();
+        assert_eq!(c.session_path.as_deref(), Some("/"));
+    }
+
+    #[test]
+    fn rejects_an_invalid_request_id_and_oversized_session_values() {
+        let err =
+            CallHeaders::parse(&headers(&[("helicone-request-id", "not-a-uuid")])).unwrap_err();
+        assert_eq!(err.header, HEADER_REQUEST_ID);
+        assert!(err.message.contains("not-a-uuid"));
+        let long = "x".repeat(MAX_SESSION_ID_BYTES + 1);
+        assert!(CallHeaders::parse(&headers(&[("helicone-session-id", &long)])).is_err());
+        let ok = CallHeaders::parse(&headers(&[(
+            "helicone-request-id",
+            "0190b7a0-6c8e-7cc0-8d5e-1c2b3a4d5e6f",
+        )]));
+        assert!(ok.unwrap().request_id.is_some());
+    }
+
+    #[test]
+    fn strips_canopy_and_hop_by_hop_headers_but_forwards_credentials() {
+        let h = headers(&[
+            ("authorization", "Bearer sk-secret"),
+            ("x-api-key", "sk-ant"),
+            ("helicone-auth", "Bearer canopy"),
+            ("canopy-session-id", "s"),
+            ("connection", "keep-alive, x-private"),
+            ("x-private", "1"),
+            ("host", "localhost"),
+            ("accept-encoding", "gzip"),
+            ("content-length", "10"),
+            ("anthropic-version", "2023-06-01"),
+        ]);
+        let up = upstream_request_headers(&h, false);
+        assert_eq!(up["authorization"], "Bearer sk-secret");
+        assert_eq!(up["x-api-key"], "sk-ant");
+        assert_eq!(up["anthropic-version"], "2023-06-01");
+        assert_eq!(up["accept-encoding"], "identity");
+        for gone in [
+            "helicone-auth",
+            "canopy-session-id",
+            "connection",
+            "x-private",
+            "host",
+            "content-length",
+        ] {
+            assert!(!up.contains_key(gone), "{gone} must not go upstream");
+        }
+    }
+
+    #[test]
+    fn stored_headers_never_hold_credentials() {
+        let h = headers(&[
+            ("authorization", "Bearer sk-secret"),
+            ("helicone-auth", "Bearer k"),
+            ("x-a", "b"),
+        ]);
+        let stored = stored_request_headers(&h);
+        assert_eq!(stored["authorization"], REDACTED);
+        assert_eq!(stored["helicone-auth"], REDACTED);
+        assert_eq!(stored["x-a"], "b");
+        assert!(!format!("{stored:?}").contains("sk-secret"));
+    }
+}

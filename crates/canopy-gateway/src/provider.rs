@@ -1,0 +1,197 @@
+//! Providers: where each route prefix sends its calls, and how their responses are read.
+
+use std::collections::HashMap;
+
+use canopy_core::extract::WireFormat;
+use url::Url;
+
+/// One upstream a route prefix forwards to.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// The route prefix and the name recorded with each call (`openai`, `local-vllm`).
+    pub name: String,
+    /// The origin (and optional base path) calls go to; the rest of the client's path follows it.
+    pub base_url: Url,
+    /// How usage is read from its responses.
+    pub format: WireFormat,
+    /// Whether to speak cleartext HTTP/2 with prior knowledge (for `http://` upstreams that
+    /// only speak h2c). Over `https://`, HTTP/2 is negotiated by ALPN without this.
+    pub http2_prior_knowledge: bool,
+}
+
+/// The providers Canopy knows without configuration, as (name, origin, format).
+/// The origin includes any base path the provider's OpenAI-compatible API lives under.
+pub const BUILTIN: &[(&str, &str, WireFormat)] = &[
+    ("openai", "https://api.openai.com", WireFormat::Openai),
+    (
+        "anthropic",
+        "https://api.anthropic.com",
+        WireFormat::Anthropic,
+    ),
+    (
+        "gemini",
+        "https://generativelanguage.googleapis.com",
+        WireFormat::Gemini,
+    ),
+    ("groq", "https://api.groq.com/openai", WireFormat::Openai),
+    ("mistral", "https://api.mistral.ai", WireFormat::Openai),
+    (
+        "openrouter",
+        "https://openrouter.ai/api",
+        WireFormat::Openai,
+    ),
+    ("together", "https://api.together.xyz", WireFormat::Openai),
+    ("deepseek", "https://api.deepseek.com", WireFormat::Openai),
+    ("xai", "https://api.x.ai", WireFormat::Openai),
+    (
+        "fireworks",
+        "https://api.fireworks.ai/inference",
+        WireFormat::Openai,
+    ),
+    (
+        "perplexity",
+        "https://api.perplexity.ai",
+        WireFormat::Openai,
+    ),
+    ("cerebras", "https://api.cerebras.ai", WireFormat::Openai),
+];
+
+/// The name of the generic route whose upstream comes from `Helicone-Target-Url`.
+pub const GATEWAY_ROUTE: &str = "gateway";
+
+/// Every provider by route prefix.
+#[derive(Debug, Clone)]
+pub struct Providers {
+    by_name: HashMap<String, Provider>,
+    default: String,
+}
+
+impl Providers {
+    /// The built-in providers with `overrides` applied on top (same name replaces the origin
+    /// and format; a new name adds a provider). `default` serves the bare `/v1/*` route.
+    pub fn new(overrides: Vec<Provider>, default: &str) -> Result<Self, String> {
+        let mut by_name = HashMap::new();
+        for (name, origin, format) in BUILTIN {
+            let base_url = Url::parse(origin).map_err(|e| format!("built-in {name}: {e}"))?;
+            let provider = Provider {
+                name: (*name).to_owned(),
+                base_url,
+                format: *format,
+                http2_prior_knowledge: false,
+            };
+            by_name.insert((*name).to_owned(), provider);
+        }
+        for provider in overrides {
+            by_name.insert(provider.name.clone(), provider);
+        }
+        if !by_name.contains_key(default) {
+            return Err(format!("the default provider `{default}` is not defined"));
+        }
+        Ok(Self {
+            by_name,
+            default: default.to_owned(),
+        })
+    }
+
+    /// The provider behind a route prefix.
+    pub fn get(&self, name: &str) -> Option<&Provider> {
+        self.by_name.get(name)
+    }
+
+    /// The provider behind `/v1/*`.
+    pub fn default_provider(&self) -> Option<&Provider> {
+        self.by_name.get(&self.default)
+    }
+
+    /// Every provider, for building clients.
+    pub fn iter(&self) -> impl Iterator<Item = &Provider> {
+        self.by_name.values()
+    }
+}
+
+/// The wire format of one call: the provider's, except that Gemini's OpenAI-compatible
+/// endpoints (`/v1beta/openai/...`) answer in OpenAI's shape, and the generic gateway route
+/// guesses from the path.
+pub fn format_for_path(provider_format: WireFormat, path: &str) -> WireFormat {
+    match provider_format {
+        WireFormat::Gemini if path.contains("/openai/") => WireFormat::Openai,
+        format => format,
+    }
+}
+
+/// The format of a `/gateway/*` call, guessed from its path.
+pub fn guess_format(path: &str) -> WireFormat {
+    if path.ends_with("/messages") || path.contains("/messages?") {
+        WireFormat::Anthropic
+    } else if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
+        WireFormat::Gemini
+    } else {
+        WireFormat::Openai
+    }
+}
+
+/// Joins a provider's base URL with the client's path (below the route prefix) and query.
+pub fn upstream_url(base: &Url, rest: &str, query: Option<&str>) -> String {
+    let origin = base.as_str().trim_end_matches('/');
+    let mut url = String::with_capacity(origin.len() + rest.len() + 2);
+    url.push_str(origin);
+    if !rest.starts_with('/') {
+        url.push('/');
+    }
+    url.push_str(rest);
+    if let Some(query) = query.filter(|q| !q.is_empty()) {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_base_paths_and_queries() {
+        let groq = Url::parse("https://api.groq.com/openai").unwrap();
+        assert_eq!(
+            upstream_url(&groq, "/v1/chat/completions", None),
+            "https://api.groq.com/openai/v1/chat/completions"
+        );
+        let local = Url::parse("http://127.0.0.1:8000/").unwrap();
+        assert_eq!(
+            upstream_url(&local, "v1/models", Some("a=1")),
+            "http://127.0.0.1:8000/v1/models?a=1"
+        );
+    }
+
+    #[test]
+    fn formats_follow_the_path_where_the_provider_has_two() {
+        assert_eq!(
+            format_for_path(WireFormat::Gemini, "/v1beta/openai/chat/completions"),
+            WireFormat::Openai
+        );
+        assert_eq!(
+            format_for_path(WireFormat::Gemini, "/v1beta/models/x:generateContent"),
+            WireFormat::Gemini
+        );
+        assert_eq!(guess_format("/v1/messages"), WireFormat::Anthropic);
+        assert_eq!(guess_format("/v1/chat/completions"), WireFormat::Openai);
+    }
+
+    #[test]
+    fn overrides_replace_builtins_and_add_new_providers() {
+        let local = Provider {
+            name: "openai".to_owned(),
+            base_url: Url::parse("http://127.0.0.1:9").unwrap(),
+            format: WireFormat::Openai,
+            http2_prior_knowledge: false,
+        };
+        let providers = Providers::new(vec![local], "openai").unwrap();
+        assert_eq!(
+            providers.get("openai").unwrap().base_url.as_str(),
+            "http://127.0.0.1:9/"
+        );
+        assert!(providers.get("anthropic").is_some());
+        assert!(Providers::new(vec![], "nope").is_err());
+    }
+}

@@ -1,0 +1,377 @@
+//! The proxy handler: one function that takes any request on a provider route to its upstream.
+//!
+//! It resolves the route, reads Canopy's headers and the body, sends the call upstream, and
+//! returns the upstream's response through a [`CaptureBody`]. Failures before a response
+//! exists are answered in the provider's error shape and recorded here; after that, the
+//! capture guard records the call.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use canopy_core::extract::ResponseFacts;
+use canopy_core::extract::WireFormat;
+use canopy_core::extract::request::{request_facts, supports_stream_usage, with_include_usage};
+use canopy_core::{CallId, CallRecord};
+use http::{HeaderValue, header};
+
+use crate::Gateway;
+use crate::body::{self, BodyError, RequestBody};
+use crate::capture::{Capture, CaptureBody, CaptureOptions, finish_record, stored_body};
+use crate::error::{ErrorKind, GatewayError};
+use crate::headers::{self, CallHeaders, HEADER_HELICONE_ID, HEADER_TARGET_URL};
+use crate::provider::{self, GATEWAY_ROUTE, Provider};
+use crate::telemetry::{GATEWAY_ERRORS_TOTAL, LABEL_KIND, UPSTREAM_DURATION_SECONDS};
+use crate::upstream;
+
+/// Where a call goes.
+struct Target {
+    url: String,
+    format: WireFormat,
+    http2_prior_knowledge: bool,
+}
+
+/// Proxies any request whose path names a provider route.
+pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let (route, rest) = split_route(path);
+    let mut record = CallRecord {
+        id: CallId::new(),
+        org_id: gateway.inner.settings.default_org.clone(),
+        created_at_ms: now_ms(),
+        provider: route.to_owned(),
+        request_path: rest.to_owned(),
+        method: parts.method.to_string(),
+        request_headers: headers::stored_request_headers(&parts.headers),
+        ..CallRecord::default()
+    };
+    let provider = match route {
+        "v1" => gateway.inner.providers.default_provider(),
+        name => gateway.inner.providers.get(name),
+    };
+    if let Some(provider) = provider {
+        record.provider = provider.name.clone();
+    }
+    // Until the route is known, errors answer in OpenAI's shape, the most common client's.
+    let error_format = provider.map_or(WireFormat::Openai, |p| {
+        provider::format_for_path(p.format, rest)
+    });
+
+    let call = match CallHeaders::parse(&parts.headers) {
+        Ok(call) => call,
+        Err(e) => {
+            let error = GatewayError::new(ErrorKind::InvalidHeader, error_format, e.message)
+                .with_param(e.header);
+            return reject(&gateway, record, started, error);
+        }
+    };
+    apply_headers(&mut record, &call);
+
+    let target = match resolve(&gateway, route, rest, provider, &call, parts.uri.query()) {
+        Ok(target) => target,
+        Err(error) => return reject(&gateway, record, started, error),
+    };
+    record.target_url = target.url.clone();
+    let format = target.format;
+
+    let settings = &gateway.inner.settings;
+    let body = match body::read(
+        body,
+        &parts.headers,
+        settings.max_request_body,
+        settings.body_capture_limit,
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(e @ BodyError::TooLarge { .. }) => {
+            return reject(
+                &gateway,
+                record,
+                started,
+                GatewayError::new(ErrorKind::PayloadTooLarge, format, e.to_string()),
+            );
+        }
+        Err(e @ BodyError::Read(_)) => {
+            let error = GatewayError::new(ErrorKind::InvalidHeader, format, e.to_string());
+            return reject(&gateway, record, started, error);
+        }
+    };
+
+    let mut hide_usage_chunk = false;
+    let (upstream_body, over_limit) = match body {
+        RequestBody::Buffered(bytes) => {
+            let facts = request_facts(&bytes);
+            record.request_model = facts.model.clone();
+            record.is_stream = facts.stream;
+            if record.user_id.is_none() {
+                record.user_id = facts.user.clone();
+            }
+            let inject = format == WireFormat::Openai
+                && facts.stream
+                && !facts.include_usage
+                && call.stream_usage
+                && supports_stream_usage(rest);
+            let sent = match inject.then(|| with_include_usage(&bytes)).flatten() {
+                Some(changed) => {
+                    hide_usage_chunk = true;
+                    Bytes::from(changed)
+                }
+                None => bytes.clone(),
+            };
+            record.request_body =
+                capped_body(&bytes, settings.body_capture_limit, call.omit_request);
+            (reqwest::Body::from(sent), None)
+        }
+        RequestBody::Streamed { body, over_limit } => {
+            // Not read by Canopy, so not stored: marked as cut.
+            record.request_body.truncated = !call.omit_request;
+            record.request_body.omitted = call.omit_request;
+            (body, Some(over_limit))
+        }
+    };
+
+    let keep_length = over_limit.is_some();
+    let mut outgoing = headers::upstream_request_headers(&parts.headers, keep_length);
+    if !keep_length {
+        outgoing.remove(header::CONTENT_LENGTH);
+    }
+    let client = gateway
+        .inner
+        .clients
+        .for_provider(target.http2_prior_knowledge);
+    let request = client
+        .request(parts.method.clone(), &target.url)
+        .headers(outgoing)
+        .body(upstream_body);
+    let sent_at = Instant::now();
+    let response = match tokio::time::timeout(settings.upstream_timeout, request.send()).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => {
+            if over_limit.is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed)) {
+                let limit = settings.max_request_body;
+                let message = format!("the request body is larger than the {limit}-byte limit");
+                return reject(
+                    &gateway,
+                    record,
+                    started,
+                    GatewayError::new(ErrorKind::PayloadTooLarge, format, message),
+                );
+            }
+            let (status, kind) = upstream::classify(&error);
+            let message = format!(
+                "cannot reach the upstream {}: {}",
+                target.url,
+                upstream::describe(&error)
+            );
+            return fail(
+                &gateway,
+                record,
+                started,
+                status,
+                GatewayError::new(kind, format, message),
+            );
+        }
+        Err(_) => {
+            let message = format!(
+                "the upstream {} did not answer within {} s",
+                target.url,
+                settings.upstream_timeout.as_secs()
+            );
+            let error = GatewayError::new(ErrorKind::UpstreamTimeout, format, message);
+            return fail(
+                &gateway,
+                record,
+                started,
+                canopy_core::record::STATUS_UPSTREAM_TIMEOUT,
+                error,
+            );
+        }
+    };
+    metrics::histogram!(UPSTREAM_DURATION_SECONDS).record(sent_at.elapsed());
+
+    record.status = i32::from(response.status().as_u16());
+    let is_sse = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    record.is_stream = is_sse;
+    let options = CaptureOptions {
+        format,
+        is_stream: is_sse,
+        hide_usage_chunk: hide_usage_chunk && is_sse,
+        omit_response: call.omit_response,
+    };
+    let id = record.id;
+    let status = response.status();
+    let mut response_headers =
+        headers::client_response_headers(response.headers(), !options.hide_usage_chunk);
+    insert_id(&mut response_headers, id);
+    let capture = Capture::new(gateway.clone(), record, started, options);
+    let mut out = Response::new(Body::new(CaptureBody::new(response, capture)));
+    *out.status_mut() = status;
+    *out.headers_mut() = response_headers;
+    out
+}
+
+/// The route prefix and the path below it. `/v1/...` keeps its whole path, since the default
+/// provider's API lives under `/v1`.
+fn split_route(path: &str) -> (&str, &str) {
+    let trimmed = path.trim_start_matches('/');
+    let (first, _) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+    if first == "v1" {
+        return ("v1", path);
+    }
+    let rest = &trimmed[first.len()..];
+    (first, if rest.is_empty() { "/" } else { rest })
+}
+
+fn resolve(
+    gateway: &Gateway,
+    route: &str,
+    rest: &str,
+    provider: Option<&Provider>,
+    call: &CallHeaders,
+    query: Option<&str>,
+) -> Result<Target, GatewayError> {
+    if let Some(p) = provider {
+        return Ok(Target {
+            url: provider::upstream_url(&p.base_url, rest, query),
+            format: provider::format_for_path(p.format, rest),
+            http2_prior_knowledge: p.http2_prior_knowledge,
+        });
+    }
+    if route != GATEWAY_ROUTE {
+        let message = format!(
+            "no provider is served at `/{route}`: use /v1, a built-in provider such as /openai or \
+             /anthropic, a provider from the config file, or /gateway with Helicone-Target-Url"
+        );
+        return Err(GatewayError::new(
+            ErrorKind::UnknownRoute,
+            WireFormat::Openai,
+            message,
+        ));
+    }
+    let format = provider::guess_format(rest);
+    let Some(target) = call.target_url.as_deref() else {
+        let message =
+            "the /gateway route needs a Helicone-Target-Url header naming the upstream origin";
+        return Err(GatewayError::new(ErrorKind::InvalidHeader, format, message)
+            .with_param(HEADER_TARGET_URL));
+    };
+    let base = url::Url::parse(target)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| {
+            let message = format!("Helicone-Target-Url must be an http(s) URL, got `{target}`");
+            GatewayError::new(ErrorKind::InvalidHeader, format, message)
+                .with_param(HEADER_TARGET_URL)
+        })?;
+    let allow = &gateway.inner.settings.gateway_allowlist;
+    if !allow.is_empty()
+        && !allow
+            .iter()
+            .any(|a| a.trim_end_matches('/') == base.origin().ascii_serialization())
+    {
+        let message = format!("Helicone-Target-Url `{target}` is not in the gateway allow-list");
+        return Err(
+            GatewayError::new(ErrorKind::TargetNotAllowed, format, message)
+                .with_param(HEADER_TARGET_URL),
+        );
+    }
+    Ok(Target {
+        url: provider::upstream_url(&base, rest, query),
+        format,
+        http2_prior_knowledge: false,
+    })
+}
+
+fn apply_headers(record: &mut CallRecord, call: &CallHeaders) {
+    if let Some(id) = call.request_id {
+        record.id = id;
+    }
+    record.session_id = call.session_id.clone();
+    record.session_path = call.session_id.as_ref().and(call.session_path.clone());
+    record.session_name = call.session_name.clone().filter(|n| !n.is_empty());
+    record.user_id = call.user_id.clone();
+    record.prompt_id = call.prompt_id.clone();
+    record.properties = call.properties.clone();
+}
+
+fn capped_body(bytes: &[u8], limit: usize, omitted: bool) -> canopy_core::record::StoredBody {
+    let kept = &bytes[..bytes.len().min(limit)];
+    stored_body(kept.to_vec(), bytes.len() > limit, omitted)
+}
+
+/// Answers a request Canopy refused before sending it, and records it with the answered status.
+fn reject(
+    gateway: &Gateway,
+    record: CallRecord,
+    started: Instant,
+    error: GatewayError,
+) -> Response {
+    let status = i32::from(error.kind.status().as_u16());
+    fail(gateway, record, started, status, error)
+}
+
+/// Answers a failed call with `error` and records it with `status`.
+fn fail(
+    gateway: &Gateway,
+    mut record: CallRecord,
+    started: Instant,
+    status: i32,
+    error: GatewayError,
+) -> Response {
+    metrics::counter!(GATEWAY_ERRORS_TOTAL, LABEL_KIND => error.kind.code()).increment(1);
+    tracing::debug!(kind = error.kind.code(), provider = %record.provider, "Answered a call with a Canopy error.");
+    let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    record.status = status;
+    record.latency_ms = Some(elapsed);
+    record.response_created_at_ms = Some(record.created_at_ms + elapsed);
+    record.error = Some(error.message.clone());
+    let id = record.id;
+    finish_record(gateway, &mut record, ResponseFacts::default());
+    gateway.inner.ingest.submit(record);
+    let mut response = error.into_response();
+    insert_id(response.headers_mut(), id);
+    response
+}
+
+fn insert_id(headers: &mut http::HeaderMap, id: CallId) {
+    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+        headers.insert(HEADER_HELICONE_ID, value);
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_routes() {
+        assert_eq!(
+            split_route("/v1/chat/completions"),
+            ("v1", "/v1/chat/completions")
+        );
+        assert_eq!(
+            split_route("/openai/v1/chat/completions"),
+            ("openai", "/v1/chat/completions")
+        );
+        assert_eq!(split_route("/anthropic"), ("anthropic", "/"));
+        assert_eq!(
+            split_route("/local-vllm/v1/models"),
+            ("local-vllm", "/v1/models")
+        );
+    }
+}
