@@ -1,0 +1,329 @@
+//! Configuration: defaults, then the file, then `CANOPY_*` environment, then flags.
+//!
+//! [`Config`] is what the file may say, every field documented (docs/config.md lists the same).
+//! [`load`] merges the sources with figment, whose errors name the file or variable and the
+//! key; [`Config::validate`] then turns it into [`Settings`], naming the source of any value
+//! that does not make sense.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use canopy_core::extract::WireFormat;
+use canopy_gateway::{GatewaySettings, Provider};
+use canopy_store::writer::WriterConfig;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The configuration file's name when `--config` is not given and the file exists.
+pub const DEFAULT_CONFIG_FILE: &str = "canopy.toml";
+/// Environment variable naming the configuration file.
+pub const ENV_CONFIG: &str = "CANOPY_CONFIG";
+/// Prefix of environment variables that set configuration keys (`CANOPY_LISTEN`,
+/// `CANOPY_PROVIDERS__LOCAL__BASE_URL`).
+pub const ENV_PREFIX: &str = "CANOPY_";
+
+/// Everything the configuration file may say.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the gateway, API and dashboard listen on.
+    pub listen: String,
+    /// Where records are stored: `sqlite://path/to.db`.
+    pub store: String,
+    /// Directory for records waiting for the store; default: the SQLite file's name + `.spool`.
+    pub spool_dir: Option<PathBuf>,
+    /// The provider behind `/v1/*`.
+    pub default_provider: String,
+    /// Providers to add, or built-in providers whose origin to change, by route name.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Origins the `/gateway` route may reach; empty allows any.
+    pub gateway_allowlist: Vec<String>,
+    /// A price file (Canopy's format or LiteLLM's) whose entries override the built-in catalog.
+    pub pricing_file: Option<PathBuf>,
+    /// The largest request body accepted, in bytes.
+    pub max_request_body_bytes: usize,
+    /// The most bytes of each request and response body stored.
+    pub body_capture_bytes: usize,
+    /// Seconds to wait for an upstream connection.
+    pub connect_timeout_secs: u64,
+    /// Seconds to wait for an upstream's response head.
+    pub upstream_timeout_secs: u64,
+    /// Seconds of silence allowed while an upstream body streams.
+    pub upstream_idle_timeout_secs: u64,
+    /// Seconds in-flight calls get to finish at shutdown.
+    pub shutdown_grace_secs: u64,
+    /// How records are batched into the store.
+    pub writer: WriterSection,
+}
+
+/// One `[providers.<name>]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The upstream origin, with any base path (`http://127.0.0.1:8000`).
+    pub base_url: String,
+    /// How usage is read from responses: `openai`, `anthropic` or `gemini`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Speak cleartext HTTP/2 with prior knowledge (h2c) to an `http://` upstream.
+    #[serde(default)]
+    pub http2: bool,
+}
+
+/// The `[writer]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WriterSection {
+    /// Records held in memory before new ones spill to the spool.
+    pub queue_capacity: usize,
+    /// The most records written in one transaction.
+    pub batch_size: usize,
+}
+
+impl Default for WriterSection {
+    fn default() -> Self {
+        let d = WriterConfig::default();
+        Self {
+            queue_capacity: d.queue_capacity,
+            batch_size: d.batch_size,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let gateway = GatewaySettings::default();
+        Self {
+            listen: "127.0.0.1:8787".to_owned(),
+            store: "sqlite://canopy.db".to_owned(),
+            spool_dir: None,
+            default_provider: "openai".to_owned(),
+            providers: BTreeMap::new(),
+            gateway_allowlist: Vec::new(),
+            pricing_file: None,
+            max_request_body_bytes: gateway.max_request_body,
+            body_capture_bytes: gateway.body_capture_limit,
+            connect_timeout_secs: gateway.connect_timeout.as_secs(),
+            upstream_timeout_secs: gateway.upstream_timeout.as_secs(),
+            upstream_idle_timeout_secs: gateway.upstream_idle_timeout.as_secs(),
+            shutdown_grace_secs: 30,
+            writer: WriterSection::default(),
+        }
+    }
+}
+
+/// Values given as flags, which override everything else.
+#[derive(Debug, Default, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+}
+
+/// The merged sources, kept so errors can name where a value came from.
+pub struct Loaded {
+    /// The parsed configuration.
+    pub config: Config,
+    figment: Figment,
+}
+
+/// Merges defaults, the file (`path`, or `canopy.toml` if present), `env` and the flags.
+/// `env` is the process environment in production; tests pass their own.
+pub fn load(path: Option<&Path>, env: Env, flags: FlagOverrides) -> anyhow::Result<Loaded> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    match path {
+        Some(path) => {
+            if !path.is_file() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+            figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+        }
+        None => {}
+    }
+    let figment = figment.merge(env).merge(Serialized::defaults(flags));
+    let config: Config = figment
+        .extract()
+        .map_err(|e| anyhow::anyhow!(describe_errors(e)))?;
+    Ok(Loaded { config, figment })
+}
+
+/// The process environment's `CANOPY_*` variables that name configuration keys. Variables for
+/// other purposes (`CANOPY_CONFIG`, `CANOPY_TEST_*`) are not configuration keys.
+pub fn process_env() -> Env {
+    env_filtered(Env::prefixed(ENV_PREFIX))
+}
+
+/// Keeps only variables whose first key part is a configuration key.
+pub fn env_filtered(env: Env) -> Env {
+    const KEYS: &[&str] = &[
+        "listen",
+        "store",
+        "spool_dir",
+        "default_provider",
+        "providers",
+        "gateway_allowlist",
+        "pricing_file",
+        "max_request_body_bytes",
+        "body_capture_bytes",
+        "connect_timeout_secs",
+        "upstream_timeout_secs",
+        "upstream_idle_timeout_secs",
+        "shutdown_grace_secs",
+        "writer",
+    ];
+    env.split("__").filter(|key| {
+        let first = key.as_str().split('.').next().unwrap_or_default();
+        KEYS.iter().any(|k| k.eq_ignore_ascii_case(first))
+    })
+}
+
+fn describe_errors(error: figment::Error) -> String {
+    let lines: Vec<String> = error
+        .into_iter()
+        .map(|e| format!("invalid configuration: {e}"))
+        .collect();
+    lines.join("\n")
+}
+
+/// Settings checked and typed, ready to run with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub store: String,
+    pub spool_dir: PathBuf,
+    pub default_provider: String,
+    pub providers: Vec<Provider>,
+    pub pricing_file: Option<PathBuf>,
+    pub gateway: GatewaySettings,
+    pub writer: WriterConfig,
+    pub shutdown_grace: Duration,
+}
+
+impl Loaded {
+    /// Checks every value and names the source and key of the first that is wrong.
+    pub fn validate(self) -> anyhow::Result<Settings> {
+        let c = &self.config;
+        let listen: SocketAddr = c.listen.parse().with_context(|| {
+            self.at(
+                "listen",
+                format!("`{}` is not an address like 127.0.0.1:8787", c.listen),
+            )
+        })?;
+        let store_path = sqlite_path(&c.store).ok_or_else(|| {
+            anyhow::anyhow!(self.at(
+                "store",
+                format!(
+                    "`{}` is not a store URL this build supports (sqlite://path/to.db)",
+                    c.store
+                )
+            ))
+        })?;
+        let mut providers = Vec::new();
+        for (name, p) in &c.providers {
+            let key = format!("providers.{name}.base_url");
+            let base_url = url::Url::parse(&p.base_url).map_err(|e| {
+                anyhow::anyhow!(self.at(&key, format!("`{}` is not a URL: {e}", p.base_url)))
+            })?;
+            if !matches!(base_url.scheme(), "http" | "https") {
+                bail!(self.at(
+                    &key,
+                    format!("`{}` must be an http:// or https:// URL", p.base_url)
+                ));
+            }
+            let format = match p.format.as_deref() {
+                None | Some("openai") => WireFormat::Openai,
+                Some("anthropic") => WireFormat::Anthropic,
+                Some("gemini") => WireFormat::Gemini,
+                Some(other) => bail!(self.at(
+                    &format!("providers.{name}.format"),
+                    format!("`{other}` is not one of openai, anthropic, gemini")
+                )),
+            };
+            if name.is_empty() || name.contains('/') || name == "v1" || name == "api" {
+                bail!(self.at(
+                    &format!("providers.{name}"),
+                    "is not usable as a route name".to_owned()
+                ));
+            }
+            providers.push(Provider {
+                name: name.clone(),
+                base_url,
+                format,
+                http2_prior_knowledge: p.http2,
+            });
+        }
+        if let Some(file) = &c.pricing_file
+            && !file.is_file()
+        {
+            bail!(self.at("pricing_file", format!("{} does not exist", file.display())));
+        }
+        let spool_dir = c.spool_dir.clone().unwrap_or_else(|| {
+            let mut name = store_path.clone().into_os_string();
+            name.push(".spool");
+            PathBuf::from(name)
+        });
+        let gateway = GatewaySettings {
+            max_request_body: c.max_request_body_bytes,
+            body_capture_limit: c.body_capture_bytes,
+            connect_timeout: Duration::from_secs(c.connect_timeout_secs),
+            upstream_timeout: Duration::from_secs(c.upstream_timeout_secs),
+            upstream_idle_timeout: Duration::from_secs(c.upstream_idle_timeout_secs),
+            gateway_allowlist: c.gateway_allowlist.clone(),
+            ..GatewaySettings::default()
+        };
+        let writer = WriterConfig {
+            queue_capacity: c.writer.queue_capacity.max(1),
+            batch_size: c.writer.batch_size.max(1),
+            ..WriterConfig::default()
+        };
+        Ok(Settings {
+            listen,
+            store: c.store.clone(),
+            spool_dir,
+            default_provider: c.default_provider.clone(),
+            providers,
+            pricing_file: c.pricing_file.clone(),
+            gateway,
+            writer,
+            shutdown_grace: Duration::from_secs(c.shutdown_grace_secs),
+        })
+    }
+
+    /// "`<source>`: `<key>` <reason>", naming the file, variable or flag the value came from.
+    pub fn at(&self, key: &str, reason: String) -> String {
+        let source = self.figment.find_metadata(key).map_or_else(
+            || "defaults".to_owned(),
+            |m| match &m.source {
+                Some(figment::Source::File(path)) => path.display().to_string(),
+                _ if m.name.contains("environment") => {
+                    format!(
+                        "environment variable {ENV_PREFIX}{}",
+                        key.replace('.', "__").to_uppercase()
+                    )
+                }
+                _ => m.name.to_string(),
+            },
+        );
+        format!("invalid configuration in {source}: key `{key}` {reason}")
+    }
+}
+
+/// The file path of a `sqlite://` URL (`sqlite://canopy.db` → `canopy.db`).
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,76 @@
+//! The `canopy` binary's library: everything `main.rs` runs, reachable from integration tests.
+//!
+//! Layout: [`cli`] defines the commands, [`config`] loads and checks configuration,
+//! [`serve`] runs the gateway, [`shutdown`] documents the shutdown order, [`store`] picks the
+//! storage engine by URL, [`telemetry`] sets up logs and metrics, and [`output`] is the only
+//! module that prints.
+
+pub mod cli;
+pub mod config;
+pub mod output;
+pub mod serve;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command};
+use crate::config::FlagOverrides;
+
+/// Runs one parsed command to completion.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let flags = FlagOverrides {
+                listen: args.listen,
+                store: cli.global.store,
+            };
+            let settings =
+                config::load(cli.global.config.as_deref(), config::process_env(), flags)?
+                    .validate()?;
+            let listener = tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (key `listen`)", settings.listen))?;
+            let addr = listener.local_addr()?;
+            let store = settings.store.clone();
+            serve::run(settings, listener, shutdown::signal(), |_| {
+                output::line(&format!(
+                    "canopy listening on http://{addr} (store {store})"
+                ));
+            })
+            .await?;
+            Ok(())
+        }
+        Command::Migrate => {
+            let flags = FlagOverrides {
+                listen: None,
+                store: cli.global.store,
+            };
+            let settings =
+                config::load(cli.global.config.as_deref(), config::process_env(), flags)?
+                    .validate()?;
+            let store = store::Store::open(&settings.store)
+                .await
+                .with_context(|| format!("cannot migrate the store `{}`", settings.store))?;
+            store.close().await;
+            output::line(&format!("{} is up to date", settings.store));
+            Ok(())
+        }
+        Command::MockProvider(args) => {
+            let listener = tokio::net::TcpListener::bind(&args.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.listen))?;
+            let addr = listener.local_addr()?;
+            let config = canopy_mock::MockConfig {
+                latency_ms: args.latency_ms,
+                chunk_delay_ms: args.chunk_delay_ms,
+                record_requests: args.record_requests,
+            };
+            output::line(&format!("mock provider listening on http://{addr}"));
+            canopy_mock::serve(listener, config, shutdown::signal())
+                .await
+                .context("the mock provider failed")
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The `canopy` binary: parses the command line and runs one subcommand (see the library).
+
+use std::process::ExitCode;
+
+use canopy::cli::Cli;
+use canopy::{output, telemetry};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_logging(&cli.global.log, cli.global.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            output::error(&format!("cannot start the async runtime: {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(canopy::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            output::error(&format!("{error:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! `canopy serve`: wires the store, the writer and the gateway, and runs until shut down.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use canopy_core::pricing::PriceCatalog;
+use canopy_gateway::{Gateway, Providers};
+use canopy_store::spool::Spool;
+use canopy_store::writer::{self, IngestHandle, ShutdownReport};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Settings;
+use crate::store::Store;
+use crate::telemetry;
+
+/// What a finished server reports.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeReport {
+    /// What the writer left behind.
+    pub writer: ShutdownReport,
+}
+
+/// A started server's parts that tests and the demo reach into.
+pub struct Started {
+    /// The writer's handle, to wait for records to be written.
+    pub ingest: IngestHandle,
+    /// The store, for reading records back.
+    pub store: Arc<Store>,
+}
+
+/// Runs on an already-bound listener until `shutdown` resolves, then shuts down in the order
+/// [`crate::shutdown`] documents. `on_start` is called once everything is ready.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_start: impl FnOnce(Started),
+) -> anyhow::Result<ServeReport> {
+    let store =
+        Arc::new(Store::open(&settings.store).await.with_context(|| {
+            format!("cannot open the store `{}` (key `store`)", settings.store)
+        })?);
+    let spool =
+        Arc::new(Spool::open(&settings.spool_dir).context("cannot open the spool directory")?);
+    let prices = load_prices(&settings)?;
+    let tracker = TaskTracker::new();
+    let (ingest, writer) = writer::spawn(
+        store.ingest.clone(),
+        spool,
+        settings.writer.clone(),
+        &tracker,
+    );
+    let providers = Providers::new(settings.providers.clone(), &settings.default_provider)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: key `default_provider`: {e}"))?;
+    let gateway = Gateway::new(providers, settings.gateway.clone(), prices, ingest.clone())
+        .context("cannot build the upstream client")?;
+    let metrics = telemetry::prometheus().clone();
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.render())),
+        )
+        .merge(canopy_gateway::router(gateway));
+
+    let stop = CancellationToken::new();
+    let trigger = stop.clone();
+    tracker.spawn(async move {
+        tokio::select! {
+            () = shutdown => trigger.cancel(),
+            () = trigger.cancelled() => {}
+        }
+    });
+    on_start(Started {
+        ingest,
+        store: store.clone(),
+    });
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let grace = settings.shutdown_grace;
+    let deadline = async {
+        stop.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server => served.context("the server failed")?,
+        () = deadline => tracing::warn!(?grace, "In-flight calls did not finish in time; cutting them."),
+    }
+    stop.cancel();
+    let report = writer.shutdown().await;
+    tracker.close();
+    tracker.wait().await;
+    store.close().await;
+    if report.spool_pending {
+        tracing::warn!("Some records wait in the spool; they are written at the next start.");
+    }
+    tracing::info!(written = report.written, "Stopped.");
+    Ok(ServeReport { writer: report })
+}
+
+fn load_prices(settings: &Settings) -> anyhow::Result<PriceCatalog> {
+    let mut prices = PriceCatalog::builtin().context("the built-in price catalog is invalid")?;
+    if let Some(path) = &settings.pricing_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read pricing_file {}", path.display()))?;
+        let overrides = PriceCatalog::from_json(&text).with_context(|| {
+            format!(
+                "invalid configuration: pricing_file {} cannot be used",
+                path.display()
+            )
+        })?;
+        prices.merge(overrides);
+    }
+    Ok(prices)
+}

@@ -1,0 +1,34 @@
+//! Graceful shutdown.
+//!
+//! The order, carried out by [`crate::serve::run`] once the shutdown future resolves:
+//! 1. stop accepting connections;
+//! 2. let in-flight calls finish (axum's graceful drain), for at most `shutdown_grace_secs`;
+//!    calls still running then are cut, and their capture guards record them (status −3);
+//! 3. close the ingest queue: records submitted from now on go to the spool;
+//! 4. the writer writes everything queued, then replays the spool once;
+//! 5. wait for the remaining background tasks, and report records left in the spool.
+//!
+//! Nothing is lost at any step: what the store did not take is on disk and replayed at the
+//! next start.
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Received Ctrl-C; shutting down."),
+        () = term => tracing::info!("Received SIGTERM; shutting down."),
+    }
+}

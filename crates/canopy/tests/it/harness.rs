@@ -1,0 +1,222 @@
+//! `TestApp::spawn()`: a mock provider and a Canopy server, both on port 0, ready to call.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test support: a failure here is a failed test, and the servers run until the test ends"
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use canopy::config::{FlagOverrides, Settings};
+use canopy::serve::{self, ServeReport};
+use canopy::store::Store;
+use canopy_core::extract::WireFormat;
+use canopy_core::{CallId, CallRecord};
+use canopy_gateway::Provider;
+use canopy_store::SessionSummary;
+use canopy_store::writer::IngestHandle;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running mock provider and Canopy server.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>` of Canopy.
+    pub url: String,
+    /// `http://127.0.0.1:<port>` of the mock provider.
+    pub mock_url: String,
+    pub client: reqwest::Client,
+    pub ingest: IngestHandle,
+    pub store: Arc<Store>,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<ServeReport>>>,
+    _mock_stop: oneshot::Sender<()>,
+}
+
+/// Starts the mock provider on port 0 and returns its URL; it stops when the sender drops.
+pub async fn spawn_mock() -> (String, oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let config = canopy_mock::MockConfig {
+        record_requests: true,
+        ..Default::default()
+    };
+    tokio::spawn(canopy_mock::serve(listener, config, async {
+        let _ = rx.await;
+    }));
+    (url, tx)
+}
+
+/// Settings pointing OpenAI and Anthropic at `mock_url`, with a SQLite store in `dir`.
+pub fn settings(dir: &std::path::Path, mock_url: &str) -> Settings {
+    let store = format!("sqlite://{}", dir.join("canopy.db").display());
+    let flags = FlagOverrides {
+        listen: Some("127.0.0.1:0".into()),
+        store: Some(store),
+    };
+    let env = figment::providers::Env::prefixed("CANOPY_TEST_UNUSED_");
+    let mut settings = canopy::config::load(None, env, flags)
+        .unwrap()
+        .validate()
+        .unwrap();
+    let mock = url::Url::parse(mock_url).unwrap();
+    let provider = |name: &str, format, h2| Provider {
+        name: name.to_owned(),
+        base_url: mock.clone(),
+        format,
+        http2_prior_knowledge: h2,
+    };
+    settings.providers = vec![
+        provider("openai", WireFormat::Openai, false),
+        provider("anthropic", WireFormat::Anthropic, false),
+        provider("local-h2", WireFormat::Openai, true),
+    ];
+    settings.shutdown_grace = Duration::from_secs(5);
+    settings
+}
+
+impl TestApp {
+    /// Starts everything with default settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts everything, letting the test adjust the settings first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let (mock_url, mock_stop) = spawn_mock().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = settings(dir.path(), &mock_url);
+        adjust(&mut settings);
+        Self::start(settings, mock_url, mock_stop, dir).await
+    }
+
+    /// Starts Canopy with `settings` (reusing a mock and a directory, for restarts).
+    pub async fn start(
+        settings: Settings,
+        mock_url: String,
+        mock_stop: oneshot::Sender<()>,
+        dir: tempfile::TempDir,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let server = tokio::spawn(serve::run(
+            settings,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            move |started| {
+                let _ = ready_tx.send(started);
+            },
+        ));
+        let started = ready_rx.await.expect("the server started");
+        Self {
+            url,
+            mock_url,
+            client: reqwest::Client::new(),
+            ingest: started.ingest,
+            store: started.store,
+            dir,
+            stop: Some(stop),
+            server: Some(server),
+            _mock_stop: mock_stop,
+        }
+    }
+
+    /// Waits until the writer has written `n` records in total.
+    pub async fn wait_written(&self, n: u64) {
+        let mut written = self.ingest.written();
+        tokio::time::timeout(Duration::from_secs(10), written.wait_for(|w| *w >= n))
+            .await
+            .expect("records written within 10 s")
+            .unwrap();
+    }
+
+    /// Reads one call from the store (default organisation).
+    pub async fn call(&self, id: &str) -> CallRecord {
+        let id = CallId::parse(id).expect("a call id");
+        self.store
+            .query
+            .get_call("default", id)
+            .await
+            .unwrap()
+            .expect("the call is stored")
+    }
+
+    /// Reads one session's totals.
+    pub async fn session(&self, id: &str) -> SessionSummary {
+        self.store
+            .query
+            .get_session("default", id)
+            .await
+            .unwrap()
+            .expect("the session is stored")
+    }
+
+    /// The bytes the mock provider answers `body` with when called directly.
+    pub async fn direct(&self, path: &str, body: &serde_json::Value) -> Vec<u8> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.mock_url))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        response.bytes().await.unwrap().to_vec()
+    }
+
+    /// What the mock provider received, oldest first.
+    pub async fn upstream_requests(&self) -> Vec<serde_json::Value> {
+        let url = format!("{}/mock/requests", self.mock_url);
+        self.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Shuts Canopy down gracefully and returns its report (the mock keeps running).
+    pub async fn shutdown(&mut self) -> ServeReport {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.server.take().expect("running").await.unwrap().unwrap()
+    }
+
+    /// Shuts down and hands back what a restart needs.
+    pub async fn into_parts(mut self) -> (String, oneshot::Sender<()>, tempfile::TempDir) {
+        self.shutdown().await;
+        let (stop_tx, _) = oneshot::channel();
+        let mock_stop = std::mem::replace(&mut self._mock_stop, stop_tx);
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (self.mock_url.clone(), mock_stop, dir)
+    }
+}
+
+/// The `Helicone-Id` of a response.
+pub fn helicone_id(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("helicone-id")
+        .expect("Helicone-Id header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A chat request body.
+pub fn chat(model: &str, stream: bool, text: &str) -> serde_json::Value {
+    serde_json::json!({"model": model, "stream": stream, "messages": [
+        {"role": "system", "content": "You triage support tickets."},
+        {"role": "user", "content": text},
+    ]})
+}
