@@ -18,7 +18,9 @@
 //! # Determinism
 //!
 //! The same body always gets byte-identical answers: `created` is always 1700000000, ids are the
-//! FNV-1a digest of the body (`chatcmpl-mock-<16 hex>`, `msg_mock_<16 hex>`, ...), and the reply
+//! FNV-1a digest of the body (`chatcmpl-mock-<16 hex>`, `msg_mock_<16 hex>`, ...; a chat
+//! completion's digests only its model, messages and stream flag, so `stream_options` added by a
+//! gateway leaves it unchanged), and the reply
 //! is `<model> reply <8 hex>: <the first 60 characters of the last user message>`, where the hex
 //! digits digest the whole conversation, system prompt included. Prompt tokens are the words of
 //! every message plus 4 per message (Anthropic `system` counts as one more message); completion
