@@ -51,6 +51,8 @@ pub struct Capture {
     observer: StreamObserver,
     body: Vec<u8>,
     body_truncated: bool,
+    /// The request body as sent, for estimating tokens when the response reports none.
+    request_body: bytes::Bytes,
 }
 
 impl Capture {
@@ -60,6 +62,7 @@ impl Capture {
         record: CallRecord,
         started: Instant,
         options: CaptureOptions,
+        request_body: bytes::Bytes,
     ) -> Self {
         Self {
             gateway,
@@ -70,6 +73,7 @@ impl Capture {
             observer: StreamObserver::new(options.format),
             body: Vec::new(),
             body_truncated: false,
+            request_body,
         }
     }
 
@@ -151,8 +155,28 @@ impl Capture {
         }
         let body = std::mem::take(&mut self.body);
         record.response_body = stored_body(body, self.body_truncated, self.options.omit_response);
+        let estimated = (facts.usage.is_none() && (200..300).contains(&record.status))
+            .then(|| crate::estimate::estimate(&self.request_body, &facts.output_text));
         finish_record(&self.gateway, &mut record, facts);
+        if let Some(usage) = estimated {
+            record.usage = usage;
+            record.usage_source = UsageSource::Estimated;
+            reprice(&self.gateway, &mut record);
+        }
         self.gateway.inner.ingest.submit(record);
+    }
+}
+
+/// Prices a record again after its usage changed.
+fn reprice(gateway: &Gateway, record: &mut CallRecord) {
+    let model = record.pricing_model.clone();
+    if let Some(model) = model
+        && let Some(found) = gateway
+            .inner
+            .prices
+            .lookup(&pricing_provider(record), &model)
+    {
+        record.cost_nano_usd = Some(found.price.cost_nano_usd(&record.usage));
     }
 }
 

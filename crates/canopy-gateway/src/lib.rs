@@ -24,6 +24,7 @@
 pub mod body;
 pub mod capture;
 pub mod error;
+pub mod estimate;
 pub mod headers;
 pub mod provider;
 pub mod proxy;

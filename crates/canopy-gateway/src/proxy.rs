@@ -103,6 +103,7 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
     };
 
     let mut hide_usage_chunk = false;
+    let mut request_bytes = Bytes::new();
     let (upstream_body, over_limit) = match body {
         RequestBody::Buffered(bytes) => {
             let facts = request_facts(&bytes);
@@ -125,6 +126,7 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
             };
             record.request_body =
                 capped_body(&bytes, settings.body_capture_limit, call.omit_request);
+            request_bytes = bytes;
             (reqwest::Body::from(sent), None)
         }
         RequestBody::Streamed { body, over_limit } => {
@@ -212,7 +214,7 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
     let mut response_headers =
         headers::client_response_headers(response.headers(), !options.hide_usage_chunk);
     insert_id(&mut response_headers, id);
-    let capture = Capture::new(gateway.clone(), record, started, options);
+    let capture = Capture::new(gateway.clone(), record, started, options, request_bytes);
     let mut out = Response::new(Body::new(CaptureBody::new(response, capture)));
     *out.status_mut() = status;
     *out.headers_mut() = response_headers;

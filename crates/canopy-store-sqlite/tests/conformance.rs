@@ -1,5 +1,8 @@
 //! The storage conformance story against SQLite, plus what only this engine promises.
-#![expect(clippy::unwrap_used, reason = "test support: a store that will not open fails the test")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test support: a store that will not open fails the test"
+)]
 
 use std::sync::Arc;
 

@@ -196,6 +196,34 @@ async fn responses_embeddings_and_unknown_endpoints_are_forwarded() {
 }
 
 #[tokio::test]
+async fn a_response_without_usage_is_estimated_with_a_tokenizer() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .header("x-mock-no-usage", "true")
+        .json(&chat("gpt-4o-mini", false, "Count my tokens please"))
+        .send()
+        .await
+        .unwrap();
+    let id = helicone_id(&response);
+    let reply: serde_json::Value = response.json().await.unwrap();
+    assert!(reply.get("usage").is_none());
+    app.wait_written(1).await;
+    let call = app.call(&id).await;
+    assert_eq!(call.usage_source, UsageSource::Estimated);
+    let text = reply["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(
+        call.usage.completion_tokens,
+        canopy_gateway::estimate::count(text)
+    );
+    assert!(call.usage.prompt_tokens >= 10);
+    let expected =
+        call.usage.prompt_tokens as i64 * 150 + call.usage.completion_tokens as i64 * 600;
+    assert_eq!(call.cost_nano_usd, Some(expected));
+}
+
+#[tokio::test]
 async fn a_caller_chosen_request_id_is_kept_and_an_unknown_model_costs_null() {
     let app = TestApp::spawn().await;
     let chosen = "0190b7a0-6c8e-7cc0-8d5e-1c2b3a4d5e6f";

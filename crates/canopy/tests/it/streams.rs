@@ -109,7 +109,14 @@ async fn stream_usage_false_turns_injection_off() {
     let sent = app.upstream_requests().await;
     assert!(sent.last().unwrap()["body"].get("stream_options").is_none());
     app.wait_written(1).await;
-    assert_ne!(app.call(&id).await.usage_source, UsageSource::Reported);
+    let call = app.call(&id).await;
+    assert_eq!(
+        call.usage_source,
+        UsageSource::Estimated,
+        "no usage came back, so it is counted"
+    );
+    assert!(call.usage.prompt_tokens > 0 && call.usage.completion_tokens > 0);
+    assert!(call.cost_nano_usd.unwrap() > 0);
 }
 
 #[tokio::test]
