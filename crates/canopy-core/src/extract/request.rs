@@ -1,8 +1,10 @@
 //! Reading a request body, and the one change Canopy may make to it: asking for stream usage.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// What a request body says about the call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,20 +61,46 @@ pub fn supports_stream_usage(path: &str) -> bool {
 }
 
 /// The body with `stream_options.include_usage` set to true, or `None` if it is not a JSON
-/// object. Other keys of `stream_options` are kept.
+/// object. Everything else stays byte for byte as the client sent it (key order matters: a
+/// structured-output schema's property order is the order the model writes fields in), so the
+/// member is spliced into the original bytes rather than re-serialised.
 pub fn with_include_usage(body: &[u8]) -> Option<Vec<u8>> {
-    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let object = value.as_object_mut()?;
-    let options = object
-        .entry("stream_options")
-        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
-    if !options.is_object() {
-        *options = serde_json::Value::Object(serde_json::Map::new());
-    }
-    options
-        .as_object_mut()?
-        .insert("include_usage".to_owned(), serde_json::Value::Bool(true));
-    serde_json::to_vec(&value).ok()
+    let fields: BTreeMap<&str, &RawValue> = serde_json::from_slice(body).ok()?;
+    let (start, end, replacement) = match fields.get("stream_options") {
+        None => {
+            // Insert just before the object's closing brace.
+            let close = body.iter().rposition(|b| *b == b'}')?;
+            let member: &[u8] = if fields.is_empty() {
+                b"\"stream_options\":{\"include_usage\":true}"
+            } else {
+                b",\"stream_options\":{\"include_usage\":true}"
+            };
+            (close, close, member.to_vec())
+        }
+        Some(raw) => {
+            // Replace only the `stream_options` value, keeping its other members.
+            let start = offset_in(body, raw.get())?;
+            let mut options: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(raw.get()).unwrap_or_default();
+            options.insert("include_usage".to_owned(), serde_json::Value::Bool(true));
+            (
+                start,
+                start + raw.get().len(),
+                serde_json::to_vec(&options).ok()?,
+            )
+        }
+    };
+    let mut out = Vec::with_capacity(body.len() + replacement.len());
+    out.extend_from_slice(&body[..start]);
+    out.extend_from_slice(&replacement);
+    out.extend_from_slice(&body[end..]);
+    Some(out)
+}
+
+/// Where `part`, a slice borrowed from `whole`, starts in it.
+fn offset_in(whole: &[u8], part: &str) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (start + part.len() <= whole.len()).then_some(start)
 }
 
 /// Removes the top-level `"usage":null` member that `include_usage` adds to every chunk of an
@@ -114,6 +142,30 @@ mod tests {
         assert_eq!(a.user.as_deref(), Some("u2"));
         assert!(!a.stream);
         assert_eq!(request_facts(b"not json"), RequestFacts::default());
+    }
+
+    #[test]
+    fn injection_keeps_every_other_byte_in_place() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"zeta":{"b":1,"a":2},"stream":true}"#;
+        let out = with_include_usage(body).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"zeta":{"b":1,"a":2},"stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        let spaced = b"{ \"stream\": true }\n";
+        assert_eq!(
+            with_include_usage(spaced).unwrap(),
+            b"{ \"stream\": true ,\"stream_options\":{\"include_usage\":true}}\n"
+        );
+        assert_eq!(
+            with_include_usage(b"{}").unwrap(),
+            br#"{"stream_options":{"include_usage":true}}"#
+        );
+        let existing = br#"{"z":1,"stream_options":{"include_usage":false},"a":2}"#;
+        assert_eq!(
+            with_include_usage(existing).unwrap(),
+            br#"{"z":1,"stream_options":{"include_usage":true},"a":2}"#
+        );
     }
 
     #[test]
