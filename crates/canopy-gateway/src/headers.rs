@@ -98,17 +98,23 @@ pub struct HeaderError {
 }
 
 impl CallHeaders {
-    /// Reads every `helicone-*` and `canopy-*` header.
-    pub fn parse(headers: &HeaderMap) -> Result<Self, HeaderError> {
+    /// Reads every `helicone-*` and `canopy-*` header. An unusable header does not stop the
+    /// reading: the first one is returned beside everything else, so a refused call is still
+    /// recorded in its session.
+    pub fn parse(headers: &HeaderMap) -> (Self, Option<HeaderError>) {
         let mut out = Self {
             stream_usage: true,
             ..Self::default()
         };
+        let mut error = None;
         for (name, value) in headers {
             let Some(key) = canopy_suffix(name.as_str()) else {
                 continue;
             };
             let value = text(value);
+            let mut refuse = |header: &'static str, message: String| {
+                error.get_or_insert(HeaderError { header, message });
+            };
             match key {
                 "auth" => {
                     out.auth = Some(
@@ -117,41 +123,31 @@ impl CallHeaders {
                             .unwrap_or(&value)
                             .trim()
                             .to_owned(),
-                    )
+                    );
                 }
-                "request-id" => {
-                    out.request_id = Some(CallId::parse(&value).ok_or_else(|| HeaderError {
-                        header: HEADER_REQUEST_ID,
-                        message: format!(
-                            "Helicone-Request-Id must be a UUID, got `{}`",
-                            clip(&value)
-                        ),
-                    })?);
-                }
-                "session-id" => {
-                    if value.len() > MAX_SESSION_ID_BYTES {
-                        return Err(HeaderError {
-                            header: HEADER_SESSION_ID,
-                            message: format!(
-                                "Helicone-Session-Id is {} bytes; the limit is {MAX_SESSION_ID_BYTES}",
-                                value.len()
-                            ),
-                        });
-                    }
-                    out.session_id = Some(value).filter(|v| !v.is_empty());
-                }
-                "session-path" => {
-                    if value.len() > MAX_PATH_BYTES {
-                        return Err(HeaderError {
-                            header: HEADER_SESSION_PATH,
-                            message: format!(
-                                "Helicone-Session-Path is {} bytes; the limit is {MAX_PATH_BYTES}",
-                                value.len()
-                            ),
-                        });
-                    }
-                    out.session_path = Some(normalize_path(&value));
-                }
+                "request-id" => match CallId::parse(&value) {
+                    Some(id) => out.request_id = Some(id),
+                    None => refuse(
+                        HEADER_REQUEST_ID,
+                        format!("Helicone-Request-Id must be a UUID, got `{}`", clip(&value)),
+                    ),
+                },
+                "session-id" if value.len() > MAX_SESSION_ID_BYTES => refuse(
+                    HEADER_SESSION_ID,
+                    format!(
+                        "Helicone-Session-Id is {} bytes; the limit is {MAX_SESSION_ID_BYTES}",
+                        value.len()
+                    ),
+                ),
+                "session-id" => out.session_id = Some(value).filter(|v| !v.is_empty()),
+                "session-path" if value.len() > MAX_PATH_BYTES => refuse(
+                    HEADER_SESSION_PATH,
+                    format!(
+                        "Helicone-Session-Path is {} bytes; the limit is {MAX_PATH_BYTES}",
+                        value.len()
+                    ),
+                ),
+                "session-path" => out.session_path = Some(normalize_path(&value)),
                 "session-name" => out.session_name = Some(value),
                 "user-id" => out.user_id = Some(value).filter(|v| !v.is_empty()),
                 "prompt-id" => out.prompt_id = Some(value).filter(|v| !v.is_empty()),
@@ -183,7 +179,7 @@ impl CallHeaders {
         if out.session_id.is_some() && out.session_path.is_none() {
             out.session_path = Some("/".to_owned());
         }
-        Ok(out)
+        (out, error)
     }
 }
 
@@ -306,7 +302,8 @@ mod tests {
             ("helicone-prompt-id", "classify"),
             ("Helicone-User-Id", "u-9"),
         ]);
-        let c = CallHeaders::parse(&h).unwrap();
+        let (c, error) = CallHeaders::parse(&h);
+        assert!(error.is_none());
         assert_eq!(c.session_id.as_deref(), Some("s-1"));
         assert_eq!(c.session_path.as_deref(), Some("/triage/classify"));
         assert_eq!(c.session_name.as_deref(), Some("Support"));
@@ -320,23 +317,35 @@ mod tests {
 
     #[test]
     fn a_session_without_a_path_sits_at_the_root() {
-        let c = CallHeaders::parse(&headers(&[("helicone-session-id", "s")])).unwrap();
+        let (c, _) = CallHeaders::parse(&headers(&[("helicone-session-id", "s")]));
         assert_eq!(c.session_path.as_deref(), Some("/"));
     }
 
     #[test]
-    fn rejects_an_invalid_request_id_and_oversized_session_values() {
-        let err =
-            CallHeaders::parse(&headers(&[("helicone-request-id", "not-a-uuid")])).unwrap_err();
-        assert_eq!(err.header, HEADER_REQUEST_ID);
-        assert!(err.message.contains("not-a-uuid"));
+    fn refuses_an_invalid_request_id_but_keeps_reading_the_rest() {
+        let h = headers(&[
+            ("helicone-request-id", "not-a-uuid"),
+            ("helicone-session-id", "s-1"),
+            ("helicone-session-path", "/a"),
+        ]);
+        let (c, error) = CallHeaders::parse(&h);
+        let error = error.unwrap();
+        assert_eq!(error.header, HEADER_REQUEST_ID);
+        assert!(error.message.contains("not-a-uuid"));
+        assert_eq!(
+            c.session_id.as_deref(),
+            Some("s-1"),
+            "the refused call still belongs to its session"
+        );
         let long = "x".repeat(MAX_SESSION_ID_BYTES + 1);
-        assert!(CallHeaders::parse(&headers(&[("helicone-session-id", &long)])).is_err());
-        let ok = CallHeaders::parse(&headers(&[(
+        let (c, error) = CallHeaders::parse(&headers(&[("helicone-session-id", &long)]));
+        assert_eq!(error.unwrap().header, HEADER_SESSION_ID);
+        assert_eq!(c.session_id, None);
+        let (ok, error) = CallHeaders::parse(&headers(&[(
             "helicone-request-id",
             "0190b7a0-6c8e-7cc0-8d5e-1c2b3a4d5e6f",
         )]));
-        assert!(ok.unwrap().request_id.is_some());
+        assert!(error.is_none() && ok.request_id.is_some());
     }
 
     #[test]

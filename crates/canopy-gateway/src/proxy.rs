@@ -61,15 +61,13 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
         provider::format_for_path(p.format, rest)
     });
 
-    let call = match CallHeaders::parse(&parts.headers) {
-        Ok(call) => call,
-        Err(e) => {
-            let error = GatewayError::new(ErrorKind::InvalidHeader, error_format, e.message)
-                .with_param(e.header);
-            return reject(&gateway, record, started, error);
-        }
-    };
+    let (call, header_error) = CallHeaders::parse(&parts.headers);
     apply_headers(&mut record, &call);
+    if let Some(e) = header_error {
+        let error = GatewayError::new(ErrorKind::InvalidHeader, error_format, e.message)
+            .with_param(e.header);
+        return reject(&gateway, record, started, error);
+    }
 
     let target = match resolve(&gateway, route, rest, provider, &call, parts.uri.query()) {
         Ok(target) => target,

@@ -130,6 +130,8 @@ pub struct Loaded {
     /// The parsed configuration.
     pub config: Config,
     figment: Figment,
+    /// Keys set by flags, which figment cannot tell apart from defaults.
+    flag_keys: Vec<&'static str>,
 }
 
 /// Merges defaults, the file (`path`, or `canopy.toml` if present), `env` and the flags.
@@ -148,11 +150,22 @@ pub fn load(path: Option<&Path>, env: Env, flags: FlagOverrides) -> anyhow::Resu
         }
         None => {}
     }
+    let mut flag_keys = Vec::new();
+    if flags.listen.is_some() {
+        flag_keys.push("listen");
+    }
+    if flags.store.is_some() {
+        flag_keys.push("store");
+    }
     let figment = figment.merge(env).merge(Serialized::defaults(flags));
     let config: Config = figment
         .extract()
         .map_err(|e| anyhow::anyhow!(describe_errors(e)))?;
-    Ok(Loaded { config, figment })
+    Ok(Loaded {
+        config,
+        figment,
+        flag_keys,
+    })
 }
 
 /// The process environment's `CANOPY_*` variables that name configuration keys. Variables for
@@ -198,6 +211,8 @@ fn describe_errors(error: figment::Error) -> String {
 pub struct Settings {
     pub listen: SocketAddr,
     pub store: String,
+    /// Where the `store` value came from, for errors found only when it is opened.
+    pub store_source: String,
     pub spool_dir: PathBuf,
     pub default_provider: String,
     pub providers: Vec<Provider>,
@@ -287,6 +302,7 @@ impl Loaded {
         Ok(Settings {
             listen,
             store: c.store.clone(),
+            store_source: self.source_of("store"),
             spool_dir,
             default_provider: c.default_provider.clone(),
             providers,
@@ -299,7 +315,18 @@ impl Loaded {
 
     /// "`<source>`: `<key>` <reason>", naming the file, variable or flag the value came from.
     pub fn at(&self, key: &str, reason: String) -> String {
-        let source = self.figment.find_metadata(key).map_or_else(
+        format!(
+            "invalid configuration in {}: key `{key}` {reason}",
+            self.source_of(key)
+        )
+    }
+
+    /// The file, environment variable or flag a key's value came from.
+    pub fn source_of(&self, key: &str) -> String {
+        if self.flag_keys.contains(&key) {
+            return format!("the --{key} flag");
+        }
+        self.figment.find_metadata(key).map_or_else(
             || "defaults".to_owned(),
             |m| match &m.source {
                 Some(figment::Source::File(path)) => path.display().to_string(),
@@ -309,10 +336,9 @@ impl Loaded {
                         key.replace('.', "__").to_uppercase()
                     )
                 }
-                _ => m.name.to_string(),
+                _ => "defaults".to_owned(),
             },
-        );
-        format!("invalid configuration in {source}: key `{key}` {reason}")
+        )
     }
 }
 

@@ -41,10 +41,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_start: impl FnOnce(Started),
 ) -> anyhow::Result<ServeReport> {
-    let store =
-        Arc::new(Store::open(&settings.store).await.with_context(|| {
-            format!("cannot open the store `{}` (key `store`)", settings.store)
-        })?);
+    let store = Arc::new(Store::open(&settings.store).await.with_context(|| {
+        format!(
+            "invalid configuration in {}: key `store` = `{}` cannot be opened",
+            settings.store_source, settings.store
+        )
+    })?);
     let spool =
         Arc::new(Spool::open(&settings.spool_dir).context("cannot open the spool directory")?);
     let prices = load_prices(&settings)?;

@@ -13,6 +13,33 @@ use serde_json::json;
 use crate::harness::{TestApp, chat, helicone_id};
 
 #[tokio::test]
+async fn an_unopenable_store_stops_startup_naming_the_file_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("canopy.toml");
+    std::fs::write(
+        &file,
+        "store = \"sqlite:///nonexistent-canopy-dir/sub/canopy.db\"\n",
+    )
+    .unwrap();
+    let env = figment::providers::Env::prefixed("CANOPY_TEST_UNUSED_");
+    let settings = canopy::config::load(Some(&file), env, Default::default())
+        .unwrap()
+        .validate()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let error = canopy::serve::run(settings, listener, std::future::pending(), |_| {})
+        .await
+        .err()
+        .unwrap();
+    let text = format!("{error:#}");
+    assert!(text.contains(&file.display().to_string()), "{text}");
+    assert!(
+        text.contains("`store`") && text.contains("nonexistent-canopy-dir"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn an_invalid_request_id_is_rejected_in_the_providers_shape_and_recorded() {
     let app = TestApp::spawn().await;
     let response = app
