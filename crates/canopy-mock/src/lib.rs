@@ -18,8 +18,8 @@
 //! # Determinism
 //!
 //! The same body always gets byte-identical answers: `created` is always 1700000000, ids are the
-//! FNV-1a digest of the body (`chatcmpl-mock-<16 hex>`, `msg_mock_<16 hex>`, ...; a chat
-//! completion's digests only its model, messages and stream flag, so `stream_options` added by a
+//! FNV-1a digest of the body (`chatcmpl-mock-<16 hex>`, `msg_mock_<16 hex>`, ...; a chat or
+//! text completion's digests only its model, messages or prompt, and stream flag, so `stream_options` added by a
 //! gateway leaves it unchanged), and the reply
 //! is `<model> reply <8 hex>: <the first 60 characters of the last user message>`, where the hex
 //! digits digest the whole conversation, system prompt included. Prompt tokens are the words of

@@ -265,6 +265,33 @@ async fn a_caller_chosen_request_id_is_kept_and_an_unknown_model_costs_null() {
 }
 
 #[tokio::test]
+async fn a_pricing_file_prices_models_the_catalog_lacks() {
+    let prices = tempfile::NamedTempFile::new().unwrap();
+    // LiteLLM's format: USD per token.
+    std::fs::write(
+        prices.path(),
+        r#"{"my-finetune-xyz": {"input_cost_per_token": 0.000002, "output_cost_per_token": 0.000004, "litellm_provider": "openai", "mode": "chat"}}"#,
+    )
+    .unwrap();
+    let path = prices.path().to_owned();
+    let app = TestApp::spawn_with(|s| s.pricing_file = Some(path)).await;
+    let response = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .json(&chat("my-finetune-xyz", false, "priced now"))
+        .send()
+        .await
+        .unwrap();
+    let id = helicone_id(&response);
+    app.wait_written(1).await;
+    let call = app.call(&id).await;
+    let expected =
+        call.usage.prompt_tokens as i64 * 2_000 + call.usage.completion_tokens as i64 * 4_000;
+    assert_eq!(call.cost_nano_usd, Some(expected));
+    assert_eq!(call.pricing_model.as_deref(), Some("my-finetune-xyz"));
+}
+
+#[tokio::test]
 async fn the_gateway_route_and_http2_upstreams_work() {
     let app = TestApp::spawn().await;
     let response = app

@@ -74,6 +74,31 @@ async fn a_stream_without_usage_gets_usage_recorded_but_not_shown() {
 }
 
 #[tokio::test]
+async fn a_legacy_completions_stream_gets_usage_injected_too() {
+    let app = TestApp::spawn().await;
+    let body =
+        json!({"model": "gpt-3.5-turbo-instruct", "prompt": "Once upon a time", "stream": true});
+    let expected = String::from_utf8(app.direct("/v1/completions", &body).await).unwrap();
+    let response = app
+        .client
+        .post(format!("{}/v1/completions", app.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let id = helicone_id(&response);
+    assert_eq!(response.text().await.unwrap(), expected);
+    assert_eq!(
+        app.upstream_requests().await.last().unwrap()["body"]["stream_options"]["include_usage"],
+        true
+    );
+    app.wait_written(1).await;
+    let call = app.call(&id).await;
+    assert_eq!(call.usage_source, UsageSource::Reported);
+    assert!(call.usage.completion_tokens > 0 && call.cost_nano_usd.unwrap() > 0);
+}
+
+#[tokio::test]
 async fn a_stream_that_asked_for_usage_is_passed_through_untouched() {
     let app = TestApp::spawn().await;
     let mut body = chat("gpt-4o", true, "Refund please");
