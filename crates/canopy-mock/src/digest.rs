@@ -32,6 +32,17 @@ impl Fnv {
     }
 }
 
+/// The digest a response id is made from: what the caller asked (model, input, streamed or
+/// not), not how. `stream_options`, which a gateway may add, leaves it unchanged, so a stream
+/// with and without a usage chunk carries the same id.
+pub(crate) fn request_digest(model: &str, input: &str, stream: bool) -> u64 {
+    let mut hasher = Fnv::new();
+    hasher.write(model.as_bytes());
+    hasher.write(input.as_bytes());
+    hasher.write(if stream { b"stream" } else { b"plain" });
+    hasher.finish()
+}
+
 /// The FNV-1a digest of one byte string.
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hasher = Fnv::new();

@@ -24,37 +24,33 @@ impl Ingest for SqliteStore {
         };
         let mut tx = self.writer.begin().await.map_err(fail)?;
         let mut inserted = HashSet::with_capacity(batch.len());
-        let mut rest = batch;
-        while !rest.is_empty() {
-            let size = CHUNK_SIZES
-                .into_iter()
-                .find(|&n| n <= rest.len())
-                .unwrap_or(1);
-            let (chunk, tail) = rest.split_at(size);
+        for chunk in chunks(batch) {
             insert_calls(&mut tx, chunk, &mut inserted)
                 .await
                 .map_err(fail)?;
-            rest = tail;
         }
         let fresh: Vec<&CallRecord> = batch
             .iter()
             .filter(|r| inserted.contains(&r.id.to_string()))
             .collect();
-        let mut rest = fresh.as_slice();
-        while !rest.is_empty() {
-            let size = CHUNK_SIZES
-                .into_iter()
-                .find(|&n| n <= rest.len())
-                .unwrap_or(1);
-            let (chunk, tail) = rest.split_at(size);
+        for chunk in chunks(&fresh) {
             insert_bodies(&mut tx, chunk).await.map_err(fail)?;
-            rest = tail;
         }
         for delta in session_deltas(&fresh).into_values() {
             upsert_session(&mut tx, &delta).await.map_err(fail)?;
         }
         tx.commit().await.map_err(fail)
     }
+}
+
+/// Cuts `items` into chunks whose lengths come from [`CHUNK_SIZES`], largest first.
+fn chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let size = CHUNK_SIZES.into_iter().find(|&n| n <= items.len())?;
+        let (chunk, rest) = items.split_at(size);
+        items = rest;
+        Some(chunk)
+    })
 }
 
 /// Inserts calls not already stored and collects the ids that were new.

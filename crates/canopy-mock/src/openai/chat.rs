@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{FINGERPRINT, StreamOptions, Usage, include_usage};
-use crate::digest::Fnv;
+use crate::digest::{Fnv, request_digest};
 use crate::error::{Flavor, MockError};
 use crate::handler::{AppState, prologue};
 use crate::input::Conversation;
@@ -52,19 +52,13 @@ fn answer(knobs: &Knobs, body: &[u8]) -> Result<Response, MockError> {
     }
     let reply = Reply::new(&request.model, digest, conversation.last_user.as_deref());
     let usage = (!knobs.no_usage).then(|| Usage::new(conversation.tokens, reply.words, knobs));
-    // The id digests what the caller asked, not how: `stream_options` (which a gateway may add)
-    // leaves it unchanged, so a stream with and without a usage chunk carries the same id.
-    let mut id_digest = Fnv::new();
-    id_digest.write(request.model.as_bytes());
-    id_digest.write(request.messages.map_or("", |m| m.get()).as_bytes());
-    id_digest.write(if request.stream == Some(true) {
-        b"stream"
-    } else {
-        b"plain"
-    });
     let id = Id {
         prefix: "chatcmpl-mock-",
-        digest: id_digest.finish(),
+        digest: request_digest(
+            &request.model,
+            request.messages.map_or("", |raw| raw.get()),
+            request.stream == Some(true),
+        ),
     };
     let model = &*request.model;
     if request.stream != Some(true) {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{StreamOptions, Usage, include_usage};
-use crate::digest::Fnv;
+use crate::digest::{Fnv, request_digest};
 use crate::error::{Flavor, MockError};
 use crate::handler::{AppState, prologue};
 use crate::input;
@@ -51,18 +51,13 @@ fn answer(knobs: &Knobs, body: &[u8]) -> Result<Response, MockError> {
     }
     let reply = Reply::new(&request.model, digest, prompt.first.as_deref());
     let usage = (!knobs.no_usage).then(|| Usage::new(prompt.words, reply.words, knobs));
-    // Like chat ids, the id leaves out `stream_options`, which a gateway may add.
-    let mut id_digest = Fnv::new();
-    id_digest.write(request.model.as_bytes());
-    id_digest.write(request.prompt.map_or("", |p| p.get()).as_bytes());
-    id_digest.write(if request.stream == Some(true) {
-        b"stream"
-    } else {
-        b"plain"
-    });
     let id = Id {
         prefix: "cmpl-mock-",
-        digest: id_digest.finish(),
+        digest: request_digest(
+            &request.model,
+            request.prompt.map_or("", |raw| raw.get()),
+            request.stream == Some(true),
+        ),
     };
     let model = &*request.model;
     if request.stream != Some(true) {
