@@ -18,5 +18,5 @@ pub mod session;
 pub mod sse;
 pub mod usage;
 
-pub use record::{CallId, CallRecord, UsageSource};
+pub use record::{CallId, CallKind, CallRecord, UsageSource};
 pub use usage::Usage;

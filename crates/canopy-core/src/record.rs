@@ -77,6 +77,45 @@ impl UsageSource {
     }
 }
 
+/// What a recorded call was: an LLM call through the proxy, or a step logged through the
+/// custom-log API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallKind {
+    /// A call to a model, proxied (or logged as one).
+    #[default]
+    Llm,
+    /// A tool or function the application ran.
+    Tool,
+    /// A vector database operation.
+    VectorDb,
+    /// Any other data step.
+    Data,
+}
+
+impl CallKind {
+    /// The stored spelling, as Helicone's `_type` writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Llm => "llm",
+            Self::Tool => "tool",
+            Self::VectorDb => "vector_db",
+            Self::Data => "data",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn from_stored(text: &str) -> Option<Self> {
+        match text {
+            "llm" => Some(Self::Llm),
+            "tool" => Some(Self::Tool),
+            "vector_db" => Some(Self::VectorDb),
+            "data" => Some(Self::Data),
+            _ => None,
+        }
+    }
+}
+
 /// A request or response body as stored: its text, capped in size.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredBody {
@@ -152,6 +191,9 @@ pub struct CallRecord {
     pub request_headers: BTreeMap<String, String>,
     /// Why the call failed, when Canopy itself failed it or the upstream returned an error.
     pub error: Option<String>,
+    /// An LLM call, or a tool / vector-DB / data step logged through the custom-log API.
+    #[serde(default)]
+    pub kind: CallKind,
 }
 
 impl CallRecord {

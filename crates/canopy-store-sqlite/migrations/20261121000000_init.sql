@@ -32,10 +32,22 @@ CREATE TABLE calls (
     user_id TEXT,
     prompt_id TEXT,
     properties TEXT NOT NULL,
-    error TEXT
+    error TEXT,
+    kind TEXT NOT NULL DEFAULT 'llm'
 );
 CREATE INDEX calls_org_created ON calls (org_id, created_at);
 CREATE INDEX calls_org_session ON calls (org_id, session_id, created_at) WHERE session_id IS NOT NULL;
+CREATE INDEX calls_org_user ON calls (org_id, user_id, created_at) WHERE user_id IS NOT NULL;
+
+-- Scores and feedback on calls (feedback is the score `helicone-score-feedback`, 1 or 0).
+CREATE TABLE call_scores (
+    org_id TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (call_id, name)
+) WITHOUT ROWID;
 
 CREATE TABLE call_bodies (
     id TEXT PRIMARY KEY NOT NULL,
@@ -64,9 +76,20 @@ CREATE TABLE sessions (
     cost_nano INTEGER NOT NULL,
     unpriced_count INTEGER NOT NULL,
     latency_sum_ms INTEGER NOT NULL,
+    feedback INTEGER,
     PRIMARY KEY (org_id, session_id)
 );
 CREATE INDEX sessions_org_last ON sessions (org_id, last_request_at);
+CREATE INDEX sessions_org_first ON sessions (org_id, first_request_at);
+CREATE INDEX sessions_org_name ON sessions (org_id, name, last_request_at);
+
+CREATE TABLE session_tags (
+    org_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (org_id, session_id, tag)
+) WITHOUT ROWID;
 
 CREATE TABLE session_users (
     org_id TEXT NOT NULL,
@@ -74,3 +97,19 @@ CREATE TABLE session_users (
     user_id TEXT NOT NULL,
     PRIMARY KEY (org_id, session_id, user_id)
 ) WITHOUT ROWID;
+
+-- Organisations and their keys. Keys are stored as SHA-256 hashes; the key itself is shown once.
+CREATE TABLE orgs (
+    id TEXT PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY NOT NULL,
+    org_id TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    key_prefix TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);

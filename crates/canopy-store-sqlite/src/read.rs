@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use canopy_core::record::StoredBody;
-use canopy_core::{CallId, CallRecord, Usage, UsageSource};
+use canopy_core::{CallId, CallKind, CallRecord, Usage, UsageSource};
 use canopy_store::{Query, Result, SessionSummary, StoreError};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -16,7 +16,7 @@ const CALL_COLUMNS: &str = "c.id, c.org_id, c.key_id, c.created_at, c.response_c
     c.status, c.is_stream, c.request_model, c.response_model, c.pricing_model, c.prompt_tokens, \
     c.completion_tokens, c.cache_read_tokens, c.cache_write_tokens, c.cache_write_1h_tokens, \
     c.reasoning_tokens, c.audio_input_tokens, c.audio_output_tokens, c.usage_source, c.cost_nano, \
-    c.session_id, c.session_path, c.session_name, c.user_id, c.prompt_id, c.properties, c.error, \
+    c.session_id, c.session_path, c.session_name, c.user_id, c.prompt_id, c.properties, c.error, c.kind, \
     b.request_body, b.request_truncated, b.request_omitted, b.response_body, \
     b.response_truncated, b.response_omitted, b.request_headers";
 
@@ -170,6 +170,10 @@ fn call_from_row(row: &SqliteRow) -> Result<CallRecord> {
         },
         request_headers: map(row.try_get("request_headers").map_err(get)?)?,
         error: row.try_get("error").map_err(get)?,
+        kind: {
+            let kind: String = row.try_get("kind").map_err(get)?;
+            CallKind::from_stored(&kind).ok_or_else(|| corrupt("call kind", &kind))?
+        },
     })
 }
 

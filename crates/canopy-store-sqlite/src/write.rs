@@ -65,7 +65,7 @@ async fn insert_calls(
          request_model, response_model, pricing_model, prompt_tokens, completion_tokens, \
          cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, \
          audio_input_tokens, audio_output_tokens, usage_source, cost_nano, session_id, \
-         session_path, session_name, user_id, prompt_id, properties, error) ",
+         session_path, session_name, user_id, prompt_id, properties, error, kind) ",
     );
     q.push_values(chunk, |mut row, r| {
         let u = &r.usage;
@@ -101,7 +101,8 @@ async fn insert_calls(
             .push_bind(&r.user_id)
             .push_bind(&r.prompt_id)
             .push_bind(json_text(&r.properties))
-            .push_bind(&r.error);
+            .push_bind(&r.error)
+            .push_bind(r.kind.as_str());
     });
     q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
     let ids: Vec<(String,)> = q.build_query_as().fetch_all(conn).await?;

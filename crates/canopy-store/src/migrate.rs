@@ -11,19 +11,21 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// Splits a migration into statements, dropping empty ones and `--` comment lines.
+/// Splits a migration into statements: `--` comment lines are dropped first (so a `;` in a
+/// comment is harmless), then the text is cut at `;`.
 ///
 /// Statements must not contain `;` inside literals; migrations are written to keep it so.
-pub fn statements(sql: &str) -> impl Iterator<Item = String> + '_ {
-    sql.split(';').filter_map(|statement| {
-        let text: Vec<&str> = statement
-            .lines()
-            .filter(|line| !line.trim_start().starts_with("--"))
-            .collect();
-        let text = text.join("\n");
-        let text = text.trim();
-        (!text.is_empty()).then(|| text.to_owned())
-    })
+pub fn statements(sql: &str) -> Vec<String> {
+    let code: Vec<&str> = sql
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect();
+    code.join("\n")
+        .split(';')
+        .map(str::trim)
+        .filter(|statement| !statement.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
@@ -33,7 +35,11 @@ mod tests {
     #[test]
     fn splits_statements_and_skips_comments() {
         let sql = "-- a table\nCREATE TABLE a (x INT);\n\n-- an index\nCREATE INDEX i ON a (x);\n";
-        let parts: Vec<String> = statements(sql).collect();
-        assert_eq!(parts, ["CREATE TABLE a (x INT)", "CREATE INDEX i ON a (x)"]);
+        assert_eq!(
+            statements(sql),
+            ["CREATE TABLE a (x INT)", "CREATE INDEX i ON a (x)"]
+        );
+        let with_semicolon = "-- one; two\nCREATE TABLE b (y INT);";
+        assert_eq!(statements(with_semicolon), ["CREATE TABLE b (y INT)"]);
     }
 }

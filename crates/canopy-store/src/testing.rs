@@ -74,6 +74,7 @@ pub fn sample_call(org: &str, session: Option<&str>, start_ms: i64) -> CallRecor
         },
         request_headers: headers,
         error: None,
+        kind: canopy_core::CallKind::Llm,
     }
 }
 
@@ -113,6 +114,7 @@ async fn round_trip(ingest: &dyn Ingest, query: &dyn Query) {
     failed.properties.clear();
     failed.request_headers.clear();
     failed.user_id = None;
+    failed.kind = canopy_core::CallKind::VectorDb;
     ingest
         .write(std::slice::from_ref(&failed))
         .await
