@@ -14,6 +14,7 @@
 mod error;
 pub mod migrate;
 mod model;
+pub mod query;
 pub mod spool;
 pub mod telemetry;
 #[cfg(feature = "testing")]

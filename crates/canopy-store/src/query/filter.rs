@@ -1,0 +1,1 @@
+//! Helicone's filter language (being written).
