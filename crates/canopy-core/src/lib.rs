@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`record`]: the [`CallRecord`] written once per proxied call, and its ids.
 //! - [`usage`]: token counts as one shape for every provider.
+//! - [`headers`]: Canopy's `Helicone-*` request headers, read into one shape.
 //! - [`session`]: session path normalisation.
 //! - [`sse`]: an incremental Server-Sent Events parser.
 //! - [`extract`]: reading usage and models out of provider responses, plain and streamed.
@@ -12,6 +13,7 @@
 //! Keep it that way so every piece can be tested as a pure function.
 
 pub mod extract;
+pub mod headers;
 pub mod pricing;
 pub mod record;
 pub mod session;

@@ -151,7 +151,7 @@ pub struct CallRecord {
     pub provider: String,
     /// The full upstream URL the call was sent to.
     pub target_url: String,
-    /// The path (and query) the client asked for, below the provider prefix.
+    /// The path the client called on Canopy, route prefix included (`/anthropic/v1/messages`).
     pub request_path: String,
     /// The HTTP method.
     pub method: String,
