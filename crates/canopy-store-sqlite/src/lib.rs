@@ -2,9 +2,13 @@
 //!
 //! One connection writes (SQLite allows one writer at a time anyway, and a single connection
 //! avoids lock waits); a small pool reads. Migrations are embedded in the binary and run at
-//! open. SQL for writes lives in [`write`], for reads in [`read`]; nothing else here knows a
-//! column name.
+//! open. Calls and sessions are written in [`write`] and read in [`read`] and [`queries`] (with
+//! filters translated in [`filter`]); annotations are in [`annotate`], keys in [`keys`].
 
+mod annotate;
+pub mod filter;
+mod keys;
+mod queries;
 mod read;
 mod write;
 

@@ -1,17 +1,21 @@
 //! The read side: calls and sessions, always filtered by organisation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use canopy_core::record::StoredBody;
 use canopy_core::{CallId, CallKind, CallRecord, Usage, UsageSource};
+use canopy_store::query::filter::Filter;
+use canopy_store::query::{
+    CallQuery, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
+};
 use canopy_store::{Query, Result, SessionSummary, StoreError};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::SqliteStore;
 
-const CALL_COLUMNS: &str = "c.id, c.org_id, c.key_id, c.created_at, c.response_created_at, \
+pub(crate) const CALL_COLUMNS: &str = "c.id, c.org_id, c.key_id, c.created_at, c.response_created_at, \
     c.latency_ms, c.time_to_first_token_ms, c.provider, c.target_url, c.request_path, c.method, \
     c.status, c.is_stream, c.request_model, c.response_model, c.pricing_model, c.prompt_tokens, \
     c.completion_tokens, c.cache_read_tokens, c.cache_write_tokens, c.cache_write_1h_tokens, \
@@ -19,6 +23,13 @@ const CALL_COLUMNS: &str = "c.id, c.org_id, c.key_id, c.created_at, c.response_c
     c.session_id, c.session_path, c.session_name, c.user_id, c.prompt_id, c.properties, c.error, c.kind, \
     b.request_body, b.request_truncated, b.request_omitted, b.response_body, \
     b.response_truncated, b.response_omitted, b.request_headers";
+
+/// The columns a [`SessionSummary`] is read from, over sessions aliased `s`.
+pub(crate) const SESSION_COLUMNS: &str = "s.session_id, s.name, s.first_request_at, \
+    s.last_request_at, s.last_response_at, s.request_count, s.error_count, s.prompt_tokens, \
+    s.completion_tokens, s.cost_nano, s.unpriced_count, s.latency_sum_ms, s.feedback, \
+    (SELECT json_group_array(user_id) FROM (SELECT user_id FROM session_users u \
+     WHERE u.org_id = s.org_id AND u.session_id = s.session_id ORDER BY user_id)) AS user_ids";
 
 #[async_trait]
 impl Query for SqliteStore {
@@ -40,19 +51,16 @@ impl Query for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn get_session(&self, org_id: &str, session_id: &str) -> Result<Option<SessionSummary>> {
-        let row = sqlx::query(
-            "SELECT session_id, name, first_request_at, last_request_at, last_response_at, \
-             request_count, error_count, prompt_tokens, completion_tokens, cost_nano, \
-             unpriced_count, latency_sum_ms, \
-             (SELECT json_group_array(user_id) FROM (SELECT user_id FROM session_users u \
-              WHERE u.org_id = s.org_id AND u.session_id = s.session_id ORDER BY user_id)) AS user_ids \
-             FROM sessions s WHERE org_id = ? AND session_id = ?",
-        )
-        .bind(org_id)
-        .bind(session_id)
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(read_err("get_session"))?;
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.org_id = ? AND s.session_id = ?"
+        );
+        // Built from constants only; every value is bound.
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(org_id)
+            .bind(session_id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(read_err("get_session"))?;
         row.as_ref().map(session_from_row).transpose()
     }
 
@@ -81,9 +89,70 @@ impl Query for SqliteStore {
             .map_err(read_err("count_calls"))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn query_calls(&self, org_id: &str, query: &CallQuery) -> Result<Vec<CallRecord>> {
+        self.calls_page(org_id, query).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn count_matching_calls(&self, org_id: &str, filter: &Filter) -> Result<u64> {
+        self.count_matching(org_id, filter).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn call_scores(
+        &self,
+        org_id: &str,
+        ids: &[CallId],
+    ) -> Result<HashMap<CallId, BTreeMap<String, f64>>> {
+        self.scores_of(org_id, ids).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn query_sessions(
+        &self,
+        org_id: &str,
+        query: &SessionQuery,
+    ) -> Result<Vec<SessionSummary>> {
+        self.sessions_page(org_id, query).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn aggregate_sessions(
+        &self,
+        org_id: &str,
+        query: &SessionQuery,
+    ) -> Result<SessionAggregate> {
+        self.sessions_aggregate(org_id, query).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn session_names(
+        &self,
+        org_id: &str,
+        contains: &str,
+        query: &SessionQuery,
+    ) -> Result<Vec<SessionNameRow>> {
+        self.names(org_id, contains, query).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn session_points(
+        &self,
+        org_id: &str,
+        query: &SessionQuery,
+    ) -> Result<Vec<SessionPoint>> {
+        self.points(org_id, query).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn session_tags(&self, org_id: &str, session_id: &str) -> Result<Vec<String>> {
+        self.tags(org_id, session_id).await
+    }
 }
 
-fn read_err(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+pub(crate) fn read_err(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |source| StoreError::Read {
         what,
         source: source.into(),
@@ -97,7 +166,7 @@ fn corrupt(what: &'static str, reason: impl ToString) -> StoreError {
     }
 }
 
-fn call_from_row(row: &SqliteRow) -> Result<CallRecord> {
+pub(crate) fn call_from_row(row: &SqliteRow) -> Result<CallRecord> {
     let get = |e: sqlx::Error| corrupt("call", e);
     let id: String = row.try_get("id").map_err(get)?;
     let tokens = |name: &str| -> Result<u64> {
@@ -177,7 +246,7 @@ fn call_from_row(row: &SqliteRow) -> Result<CallRecord> {
     })
 }
 
-fn session_from_row(row: &SqliteRow) -> Result<SessionSummary> {
+pub(crate) fn session_from_row(row: &SqliteRow) -> Result<SessionSummary> {
     let get = |e: sqlx::Error| corrupt("session", e);
     let count = |name: &str| -> Result<u64> {
         Ok(u64::try_from(row.try_get::<i64, _>(name).map_err(get)?).unwrap_or(0))
@@ -197,5 +266,9 @@ fn session_from_row(row: &SqliteRow) -> Result<SessionSummary> {
         unpriced_count: count("unpriced_count")?,
         latency_sum_ms: row.try_get("latency_sum_ms").map_err(get)?,
         user_ids: serde_json::from_str(&users).map_err(|e| corrupt("session users", e))?,
+        feedback: row
+            .try_get::<Option<i64>, _>("feedback")
+            .map_err(get)?
+            .map(|f| f != 0),
     })
 }

@@ -12,6 +12,7 @@
 //! No SQL driver belongs here: engines own their SQL, their migrations and their connections.
 
 mod error;
+pub mod keys;
 pub mod migrate;
 mod model;
 pub mod query;
@@ -21,11 +22,16 @@ pub mod telemetry;
 pub mod testing;
 pub mod writer;
 
+use std::collections::{BTreeMap, HashMap};
+
 use async_trait::async_trait;
 use canopy_core::{CallId, CallRecord};
 
+use crate::query::filter::Filter;
+use crate::query::{CallQuery, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery};
+
 pub use error::{Result, StoreError};
-pub use model::SessionSummary;
+pub use model::{Principal, SessionSummary};
 
 /// Writes calls.
 #[async_trait]
@@ -51,4 +57,68 @@ pub trait Query: Send + Sync + 'static {
 
     /// How many calls the organisation has.
     async fn count_calls(&self, org_id: &str) -> Result<u64>;
+
+    /// A filtered, sorted page of calls, bodies included.
+    async fn query_calls(&self, org_id: &str, query: &CallQuery) -> Result<Vec<CallRecord>>;
+
+    /// How many calls match `filter`.
+    async fn count_matching_calls(&self, org_id: &str, filter: &Filter) -> Result<u64>;
+
+    /// Scores of the given calls, by call (feedback is the score `helicone-score-feedback`).
+    async fn call_scores(
+        &self,
+        org_id: &str,
+        ids: &[CallId],
+    ) -> Result<HashMap<CallId, BTreeMap<String, f64>>>;
+
+    /// A page of sessions, newest first (by first call).
+    async fn query_sessions(
+        &self,
+        org_id: &str,
+        query: &SessionQuery,
+    ) -> Result<Vec<SessionSummary>>;
+
+    /// Totals over every session the query matches (its page bounds are ignored).
+    async fn aggregate_sessions(
+        &self,
+        org_id: &str,
+        query: &SessionQuery,
+    ) -> Result<SessionAggregate>;
+
+    /// Session names whose name contains `contains` (case-insensitive), most recently used first.
+    async fn session_names(
+        &self,
+        org_id: &str,
+        contains: &str,
+        query: &SessionQuery,
+    ) -> Result<Vec<SessionNameRow>>;
+
+    /// Per-session values for the metrics histograms, for every session the query matches.
+    async fn session_points(&self, org_id: &str, query: &SessionQuery)
+    -> Result<Vec<SessionPoint>>;
+
+    /// A session's tags, oldest first.
+    async fn session_tags(&self, org_id: &str, session_id: &str) -> Result<Vec<String>>;
+}
+
+/// Annotations users add after the fact. Each returns `false` when the call or session does
+/// not exist in the organisation.
+#[async_trait]
+pub trait Annotate: Send + Sync + 'static {
+    /// Sets one property on a call (replacing a property of the same key).
+    async fn set_property(&self, org_id: &str, id: CallId, key: &str, value: &str) -> Result<bool>;
+
+    /// Adds or replaces named scores on a call.
+    async fn set_scores(&self, org_id: &str, id: CallId, scores: &[(String, f64)]) -> Result<bool>;
+
+    /// Records a thumbs-up (`true`) or thumbs-down on a session.
+    async fn set_session_feedback(
+        &self,
+        org_id: &str,
+        session_id: &str,
+        rating: bool,
+    ) -> Result<bool>;
+
+    /// Adds a tag to a session.
+    async fn add_session_tag(&self, org_id: &str, session_id: &str, tag: &str) -> Result<bool>;
 }

@@ -33,6 +33,8 @@ pub struct SessionSummary {
     pub latency_sum_ms: i64,
     /// Distinct end-user ids, sorted.
     pub user_ids: Vec<String>,
+    /// The session's feedback: thumbs-up, thumbs-down, or none yet.
+    pub feedback: Option<bool>,
 }
 
 impl SessionSummary {
@@ -45,4 +47,13 @@ impl SessionSummary {
     pub fn total_tokens(&self) -> u64 {
         self.prompt_tokens + self.completion_tokens
     }
+}
+
+/// Who is calling: the organisation every read and write is scoped to, and the key used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// The organisation.
+    pub org_id: String,
+    /// The key's id, or `None` when Canopy runs open.
+    pub key_id: Option<String>,
 }

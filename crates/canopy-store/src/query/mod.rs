@@ -2,6 +2,117 @@
 //!
 //! - [`filter`]: Helicone's filter language, parsed into an AST that every engine translates.
 //! - [`tree`]: the session tree, per-node roll-ups and timeline, built from a session's calls.
+//! - [`histogram`]: the session metrics' histograms, computed from per-session values.
+//! - The query shapes below: what a request or session query asks for, already validated.
 
 pub mod filter;
+pub mod histogram;
 pub mod tree;
+
+use serde::{Deserialize, Serialize};
+
+use self::filter::Filter;
+
+/// The most rows one request query returns.
+pub const MAX_CALL_LIMIT: u64 = 1000;
+/// The most rows one session query returns.
+pub const MAX_SESSION_LIMIT: u64 = 1000;
+
+/// What calls may be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum CallSortKey {
+    /// Request start.
+    #[default]
+    CreatedAt,
+    /// Latency.
+    Latency,
+    /// Cost.
+    Cost,
+    /// Prompt plus completion tokens.
+    TotalTokens,
+    /// Prompt tokens.
+    PromptTokens,
+    /// Completion tokens.
+    CompletionTokens,
+    /// Status.
+    Status,
+}
+
+/// A filtered, sorted page of calls.
+#[derive(Debug, Clone)]
+pub struct CallQuery {
+    /// Which calls.
+    pub filter: Filter,
+    /// Sort key.
+    pub sort: CallSortKey,
+    /// Newest (largest) first.
+    pub descending: bool,
+    /// Page size, at most [`MAX_CALL_LIMIT`].
+    pub limit: u64,
+    /// Rows to skip.
+    pub offset: u64,
+}
+
+/// A filtered page of sessions.
+#[derive(Debug, Clone)]
+pub struct SessionQuery {
+    /// Case-insensitive substring of the session id or name.
+    pub search: Option<String>,
+    /// Sessions that overlap this window (Unix ms, inclusive) are listed whole.
+    pub start_ms: Option<i64>,
+    /// End of the window.
+    pub end_ms: Option<i64>,
+    /// Exact session name.
+    pub name_equals: Option<String>,
+    /// Which sessions: session-level conditions on their totals, call-level conditions on any call.
+    pub filter: Filter,
+    /// Page size, at most [`MAX_SESSION_LIMIT`].
+    pub limit: u64,
+    /// Rows to skip.
+    pub offset: u64,
+}
+
+/// Totals over every session a query matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionAggregate {
+    /// Sessions matched.
+    pub count: u64,
+    /// Sum of their costs, nano-USD.
+    pub total_cost_nano: i64,
+    /// Sum of their calls.
+    pub total_requests: u64,
+    /// Sum of their calls' latencies, ms.
+    pub latency_sum_ms: i64,
+}
+
+/// One session name and how it has been used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionNameRow {
+    /// The name.
+    pub name: String,
+    /// Sessions with this name.
+    pub session_count: u64,
+    /// Earliest first call of those sessions, Unix ms.
+    pub first_used_ms: i64,
+    /// Latest call of those sessions, Unix ms.
+    pub last_used_ms: i64,
+    /// Sum of their costs, nano-USD.
+    pub total_cost_nano: i64,
+    /// Sum of their calls.
+    pub total_requests: u64,
+    /// Sum of their durations, ms.
+    pub total_duration_ms: i64,
+    /// Sum of their calls' latencies, ms.
+    pub latency_sum_ms: i64,
+}
+
+/// The values one session contributes to the metrics histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPoint {
+    /// Calls in the session.
+    pub requests: u64,
+    /// Last response end minus first request start, ms.
+    pub duration_ms: i64,
+    /// Cost, nano-USD.
+    pub cost_nano: i64,
+}
