@@ -1,0 +1,424 @@
+//! Session queries and shapes (`/v1/session/*`, `/v1/analytics/sessions`).
+
+use canopy_core::CallRecord;
+use canopy_store::SessionSummary;
+use canopy_store::query::histogram::Bucket;
+use canopy_store::query::tree::{TimelineEntry, TreeNode};
+use canopy_store::query::{MAX_SESSION_LIMIT, SessionNameRow, SessionQuery};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::request::{RequestRow, parse_filter};
+use super::usd;
+use crate::error::ApiError;
+use crate::time::iso;
+
+/// Helicone's time window.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeFilter {
+    /// Window start, Unix ms.
+    pub start_time_unix_ms: Option<i64>,
+    /// Window end, Unix ms.
+    pub end_time_unix_ms: Option<i64>,
+}
+
+/// Body of `POST /v1/session/query` and `/v1/session/count`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SessionQueryParams {
+    /// Case-insensitive substring of the session id or name.
+    pub search: Option<String>,
+    /// Sessions overlapping this window are listed, with their whole totals.
+    pub time_filter: Option<TimeFilter>,
+    /// Minutes to add to the returned times (Helicone's dashboards send it; Canopy answers in UTC
+    /// and only checks it is within a day).
+    pub timezone_difference: Option<i64>,
+    /// Exact session name.
+    pub name_equals: Option<String>,
+    /// Helicone's filter tree over `request_response_rmt` and `sessions_request_response_rmt`.
+    #[schema(value_type = Object)]
+    pub filter: Option<serde_json::Value>,
+    /// Rows to skip.
+    pub offset: Option<u64>,
+    /// Page size (default 50, at most 1000).
+    pub limit: Option<u64>,
+}
+
+impl SessionQueryParams {
+    /// Validates the body into a store query.
+    pub fn to_query(&self) -> Result<SessionQuery, ApiError> {
+        check_timezone(self.timezone_difference)?;
+        let limit = self.limit.unwrap_or(50);
+        if limit > MAX_SESSION_LIMIT {
+            return Err(ApiError::BadRequest(format!(
+                "limit must be at most {MAX_SESSION_LIMIT}, got {limit}"
+            )));
+        }
+        Ok(SessionQuery {
+            search: self.search.clone().filter(|s| !s.is_empty()),
+            start_ms: self.time_filter.and_then(|t| t.start_time_unix_ms),
+            end_ms: self.time_filter.and_then(|t| t.end_time_unix_ms),
+            name_equals: self.name_equals.clone().filter(|s| !s.is_empty()),
+            filter: parse_filter(self.filter.as_ref())?,
+            limit,
+            offset: self.offset.unwrap_or(0),
+        })
+    }
+}
+
+fn check_timezone(minutes: Option<i64>) -> Result<(), ApiError> {
+    match minutes {
+        Some(m) if m.abs() > 1440 => Err(ApiError::BadRequest(format!(
+            "timezoneDifference must be within ±1440 minutes, got {m}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// One session in a list, under Helicone's field names, with Canopy's additions.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionRow {
+    pub session_id: String,
+    pub session_name: String,
+    pub created_at: String,
+    pub latest_request_created_at: String,
+    /// Last response end minus first request start.
+    pub duration_ms: i64,
+    pub total_requests: u64,
+    /// USD, over every call of the session.
+    pub total_cost: f64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    /// Mean call latency, ms.
+    pub avg_latency: f64,
+    pub error_count: u64,
+    /// Calls whose model has no price (not in `total_cost`).
+    pub unpriced_requests: u64,
+    pub user_ids: Vec<String>,
+    pub feedback: Option<bool>,
+}
+
+/// Converts stored totals into a row.
+pub fn session_row(s: &SessionSummary) -> SessionRow {
+    SessionRow {
+        session_id: s.session_id.clone(),
+        session_name: s.name.clone().unwrap_or_default(),
+        created_at: iso(s.first_request_at_ms),
+        latest_request_created_at: iso(s.last_request_at_ms),
+        duration_ms: s.duration_ms(),
+        total_requests: s.request_count,
+        total_cost: usd(s.cost_nano_usd),
+        prompt_tokens: s.prompt_tokens,
+        completion_tokens: s.completion_tokens,
+        total_tokens: s.total_tokens(),
+        avg_latency: if s.request_count == 0 {
+            0.0
+        } else {
+            s.latency_sum_ms as f64 / s.request_count as f64
+        },
+        error_count: s.error_count,
+        unpriced_requests: s.unpriced_count,
+        user_ids: s.user_ids.clone(),
+        feedback: s.feedback,
+    }
+}
+
+/// `POST /v1/session/count`: totals over every matching session.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionCount {
+    pub count: u64,
+    pub total_cost: f64,
+    pub avg_cost: f64,
+    pub avg_latency: f64,
+    pub avg_requests: f64,
+}
+
+/// Body of `POST /v1/session/name/query` and `/v1/session/metrics/query`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SessionNameParams {
+    /// Names containing this (names query); the exact name (metrics query), as Helicone reads it.
+    pub name_contains: Option<String>,
+    /// Minutes to add to the returned times (checked, not applied).
+    pub timezone_difference: Option<i64>,
+    /// Only sessions overlapping this window.
+    pub time_filter: Option<TimeFilter>,
+    /// Helicone's filter tree.
+    #[schema(value_type = Object)]
+    pub filter: Option<serde_json::Value>,
+    /// Percentile at which outliers are cut: `p50`, `p75` (default), `p95`, `p99`, `p99.9`.
+    pub p_size: Option<String>,
+    /// Keep only the interquartile band instead.
+    pub use_interquartile: Option<bool>,
+}
+
+impl SessionNameParams {
+    /// The session query these parameters describe (every matching session, no page).
+    pub fn to_query(&self, name_equals: Option<String>) -> Result<SessionQuery, ApiError> {
+        check_timezone(self.timezone_difference)?;
+        Ok(SessionQuery {
+            search: None,
+            start_ms: self.time_filter.and_then(|t| t.start_time_unix_ms),
+            end_ms: self.time_filter.and_then(|t| t.end_time_unix_ms),
+            name_equals,
+            filter: parse_filter(self.filter.as_ref())?,
+            limit: 100,
+            offset: 0,
+        })
+    }
+
+    /// The percentile cut, from `pSize`.
+    pub fn percentile(&self) -> Result<f64, ApiError> {
+        match self.p_size.as_deref().unwrap_or("p75") {
+            "p50" => Ok(50.0),
+            "p75" => Ok(75.0),
+            "p95" => Ok(95.0),
+            "p99" => Ok(99.0),
+            "p99.9" => Ok(99.9),
+            other => Err(ApiError::BadRequest(format!(
+                "pSize must be one of p50, p75, p95, p99, p99.9, got `{other}`"
+            ))),
+        }
+    }
+}
+
+/// One session name and its use.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionNameEntry {
+    pub name: String,
+    pub created_at: String,
+    pub first_used: String,
+    pub last_used: String,
+    pub session_count: u64,
+    pub total_cost: f64,
+    pub avg_cost: f64,
+    pub avg_latency: f64,
+    pub avg_duration_ms: f64,
+    pub avg_requests: f64,
+}
+
+/// Converts a stored name row.
+pub fn name_entry(r: &SessionNameRow) -> SessionNameEntry {
+    let sessions = r.session_count.max(1) as f64;
+    SessionNameEntry {
+        name: r.name.clone(),
+        created_at: iso(r.first_used_ms),
+        first_used: iso(r.first_used_ms),
+        last_used: iso(r.last_used_ms),
+        session_count: r.session_count,
+        total_cost: usd(r.total_cost_nano),
+        avg_cost: usd(r.total_cost_nano) / sessions,
+        avg_latency: if r.total_requests == 0 {
+            0.0
+        } else {
+            r.latency_sum_ms as f64 / r.total_requests as f64
+        },
+        avg_duration_ms: r.total_duration_ms as f64 / sessions,
+        avg_requests: r.total_requests as f64 / sessions,
+    }
+}
+
+/// One histogram bucket, as Helicone sends it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HistogramRow {
+    pub range_start: String,
+    pub range_end: String,
+    pub value: u64,
+}
+
+/// Converts buckets, formatting bounds without float noise.
+pub fn histogram_rows(buckets: &[Bucket]) -> Vec<HistogramRow> {
+    let fmt = |v: f64| {
+        let rounded = (v * 1e9).round() / 1e9;
+        format!("{rounded}")
+    };
+    buckets
+        .iter()
+        .map(|b| HistogramRow {
+            range_start: fmt(b.range_start),
+            range_end: fmt(b.range_end),
+            value: b.value,
+        })
+        .collect()
+}
+
+/// One average, as Helicone sends it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AverageRow {
+    pub average: f64,
+}
+
+/// The averages of the three metrics.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Averages {
+    pub session_count: Vec<AverageRow>,
+    pub session_duration: Vec<AverageRow>,
+    pub session_cost: Vec<AverageRow>,
+}
+
+/// `POST /v1/session/metrics/query`: calls per session, duration (seconds) and cost (USD).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionMetrics {
+    pub session_count: Vec<HistogramRow>,
+    pub session_duration: Vec<HistogramRow>,
+    pub session_cost: Vec<HistogramRow>,
+    pub average: Averages,
+}
+
+/// A node of the session tree.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TreeNodeDto {
+    pub path: String,
+    pub name: String,
+    pub rollup: RollupDto,
+    pub request_ids: Vec<String>,
+    #[schema(no_recursion)]
+    pub children: Vec<TreeNodeDto>,
+}
+
+/// A node's totals over its subtree.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RollupDto {
+    pub requests: u64,
+    /// USD.
+    pub cost: f64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub errors: u64,
+    pub start: String,
+    pub end: String,
+    pub span_ms: i64,
+}
+
+/// Converts the tree.
+pub fn tree_dto(node: &TreeNode) -> TreeNodeDto {
+    let r = &node.rollup;
+    TreeNodeDto {
+        path: node.path.clone(),
+        name: node.name.clone(),
+        rollup: RollupDto {
+            requests: r.requests,
+            cost: usd(r.cost_nano),
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            errors: r.errors,
+            start: iso(r.start_ms),
+            end: iso(r.end_ms),
+            span_ms: r.span_ms,
+        },
+        request_ids: node.request_ids.iter().map(ToString::to_string).collect(),
+        children: node.children.iter().map(tree_dto).collect(),
+    }
+}
+
+/// One bar of the timeline.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TimelineDto {
+    pub request_id: String,
+    pub path: String,
+    pub offset_ms: i64,
+    pub duration_ms: i64,
+    pub status: i32,
+    pub model: Option<String>,
+    /// USD; null when unpriced.
+    pub cost: Option<f64>,
+    pub kind: String,
+}
+
+/// Converts a timeline entry.
+pub fn timeline_dto(e: &TimelineEntry) -> TimelineDto {
+    TimelineDto {
+        request_id: e.request_id.to_string(),
+        path: e.path.clone(),
+        offset_ms: e.offset_ms,
+        duration_ms: e.duration_ms,
+        status: e.status,
+        model: e.model.clone(),
+        cost: e.cost_nano.map(usd),
+        kind: e.kind.as_str().to_owned(),
+    }
+}
+
+/// `GET /v1/session/{id}`: the session, its tree, timeline and calls.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionDetail {
+    pub session: SessionDetailHeader,
+    pub tree: TreeNodeDto,
+    pub timeline: Vec<TimelineDto>,
+    pub requests: Vec<RequestRow>,
+}
+
+/// The session part of [`SessionDetail`].
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionDetailHeader {
+    #[serde(flatten)]
+    pub totals: SessionRow,
+    pub tags: Vec<String>,
+}
+
+/// Builds the detail object from a session's totals, tags, calls (oldest first) and rows.
+pub fn session_detail(
+    summary: &SessionSummary,
+    tags: Vec<String>,
+    calls: &[CallRecord],
+    requests: Vec<RequestRow>,
+) -> SessionDetail {
+    let tree = canopy_store::query::tree::build_tree(calls);
+    let timeline = canopy_store::query::tree::timeline(calls);
+    SessionDetail {
+        session: SessionDetailHeader {
+            totals: session_row(summary),
+            tags,
+        },
+        tree: tree_dto(&tree),
+        timeline: timeline.iter().map(timeline_dto).collect(),
+        requests,
+    }
+}
+
+/// Query parameters of `GET /v1/analytics/sessions`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AnalyticsParams {
+    /// `user` matches the user id; any other type matches the property of that name.
+    pub entity_type: String,
+    /// The value to match.
+    pub entity_id: String,
+    /// Window start: a date or time (sessions overlapping the window are counted whole).
+    pub start_date: Option<String>,
+    /// Window end.
+    pub end_date: Option<String>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<u64>,
+}
+
+/// One session for an entity.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EntitySession {
+    pub session_id: String,
+    pub session_name: String,
+    pub turn_count: u64,
+    /// USD.
+    pub total_cost: f64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    pub first_request_at: String,
+    pub last_request_at: String,
+}
+
+/// Converts stored totals for the analytics route.
+pub fn entity_session(s: &SessionSummary) -> EntitySession {
+    EntitySession {
+        session_id: s.session_id.clone(),
+        session_name: s.name.clone().unwrap_or_default(),
+        turn_count: s.request_count,
+        total_cost: usd(s.cost_nano_usd),
+        prompt_tokens: s.prompt_tokens,
+        completion_tokens: s.completion_tokens,
+        total_tokens: s.total_tokens(),
+        first_request_at: iso(s.first_request_at_ms),
+        last_request_at: iso(s.last_request_at_ms),
+    }
+}

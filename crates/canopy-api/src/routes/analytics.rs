@@ -1,0 +1,58 @@
+//! `GET /v1/analytics/sessions`: the sessions of one user or one property value.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use canopy_store::query::SessionQuery;
+use canopy_store::query::filter::{Condition, Field, Filter, Op, Value};
+
+use crate::ApiState;
+use crate::dto::session::{AnalyticsParams, EntitySession, entity_session};
+use crate::error::{ApiError, ApiResult, Envelope, ok};
+use crate::extract::Org;
+use crate::time;
+
+/// Sessions of an entity: `entity_type=user` matches the user id, any other type matches the
+/// property of that name. Each session is counted whole.
+#[utoipa::path(get, path = "/api/v1/analytics/sessions", params(AnalyticsParams),
+    responses((status = 200, body = Envelope<Vec<EntitySession>>), (status = 400, body = Envelope<String>)))]
+pub async fn sessions(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    Query(params): Query<AnalyticsParams>,
+) -> ApiResult<Json<Envelope<Vec<EntitySession>>>> {
+    let field = match params.entity_type.as_str() {
+        "" => return Err(ApiError::BadRequest("entity_type must not be empty".into())),
+        "user" => Field::UserId,
+        other => Field::Property(other.to_owned()),
+    };
+    let date = |name: &str, text: Option<&str>| -> ApiResult<Option<i64>> {
+        text.map(|t| {
+            time::parse(t).ok_or_else(|| {
+                ApiError::BadRequest(format!("{name} must be a date or time, got `{t}`"))
+            })
+        })
+        .transpose()
+    };
+    let limit = params.limit.unwrap_or(100);
+    if limit > canopy_store::query::MAX_SESSION_LIMIT {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be at most {}",
+            canopy_store::query::MAX_SESSION_LIMIT
+        )));
+    }
+    let query = SessionQuery {
+        search: None,
+        start_ms: date("start_date", params.start_date.as_deref())?,
+        end_ms: date("end_date", params.end_date.as_deref())?,
+        name_equals: None,
+        filter: Filter::Leaf(Condition {
+            field,
+            op: Op::Equals,
+            value: Value::Text(params.entity_id.clone()),
+        }),
+        limit,
+        offset: 0,
+    };
+    let sessions = state.query.query_sessions(&org.org_id, &query).await?;
+    Ok(ok(sessions.iter().map(entity_session).collect()))
+}

@@ -1,0 +1,216 @@
+//! `/v1/session/*`: list, count, names, metrics, one session's tree, and annotations.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use canopy_store::query::histogram::{self, Cut};
+
+use crate::ApiState;
+use crate::dto::request::request_row;
+use crate::dto::session::{
+    AverageRow, Averages, SessionCount, SessionDetail, SessionMetrics, SessionNameEntry,
+    SessionNameParams, SessionQueryParams, SessionRow, histogram_rows, name_entry, session_detail,
+    session_row,
+};
+use crate::dto::usd;
+use crate::error::{ApiError, ApiResult, Envelope, ok};
+use crate::extract::{ApiJson, Org};
+
+/// A page of sessions, newest first, each with its whole totals.
+#[utoipa::path(post, path = "/api/v1/session/query", request_body = SessionQueryParams,
+    responses((status = 200, body = Envelope<Vec<SessionRow>>), (status = 400, body = Envelope<String>)))]
+pub async fn query(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    ApiJson(params): ApiJson<SessionQueryParams>,
+) -> ApiResult<Json<Envelope<Vec<SessionRow>>>> {
+    let sessions = state
+        .query
+        .query_sessions(&org.org_id, &params.to_query()?)
+        .await?;
+    Ok(ok(sessions.iter().map(session_row).collect()))
+}
+
+/// Totals over every matching session.
+#[utoipa::path(post, path = "/api/v1/session/count", request_body = SessionQueryParams,
+    responses((status = 200, body = Envelope<SessionCount>), (status = 400, body = Envelope<String>)))]
+pub async fn count(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    ApiJson(params): ApiJson<SessionQueryParams>,
+) -> ApiResult<Json<Envelope<SessionCount>>> {
+    let a = state
+        .query
+        .aggregate_sessions(&org.org_id, &params.to_query()?)
+        .await?;
+    let sessions = a.count.max(1) as f64;
+    Ok(ok(SessionCount {
+        count: a.count,
+        total_cost: usd(a.total_cost_nano),
+        avg_cost: usd(a.total_cost_nano) / sessions,
+        avg_latency: if a.total_requests == 0 {
+            0.0
+        } else {
+            a.latency_sum_ms as f64 / a.total_requests as f64
+        },
+        avg_requests: a.total_requests as f64 / sessions,
+    }))
+}
+
+/// Session names and how each has been used.
+#[utoipa::path(post, path = "/api/v1/session/name/query", request_body = SessionNameParams,
+    responses((status = 200, body = Envelope<Vec<SessionNameEntry>>), (status = 400, body = Envelope<String>)))]
+pub async fn names(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    ApiJson(params): ApiJson<SessionNameParams>,
+) -> ApiResult<Json<Envelope<Vec<SessionNameEntry>>>> {
+    let query = params.to_query(None)?;
+    let contains = params.name_contains.clone().unwrap_or_default();
+    let rows = state
+        .query
+        .session_names(&org.org_id, &contains, &query)
+        .await?;
+    Ok(ok(rows.iter().map(name_entry).collect()))
+}
+
+/// Histograms of calls per session, duration (seconds) and cost (USD), with averages.
+#[utoipa::path(post, path = "/api/v1/session/metrics/query", request_body = SessionNameParams,
+    responses((status = 200, body = Envelope<SessionMetrics>), (status = 400, body = Envelope<String>)))]
+pub async fn metrics(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    ApiJson(params): ApiJson<SessionNameParams>,
+) -> ApiResult<Json<Envelope<SessionMetrics>>> {
+    // Helicone applies `nameContains` here as an exact name.
+    let query = params.to_query(params.name_contains.clone().filter(|n| !n.is_empty()))?;
+    let cut = if params.use_interquartile.unwrap_or(false) {
+        Cut::Interquartile
+    } else {
+        Cut::Percentile(params.percentile()?)
+    };
+    let points = state.query.session_points(&org.org_id, &query).await?;
+    let counts: Vec<f64> = points.iter().map(|p| p.requests as f64).collect();
+    let seconds: Vec<f64> = points
+        .iter()
+        .map(|p| p.duration_ms as f64 / 1000.0)
+        .collect();
+    let costs: Vec<f64> = points.iter().map(|p| usd(p.cost_nano)).collect();
+    let average = |v: &[f64]| {
+        vec![AverageRow {
+            average: histogram::average(v),
+        }]
+    };
+    Ok(ok(SessionMetrics {
+        session_count: histogram_rows(&histogram::histogram(&counts, cut)),
+        session_duration: histogram_rows(&histogram::histogram(&seconds, cut)),
+        session_cost: histogram_rows(&histogram::histogram(&costs, cut)),
+        average: Averages {
+            session_count: average(&counts),
+            session_duration: average(&seconds),
+            session_cost: average(&costs),
+        },
+    }))
+}
+
+/// One session with its server-built tree, per-node roll-ups, timeline and calls.
+#[utoipa::path(get, path = "/api/v1/session/{id}", params(("id" = String, Path, description = "The session id")),
+    responses((status = 200, body = Envelope<SessionDetail>), (status = 404, body = Envelope<String>)))]
+pub async fn get(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Envelope<SessionDetail>>> {
+    Ok(ok(detail(&*state.query, &org.org_id, &id).await?))
+}
+
+/// Builds a session's detail object; the CLI prints the same.
+pub async fn detail(
+    query: &dyn canopy_store::Query,
+    org_id: &str,
+    id: &str,
+) -> ApiResult<SessionDetail> {
+    let summary = query
+        .get_session(org_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no session `{id}`")))?;
+    let calls = query.session_calls(org_id, id).await?;
+    let tags = query.session_tags(org_id, id).await?;
+    let ids: Vec<_> = calls.iter().map(|c| c.id).collect();
+    let scores = query.call_scores(org_id, &ids).await?;
+    let rows = calls
+        .iter()
+        .map(|c| request_row(c, scores.get(&c.id)))
+        .collect();
+    Ok(session_detail(&summary, tags, &calls, rows))
+}
+
+/// Thumbs-up or thumbs-down on a session.
+#[utoipa::path(post, path = "/api/v1/session/{id}/feedback", request_body = crate::dto::request::FeedbackBody,
+    params(("id" = String, Path, description = "The session id")),
+    responses((status = 200, body = Envelope<String>), (status = 404, body = Envelope<String>)))]
+pub async fn feedback(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<crate::dto::request::FeedbackBody>,
+) -> ApiResult<Json<Envelope<()>>> {
+    if state
+        .annotate
+        .set_session_feedback(&org.org_id, &id, body.rating)
+        .await?
+    {
+        Ok(Json(Envelope {
+            data: None,
+            error: None,
+        }))
+    } else {
+        Err(ApiError::NotFound(format!("no session `{id}`")))
+    }
+}
+
+/// Body of `POST /v1/session/{id}/tag`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct TagBody {
+    /// The tag.
+    pub tag: String,
+}
+
+/// The session's latest tag, as Helicone answers (all tags are in the session detail).
+#[utoipa::path(get, path = "/api/v1/session/{id}/tag", params(("id" = String, Path, description = "The session id")),
+    responses((status = 200, body = Envelope<String>)))]
+pub async fn tag(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Envelope<Option<String>>>> {
+    let tags = state.query.session_tags(&org.org_id, &id).await?;
+    Ok(ok(tags.last().cloned()))
+}
+
+/// Tags a session.
+#[utoipa::path(post, path = "/api/v1/session/{id}/tag", request_body = TagBody,
+    params(("id" = String, Path, description = "The session id")),
+    responses((status = 200, body = Envelope<String>), (status = 400, body = Envelope<String>), (status = 404, body = Envelope<String>)))]
+pub async fn add_tag(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TagBody>,
+) -> ApiResult<Json<Envelope<()>>> {
+    let tag = body.tag.trim();
+    if tag.is_empty() {
+        return Err(ApiError::BadRequest("tag must not be empty".into()));
+    }
+    if state
+        .annotate
+        .add_session_tag(&org.org_id, &id, tag)
+        .await?
+    {
+        Ok(Json(Envelope {
+            data: None,
+            error: None,
+        }))
+    } else {
+        Err(ApiError::NotFound(format!("no session `{id}`")))
+    }
+}
