@@ -7,6 +7,7 @@
 //! | kind | status | OpenAI `type` | Anthropic `type` |
 //! |---|---|---|---|
 //! | `InvalidHeader` | 400 | `invalid_request_error` | `invalid_request_error` |
+//! | `Unauthorized` | 401 | `invalid_request_error` | `authentication_error` |
 //! | `UnknownRoute` | 404 | `invalid_request_error` | `not_found_error` |
 //! | `TargetNotAllowed` | 403 | `invalid_request_error` | `permission_error` |
 //! | `PayloadTooLarge` | 413 | `invalid_request_error` | `request_too_large` |
@@ -22,6 +23,8 @@ use http::{HeaderValue, StatusCode, header};
 pub enum ErrorKind {
     /// A Canopy header is malformed (the client's fault).
     InvalidHeader,
+    /// No valid Canopy key was sent while keys are required.
+    Unauthorized,
     /// No provider serves the route.
     UnknownRoute,
     /// `Helicone-Target-Url` is not in the configured allow-list.
@@ -39,6 +42,7 @@ impl ErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             Self::InvalidHeader => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnknownRoute => StatusCode::NOT_FOUND,
             Self::TargetNotAllowed => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -51,6 +55,7 @@ impl ErrorKind {
     pub fn code(self) -> &'static str {
         match self {
             Self::InvalidHeader => "invalid_header",
+            Self::Unauthorized => "invalid_canopy_key",
             Self::UnknownRoute => "unknown_route",
             Self::TargetNotAllowed => "target_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
@@ -69,6 +74,7 @@ impl ErrorKind {
     fn anthropic_type(self) -> &'static str {
         match self {
             Self::InvalidHeader => "invalid_request_error",
+            Self::Unauthorized => "authentication_error",
             Self::UnknownRoute => "not_found_error",
             Self::TargetNotAllowed => "permission_error",
             Self::PayloadTooLarge => "request_too_large",
@@ -80,6 +86,7 @@ impl ErrorKind {
     fn google_status(self) -> &'static str {
         match self {
             Self::InvalidHeader => "INVALID_ARGUMENT",
+            Self::Unauthorized => "UNAUTHENTICATED",
             Self::UnknownRoute => "NOT_FOUND",
             Self::TargetNotAllowed => "PERMISSION_DENIED",
             Self::PayloadTooLarge => "INVALID_ARGUMENT",

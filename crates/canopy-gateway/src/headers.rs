@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use canopy_core::CallId;
-use canopy_core::session::{MAX_PATH_BYTES, MAX_SESSION_ID_BYTES, normalize_path};
+use canopy_core::headers::{CallHeaders, HeaderError, canopy_suffix};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 /// Property key under which the session id is also stored, as Helicone returns it.
@@ -58,135 +57,14 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// What a call's Canopy headers say.
-#[derive(Debug, Clone, Default)]
-pub struct CallHeaders {
-    /// `Helicone-Auth` / `Canopy-Auth`, the bearer token stripped.
-    pub auth: Option<String>,
-    /// A caller-chosen id.
-    pub request_id: Option<CallId>,
-    /// The session id.
-    pub session_id: Option<String>,
-    /// The normalised session path.
-    pub session_path: Option<String>,
-    /// The session name.
-    pub session_name: Option<String>,
-    /// The end user.
-    pub user_id: Option<String>,
-    /// The prompt id.
-    pub prompt_id: Option<String>,
-    /// `Helicone-Property-*` values, plus the session and prompt values under their header names.
-    pub properties: BTreeMap<String, String>,
-    /// The upstream origin for `/gateway/*`.
-    pub target_url: Option<String>,
-    /// Drop the request body from the record.
-    pub omit_request: bool,
-    /// Drop the response body from the record.
-    pub omit_response: bool,
-    /// `false` turns off usage injection for this call.
-    pub stream_usage: bool,
-}
-
-/// A header that cannot be used, named for the client.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct HeaderError {
-    /// The header's canonical name.
-    pub header: &'static str,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl CallHeaders {
-    /// Reads every `helicone-*` and `canopy-*` header. An unusable header does not stop the
-    /// reading: the first one is returned beside everything else, so a refused call is still
-    /// recorded in its session.
-    pub fn parse(headers: &HeaderMap) -> (Self, Option<HeaderError>) {
-        let mut out = Self {
-            stream_usage: true,
-            ..Self::default()
-        };
-        let mut error = None;
-        for (name, value) in headers {
-            let Some(key) = canopy_suffix(name.as_str()) else {
-                continue;
-            };
-            let value = text(value);
-            let mut refuse = |header: &'static str, message: String| {
-                error.get_or_insert(HeaderError { header, message });
-            };
-            match key {
-                "auth" => {
-                    out.auth = Some(
-                        value
-                            .strip_prefix("Bearer ")
-                            .unwrap_or(&value)
-                            .trim()
-                            .to_owned(),
-                    );
-                }
-                "request-id" => match CallId::parse(&value) {
-                    Some(id) => out.request_id = Some(id),
-                    None => refuse(
-                        HEADER_REQUEST_ID,
-                        format!("Helicone-Request-Id must be a UUID, got `{}`", clip(&value)),
-                    ),
-                },
-                "session-id" if value.len() > MAX_SESSION_ID_BYTES => refuse(
-                    HEADER_SESSION_ID,
-                    format!(
-                        "Helicone-Session-Id is {} bytes; the limit is {MAX_SESSION_ID_BYTES}",
-                        value.len()
-                    ),
-                ),
-                "session-id" => out.session_id = Some(value).filter(|v| !v.is_empty()),
-                "session-path" if value.len() > MAX_PATH_BYTES => refuse(
-                    HEADER_SESSION_PATH,
-                    format!(
-                        "Helicone-Session-Path is {} bytes; the limit is {MAX_PATH_BYTES}",
-                        value.len()
-                    ),
-                ),
-                "session-path" => out.session_path = Some(normalize_path(&value)),
-                "session-name" => out.session_name = Some(value),
-                "user-id" => out.user_id = Some(value).filter(|v| !v.is_empty()),
-                "prompt-id" => out.prompt_id = Some(value).filter(|v| !v.is_empty()),
-                "target-url" => out.target_url = Some(value),
-                "omit-request" => out.omit_request = is_true(&value),
-                "omit-response" => out.omit_response = is_true(&value),
-                "stream-usage" => out.stream_usage = !value.trim().eq_ignore_ascii_case("false"),
-                other => {
-                    if let Some(property) =
-                        other.strip_prefix("property-").filter(|p| !p.is_empty())
-                    {
-                        out.properties.insert(property.to_owned(), value);
-                    }
-                }
-            }
-        }
-        // Helicone returns these in each request's properties; so does Canopy.
-        let echoed = [
-            (PROPERTY_SESSION_ID, &out.session_id),
-            (PROPERTY_SESSION_PATH, &out.session_path),
-            (PROPERTY_SESSION_NAME, &out.session_name),
-            (PROPERTY_PROMPT_ID, &out.prompt_id),
-        ];
-        for (key, value) in echoed {
-            if let Some(value) = value {
-                out.properties.insert(key.to_owned(), value.clone());
-            }
-        }
-        if out.session_id.is_some() && out.session_path.is_none() {
-            out.session_path = Some("/".to_owned());
-        }
-        (out, error)
-    }
-}
-
-/// The part of a Canopy header's name after `helicone-` or `canopy-`.
-fn canopy_suffix(name: &str) -> Option<&str> {
-    name.strip_prefix("helicone-")
-        .or_else(|| name.strip_prefix("canopy-"))
+/// Reads Canopy's headers from an HTTP request (see [`CallHeaders::from_pairs`]).
+pub fn call_headers(headers: &HeaderMap) -> (CallHeaders, Option<HeaderError>) {
+    let pairs: Vec<(&str, String)> = headers
+        .iter()
+        .filter(|(name, _)| canopy_suffix(name.as_str()).is_some())
+        .map(|(name, value)| (name.as_str(), text(value)))
+        .collect();
+    CallHeaders::from_pairs(pairs.iter().map(|(name, value)| (*name, value.as_str())))
 }
 
 /// Whether a header must not reach the upstream.
@@ -264,19 +142,6 @@ fn text(value: &HeaderValue) -> String {
     String::from_utf8_lossy(value.as_bytes()).trim().to_owned()
 }
 
-fn is_true(value: &str) -> bool {
-    value.trim().eq_ignore_ascii_case("true") || value.trim() == "1"
-}
-
-/// A value cut short for an error message.
-fn clip(value: &str) -> String {
-    let mut out: String = value.chars().take(64).collect();
-    if out.len() < value.len() {
-        out.push('…');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,62 +155,6 @@ mod tests {
             );
         }
         map
-    }
-
-    #[test]
-    fn reads_session_headers_in_any_case_and_echoes_them_as_properties() {
-        let h = headers(&[
-            ("Helicone-Session-Id", "s-1"),
-            ("helicone-session-path", "triage//classify/"),
-            ("Canopy-Session-Name", "Support"),
-            ("Helicone-Property-Environment", "prod"),
-            ("helicone-prompt-id", "classify"),
-            ("Helicone-User-Id", "u-9"),
-        ]);
-        let (c, error) = CallHeaders::parse(&h);
-        assert!(error.is_none());
-        assert_eq!(c.session_id.as_deref(), Some("s-1"));
-        assert_eq!(c.session_path.as_deref(), Some("/triage/classify"));
-        assert_eq!(c.session_name.as_deref(), Some("Support"));
-        assert_eq!(c.user_id.as_deref(), Some("u-9"));
-        assert_eq!(c.properties["environment"], "prod");
-        assert_eq!(c.properties[PROPERTY_SESSION_ID], "s-1");
-        assert_eq!(c.properties[PROPERTY_SESSION_PATH], "/triage/classify");
-        assert_eq!(c.properties[PROPERTY_SESSION_NAME], "Support");
-        assert_eq!(c.properties[PROPERTY_PROMPT_ID], "classify");
-    }
-
-    #[test]
-    fn a_session_without_a_path_sits_at_the_root() {
-        let (c, _) = CallHeaders::parse(&headers(&[("helicone-session-id", "s")]));
-        assert_eq!(c.session_path.as_deref(), Some("/"));
-    }
-
-    #[test]
-    fn refuses_an_invalid_request_id_but_keeps_reading_the_rest() {
-        let h = headers(&[
-            ("helicone-request-id", "not-a-uuid"),
-            ("helicone-session-id", "s-1"),
-            ("helicone-session-path", "/a"),
-        ]);
-        let (c, error) = CallHeaders::parse(&h);
-        let error = error.unwrap();
-        assert_eq!(error.header, HEADER_REQUEST_ID);
-        assert!(error.message.contains("not-a-uuid"));
-        assert_eq!(
-            c.session_id.as_deref(),
-            Some("s-1"),
-            "the refused call still belongs to its session"
-        );
-        let long = "x".repeat(MAX_SESSION_ID_BYTES + 1);
-        let (c, error) = CallHeaders::parse(&headers(&[("helicone-session-id", &long)]));
-        assert_eq!(error.unwrap().header, HEADER_SESSION_ID);
-        assert_eq!(c.session_id, None);
-        let (ok, error) = CallHeaders::parse(&headers(&[(
-            "helicone-request-id",
-            "0190b7a0-6c8e-7cc0-8d5e-1c2b3a4d5e6f",
-        )]));
-        assert!(error.is_none() && ok.request_id.is_some());
     }
 
     #[test]

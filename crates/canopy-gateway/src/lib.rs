@@ -4,9 +4,11 @@
 //! 1. **Router** ([`router`]): `/v1/*` goes to the default provider, `/<provider>/*` to that
 //!    provider, `/gateway/*` to the origin in `Helicone-Target-Url`. Nothing is rejected for
 //!    being an endpoint Canopy does not know.
-//! 2. **Call context** ([`proxy`]): the clock starts, the call gets its id (UUIDv7, or the
-//!    caller's `Helicone-Request-Id`), and Canopy's headers are read ([`headers`]). A
-//!    malformed header is answered here, in the provider's error shape ([`error`]).
+//! 2. **Call context** ([`proxy`]): the clock starts, Canopy's headers are read ([`headers`]),
+//!    the caller's key is checked against the in-memory key ring (a call without a valid key,
+//!    when keys are required, is refused with a 401 and not recorded), and the call gets its id
+//!    (UUIDv7, or the caller's `Helicone-Request-Id`) and organisation. A malformed header is
+//!    answered here, in the provider's error shape ([`error`]).
 //! 3. **Request body** ([`body`]): JSON bodies are read (up to the size limit) so the model,
 //!    stream flag and user can be recorded, and an OpenAI chat stream that did not ask for usage
 //!    gets `stream_options.include_usage`. Other bodies stream through untouched.
@@ -36,6 +38,7 @@ use std::time::Duration;
 
 use axum::Router;
 use canopy_core::pricing::PriceCatalog;
+use canopy_store::keys::KeyRing;
 use canopy_store::writer::IngestHandle;
 
 pub use provider::{Provider, Providers};
@@ -83,8 +86,9 @@ pub struct Gateway {
 struct Inner {
     providers: Providers,
     settings: GatewaySettings,
-    prices: PriceCatalog,
+    prices: Arc<PriceCatalog>,
     ingest: IngestHandle,
+    keys: KeyRing,
     clients: upstream::Clients,
 }
 
@@ -93,8 +97,9 @@ impl Gateway {
     pub fn new(
         providers: Providers,
         settings: GatewaySettings,
-        prices: PriceCatalog,
+        prices: Arc<PriceCatalog>,
         ingest: IngestHandle,
+        keys: KeyRing,
     ) -> Result<Self, upstream::ClientError> {
         let clients = upstream::Clients::new(&settings)?;
         Ok(Self {
@@ -103,6 +108,7 @@ impl Gateway {
                 settings,
                 prices,
                 ingest,
+                keys,
                 clients,
             }),
         })

@@ -21,7 +21,9 @@ use crate::Gateway;
 use crate::body::{self, BodyError, RequestBody};
 use crate::capture::{Capture, CaptureBody, CaptureOptions, finish_record, stored_body};
 use crate::error::{ErrorKind, GatewayError};
-use crate::headers::{self, CallHeaders, HEADER_HELICONE_ID, HEADER_TARGET_URL};
+use canopy_core::headers::CallHeaders;
+
+use crate::headers::{self, HEADER_HELICONE_ID, HEADER_TARGET_URL};
 use crate::provider::{self, GATEWAY_ROUTE, Provider};
 use crate::telemetry::{GATEWAY_ERRORS_TOTAL, LABEL_KIND, UPSTREAM_DURATION_SECONDS};
 use crate::upstream;
@@ -44,7 +46,7 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
         org_id: gateway.inner.settings.default_org.clone(),
         created_at_ms: now_ms(),
         provider: route.to_owned(),
-        request_path: rest.to_owned(),
+        request_path: path.to_owned(),
         method: parts.method.to_string(),
         request_headers: headers::stored_request_headers(&parts.headers),
         ..CallRecord::default()
@@ -61,7 +63,23 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
         provider::format_for_path(p.format, rest)
     });
 
-    let (call, header_error) = CallHeaders::parse(&parts.headers);
+    let (call, header_error) = headers::call_headers(&parts.headers);
+    // Who is calling decides where the call is recorded; an unknown caller is not recorded.
+    match gateway.inner.keys.authenticate(call.auth.as_deref()) {
+        Ok(principal) => {
+            record.org_id = principal.org_id;
+            record.key_id = principal.key_id;
+        }
+        Err(e) => {
+            metrics::counter!(GATEWAY_ERRORS_TOTAL, LABEL_KIND => ErrorKind::Unauthorized.code())
+                .increment(1);
+            let mut response =
+                GatewayError::new(ErrorKind::Unauthorized, error_format, e.to_string())
+                    .into_response();
+            insert_id(response.headers_mut(), record.id);
+            return response;
+        }
+    }
     apply_headers(&mut record, &call);
     if let Some(e) = header_error {
         let error = GatewayError::new(ErrorKind::InvalidHeader, error_format, e.message)

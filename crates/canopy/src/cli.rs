@@ -48,6 +48,107 @@ pub enum Command {
     Migrate,
     /// Run the OpenAI + Anthropic test double used by tests, benchmarks and the demo.
     MockProvider(MockArgs),
+    /// Create, list and revoke Canopy keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// List sessions, or show one as a tree.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key for an organisation (created if new). The key is printed once.
+    Create {
+        /// The organisation's name.
+        #[arg(long)]
+        org: String,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key by its id; calls with it are refused within a second.
+    Revoke {
+        /// The key's id, from `keys list`.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Sessions, newest first.
+    List(SessionsListArgs),
+    /// One session as a tree with calls, cost, tokens and time per node.
+    Show(SessionsShowArgs),
+}
+
+/// Where `sessions` reads from: the store in the configuration, or a running server.
+#[derive(Debug, Args)]
+pub struct Source {
+    /// Read from a running Canopy's API instead of the store (`http://localhost:8787`).
+    #[arg(long, env = "CANOPY_API")]
+    pub api: Option<String>,
+    /// The Canopy key for `--api`.
+    #[arg(long, env = "CANOPY_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// The organisation to read from the store (default: the local open organisation).
+    #[arg(long)]
+    pub org: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsListArgs {
+    /// Only sessions with this exact name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only sessions active within this long ago: `30m`, `24h`, `7d`.
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<std::time::Duration>,
+    /// Sessions whose id or name contains this.
+    #[arg(long)]
+    pub search: Option<String>,
+    /// How many sessions.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
+    /// Print the API's JSON rows.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub source: Source,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsShowArgs {
+    /// The session id.
+    pub id: String,
+    /// Print the same object as `GET /api/v1/session/{id}`.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub source: Source,
+}
+
+/// Reads `30s`, `30m`, `24h` or `7d`.
+pub fn parse_since(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 30m, 24h or 7d"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" | "" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("`{text}`: the unit must be s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +156,9 @@ pub struct ServeArgs {
     /// Address to listen on, overriding the file and CANOPY_LISTEN. Port 0 picks a free port.
     #[arg(long)]
     pub listen: Option<String>,
+    /// Run without keys on a non-loopback address. Anyone who can reach it can use it.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
 }
 
 #[derive(Debug, Args)]
@@ -99,5 +203,30 @@ mod tests {
             Some(std::path::Path::new("c.toml"))
         );
         assert!(Cli::try_parse_from(["canopy", "serve", "--bogus"]).is_err());
+    }
+
+    #[test]
+    fn sessions_and_keys_parse() {
+        let cli = Cli::try_parse_from([
+            "canopy", "sessions", "list", "--since", "24h", "--name", "Support",
+        ])
+        .unwrap();
+        let Command::Sessions {
+            command: SessionsCommand::List(args),
+        } = cli.command
+        else {
+            panic!("list expected")
+        };
+        assert_eq!(args.since, Some(std::time::Duration::from_secs(86_400)));
+        assert!(Cli::try_parse_from(["canopy", "sessions", "list", "--since", "soon"]).is_err());
+        let cli = Cli::try_parse_from(["canopy", "keys", "create", "--org", "acme"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Keys { command: KeysCommand::Create { org } } if org == "acme")
+        );
+        assert!(Cli::try_parse_from(["canopy", "keys", "create"]).is_err());
+        assert_eq!(
+            parse_since("7d"),
+            Ok(std::time::Duration::from_secs(604_800))
+        );
     }
 }

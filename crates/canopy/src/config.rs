@@ -220,6 +220,8 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     pub writer: WriterConfig,
     pub shutdown_grace: Duration,
+    /// Run open (no keys) even on a non-loopback address (`--insecure-no-auth`).
+    pub insecure_no_auth: bool,
 }
 
 impl Loaded {
@@ -310,6 +312,7 @@ impl Loaded {
             gateway,
             writer,
             shutdown_grace: Duration::from_secs(c.shutdown_grace_secs),
+            insecure_no_auth: false,
         })
     }
 

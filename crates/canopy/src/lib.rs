@@ -6,8 +6,10 @@
 //! module that prints.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod output;
+pub mod render;
 pub mod serve;
 pub mod shutdown;
 pub mod store;
@@ -15,7 +17,7 @@ pub mod telemetry;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SessionsCommand};
 use crate::config::FlagOverrides;
 
 /// Runs one parsed command to completion.
@@ -26,9 +28,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 listen: args.listen,
                 store: cli.global.store,
             };
-            let settings =
+            let mut settings =
                 config::load(cli.global.config.as_deref(), config::process_env(), flags)?
                     .validate()?;
+            settings.insecure_no_auth = args.insecure_no_auth;
             let listener = tokio::net::TcpListener::bind(settings.listen)
                 .await
                 .with_context(|| format!("cannot listen on {} (key `listen`)", settings.listen))?;
@@ -56,6 +59,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             output::line(&format!("{} is up to date", settings.store));
             Ok(())
+        }
+        Command::Keys { command } => {
+            let flags = FlagOverrides {
+                listen: None,
+                store: cli.global.store,
+            };
+            let settings =
+                config::load(cli.global.config.as_deref(), config::process_env(), flags)?
+                    .validate()?;
+            let store = commands::open_store(&settings).await?;
+            let result = commands::keys::run(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Sessions { command } => {
+            let flags = FlagOverrides {
+                listen: None,
+                store: cli.global.store,
+            };
+            let settings =
+                config::load(cli.global.config.as_deref(), config::process_env(), flags)?
+                    .validate()?;
+            match command {
+                SessionsCommand::List(args) => commands::sessions::list(&settings, args).await,
+                SessionsCommand::Show(args) => commands::sessions::show(&settings, args).await,
+            }
         }
         Command::MockProvider(args) => {
             let listener = tokio::net::TcpListener::bind(&args.listen)

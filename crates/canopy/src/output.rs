@@ -9,6 +9,13 @@ pub fn line(text: &str) {
     let _ = out.flush();
 }
 
+/// Prints text as it is (it carries its own line ends).
+pub fn text(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
 /// Prints an error on stderr.
 pub fn error(text: &str) {
     let _ = writeln!(std::io::stderr(), "canopy: error: {text}");

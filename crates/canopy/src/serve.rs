@@ -8,6 +8,7 @@ use axum::Router;
 use axum::routing::get;
 use canopy_core::pricing::PriceCatalog;
 use canopy_gateway::{Gateway, Providers};
+use canopy_store::keys::{AuthMode, KeyRing};
 use canopy_store::spool::Spool;
 use canopy_store::writer::{self, IngestHandle, ShutdownReport};
 use tokio::net::TcpListener;
@@ -31,6 +32,8 @@ pub struct Started {
     pub ingest: IngestHandle,
     /// The store, for reading records back.
     pub store: Arc<Store>,
+    /// The key ring, to refresh it at once after changing keys.
+    pub keys: KeyRing,
 }
 
 /// Runs on an already-bound listener until `shutdown` resolves, then shuts down in the order
@@ -50,6 +53,7 @@ pub async fn run(
     let spool =
         Arc::new(Spool::open(&settings.spool_dir).context("cannot open the spool directory")?);
     let prices = load_prices(&settings)?;
+    let keys = key_ring(&settings, &store).await?;
     let tracker = TaskTracker::new();
     let (ingest, writer) = writer::spawn(
         store.ingest.clone(),
@@ -59,8 +63,22 @@ pub async fn run(
     );
     let providers = Providers::new(settings.providers.clone(), &settings.default_provider)
         .map_err(|e| anyhow::anyhow!("invalid configuration: key `default_provider`: {e}"))?;
-    let gateway = Gateway::new(providers, settings.gateway.clone(), prices, ingest.clone())
-        .context("cannot build the upstream client")?;
+    let prices = Arc::new(prices);
+    let api = canopy_api::ApiState {
+        query: store.query.clone(),
+        annotate: store.annotate.clone(),
+        ingest: ingest.clone(),
+        prices: prices.clone(),
+        keys: keys.clone(),
+    };
+    let gateway = Gateway::new(
+        providers,
+        settings.gateway.clone(),
+        prices,
+        ingest.clone(),
+        keys.clone(),
+    )
+    .context("cannot build the upstream client")?;
     let metrics = telemetry::prometheus().clone();
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -68,6 +86,7 @@ pub async fn run(
             "/metrics",
             get(move || std::future::ready(metrics.render())),
         )
+        .merge(canopy_api::router(api))
         .merge(canopy_gateway::router(gateway));
 
     let stop = CancellationToken::new();
@@ -78,9 +97,25 @@ pub async fn run(
             () = trigger.cancelled() => {}
         }
     });
+    let refreshing = keys.clone();
+    let refresh_stop = stop.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(KEY_REFRESH);
+        loop {
+            tokio::select! {
+                () = refresh_stop.cancelled() => break,
+                _ = tick.tick() => {
+                    if let Err(error) = refreshing.refresh().await {
+                        tracing::warn!(%error, "Cannot reload keys; the previous set stays in force.");
+                    }
+                }
+            }
+        }
+    });
     on_start(Started {
         ingest,
         store: store.clone(),
+        keys,
     });
     let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
     let grace = settings.shutdown_grace;
@@ -102,6 +137,37 @@ pub async fn run(
     }
     tracing::info!(written = report.written, "Stopped.");
     Ok(ServeReport { writer: report })
+}
+
+/// How often keys are reloaded: a new or revoked key takes effect within this.
+const KEY_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Loads the keys. Canopy runs open (one local organisation, no keys) only while no key was
+/// ever created, and only on a loopback address unless told `--insecure-no-auth`.
+async fn key_ring(settings: &Settings, store: &Store) -> anyhow::Result<KeyRing> {
+    let loopback = settings.listen.ip().is_loopback();
+    let ring = KeyRing::load(
+        store.keys.clone(),
+        &settings.gateway.default_org,
+        loopback || settings.insecure_no_auth,
+    )
+    .await
+    .context("cannot load keys")?;
+    if ring.mode() == AuthMode::Required
+        && store
+            .keys
+            .keys_ever_created()
+            .await
+            .context("cannot count keys")?
+            == 0
+    {
+        anyhow::bail!(
+            "refusing to run without keys on {}: create one with `canopy keys create --org NAME`, \
+             listen on a loopback address, or pass --insecure-no-auth",
+            settings.listen
+        );
+    }
+    Ok(ring)
 }
 
 fn load_prices(settings: &Settings) -> anyhow::Result<PriceCatalog> {

@@ -2,12 +2,15 @@
 
 use std::sync::Arc;
 
-use canopy_store::{Ingest, Query, StoreError};
+use canopy_store::keys::Keys;
+use canopy_store::{Annotate, Ingest, Query, StoreError};
 
 /// An open store, seen through both traits.
 pub struct Store {
     pub ingest: Arc<dyn Ingest>,
     pub query: Arc<dyn Query>,
+    pub annotate: Arc<dyn Annotate>,
+    pub keys: Arc<dyn Keys>,
     closer: Closer,
 }
 
@@ -26,7 +29,9 @@ impl Store {
                 let shared = Arc::new(store.clone());
                 Ok(Self {
                     ingest: shared.clone(),
-                    query: shared,
+                    query: shared.clone(),
+                    annotate: shared.clone(),
+                    keys: shared,
                     closer: Closer::Sqlite(store),
                 })
             }

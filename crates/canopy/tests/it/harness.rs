@@ -1,9 +1,7 @@
 //! `TestApp::spawn()`: a mock provider and a Canopy server, both on port 0, ready to call.
 #![expect(
-    clippy::unwrap_used,
     clippy::expect_used,
-    clippy::disallowed_methods,
-    reason = "test support: a failure here is a failed test, and the servers run until the test ends"
+    reason = "test support: a failed expectation is a failed test"
 )]
 
 use std::sync::Arc;
@@ -30,6 +28,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub ingest: IngestHandle,
     pub store: Arc<Store>,
+    pub keys: canopy_store::keys::KeyRing,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<ServeReport>>>,
@@ -122,11 +121,24 @@ impl TestApp {
             client: reqwest::Client::new(),
             ingest: started.ingest,
             store: started.store,
+            keys: started.keys,
             dir,
             stop: Some(stop),
             server: Some(server),
             _mock_stop: mock_stop,
         }
+    }
+
+    /// Creates a key for `org` and makes it effective at once; returns the secret.
+    pub async fn create_key(&self, org: &str) -> String {
+        let key = canopy_store::keys::generate_key().unwrap();
+        self.store
+            .keys
+            .insert_key(org, &key.hash, &key.prefix)
+            .await
+            .unwrap();
+        self.keys.refresh().await.unwrap();
+        key.secret
     }
 
     /// Waits until the writer has written `n` records in total.
