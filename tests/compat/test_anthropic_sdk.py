@@ -45,7 +45,7 @@ def test_messages_create_plain_with_cache_tokens(canopy, mock):
     canopy.stop()
     row = canopy.only_call()
     assert row["provider"] == "anthropic"
-    assert row["request_path"] == "/v1/messages"
+    assert row["request_path"] == "/anthropic/v1/messages"
     assert row["status"] == 200 and row["is_stream"] == 0
     assert row["usage_source"] == "reported"
     assert recorded_tokens(row) == anthropic_usage(usage)

@@ -159,7 +159,7 @@ def test_responses_api_plain_and_streamed(canopy):
 
     canopy.stop()
     for is_stream, usage in ((0, plain.usage), (1, streamed.usage)):
-        row = canopy.only_call(request_path="/v1/responses", is_stream=is_stream)
+        row = canopy.only_call(request_path="/openai/v1/responses", is_stream=is_stream)
         assert row["provider"] == "openai"
         assert row["status"] == 200
         assert row["usage_source"] == "reported"
