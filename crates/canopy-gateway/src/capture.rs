@@ -18,7 +18,7 @@ use canopy_core::extract::request::strip_null_usage;
 use canopy_core::extract::{self, ResponseFacts, StreamObserver, WireFormat, is_usage_only_chunk};
 use canopy_core::record::{STATUS_CLIENT_CANCELLED, StoredBody};
 use canopy_core::sse::{RawEvent, SseSplitter};
-use canopy_core::{CallRecord, UsageSource};
+use canopy_core::{CallRecord, Usage, UsageSource};
 use futures_util::Stream;
 use http_body::{Body, Frame, SizeHint};
 
@@ -157,26 +157,8 @@ impl Capture {
         record.response_body = stored_body(body, self.body_truncated, self.options.omit_response);
         let estimated = (facts.usage.is_none() && (200..300).contains(&record.status))
             .then(|| crate::estimate::estimate(&self.request_body, &facts.output_text));
-        finish_record(&self.gateway, &mut record, facts);
-        if let Some(usage) = estimated {
-            record.usage = usage;
-            record.usage_source = UsageSource::Estimated;
-            reprice(&self.gateway, &mut record);
-        }
+        finish_record(&self.gateway, &mut record, facts, estimated);
         self.gateway.inner.ingest.submit(record);
-    }
-}
-
-/// Prices a record again after its usage changed.
-fn reprice(gateway: &Gateway, record: &mut CallRecord) {
-    let model = record.pricing_model.clone();
-    if let Some(model) = model
-        && let Some(found) = gateway
-            .inner
-            .prices
-            .lookup(&pricing_provider(record), &model)
-    {
-        record.cost_nano_usd = Some(found.price.cost_nano_usd(&record.usage));
     }
 }
 
@@ -201,12 +183,24 @@ fn forward_event(observer: &mut StreamObserver, event: RawEvent, out: &mut Vec<u
     out.extend_from_slice(&strip_null_usage(&event.0));
 }
 
-/// Fills usage, models and cost from what the response said, and counts the call.
-pub fn finish_record(gateway: &Gateway, record: &mut CallRecord, facts: ResponseFacts) {
+/// Fills usage (reported, else `estimated`), models and cost, and counts the call.
+pub fn finish_record(
+    gateway: &Gateway,
+    record: &mut CallRecord,
+    facts: ResponseFacts,
+    estimated: Option<Usage>,
+) {
     record.response_model = facts.model;
-    if let Some(usage) = facts.usage {
-        record.usage = usage;
-        record.usage_source = UsageSource::Reported;
+    match (facts.usage, estimated) {
+        (Some(usage), _) => {
+            record.usage = usage;
+            record.usage_source = UsageSource::Reported;
+        }
+        (None, Some(usage)) => {
+            record.usage = usage;
+            record.usage_source = UsageSource::Estimated;
+        }
+        (None, None) => {}
     }
     let model = record
         .response_model
@@ -216,11 +210,11 @@ pub fn finish_record(gateway: &Gateway, record: &mut CallRecord, facts: Response
         match gateway
             .inner
             .prices
-            .lookup(&pricing_provider(record), &model)
+            .price(&pricing_provider(record), &model, &record.usage)
         {
-            Some(found) => {
-                record.pricing_model = Some(found.model.to_owned());
-                record.cost_nano_usd = Some(found.price.cost_nano_usd(&record.usage));
+            Some((matched, cost)) => {
+                record.pricing_model = Some(matched.to_owned());
+                record.cost_nano_usd = Some(cost);
             }
             None => {
                 record.cost_nano_usd = None;

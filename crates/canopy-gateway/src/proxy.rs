@@ -5,7 +5,8 @@
 //! exists are answered in the provider's error shape and recorded here; after that, the
 //! capture guard records the call.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use canopy_store::now_ms;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -353,7 +354,7 @@ fn fail(
     record.response_created_at_ms = Some(record.created_at_ms + elapsed);
     record.error = Some(error.message.clone());
     let id = record.id;
-    finish_record(gateway, &mut record, ResponseFacts::default());
+    finish_record(gateway, &mut record, ResponseFacts::default(), None);
     gateway.inner.ingest.submit(record);
     let mut response = error.into_response();
     insert_id(response.headers_mut(), id);
@@ -364,12 +365,6 @@ fn insert_id(headers: &mut http::HeaderMap, id: CallId) {
     if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
         headers.insert(HEADER_HELICONE_ID, value);
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

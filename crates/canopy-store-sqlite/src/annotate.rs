@@ -3,6 +3,7 @@
 //! These go through the writer connection directly (they are rare, small, and the caller waits
 //! for the answer), not through the batching writer that records calls.
 
+use canopy_store::now_ms;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -16,12 +17,6 @@ fn write_err(source: sqlx::Error) -> StoreError {
         rows: 1,
         source: source.into(),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use canopy_core::CallId;
 use canopy_store::keys::{ActiveKey, KeyRow, Keys};
+use canopy_store::now_ms;
 use canopy_store::{Result, StoreError};
 use sqlx::Row;
 
@@ -13,12 +14,6 @@ fn err(source: sqlx::Error) -> StoreError {
         rows: 1,
         source: source.into(),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[async_trait]

@@ -33,6 +33,13 @@ use crate::query::{CallQuery, SessionAggregate, SessionNameRow, SessionPoint, Se
 pub use error::{Result, StoreError};
 pub use model::{Principal, SessionSummary};
 
+/// The wall clock in Unix milliseconds, the unit every stored time uses.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Writes calls.
 #[async_trait]
 pub trait Ingest: Send + Sync + 'static {

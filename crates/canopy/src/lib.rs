@@ -20,6 +20,14 @@ use anyhow::Context;
 use crate::cli::{Cli, Command, SessionsCommand};
 use crate::config::FlagOverrides;
 
+/// Loads and checks the configuration: the file, the environment, then `flags`.
+fn settings(
+    file: Option<&std::path::Path>,
+    flags: FlagOverrides,
+) -> anyhow::Result<config::Settings> {
+    config::load(file, config::process_env(), flags)?.validate()
+}
+
 /// Runs one parsed command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -28,9 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 listen: args.listen,
                 store: cli.global.store,
             };
-            let mut settings =
-                config::load(cli.global.config.as_deref(), config::process_env(), flags)?
-                    .validate()?;
+            let mut settings = settings(cli.global.config.as_deref(), flags)?;
             settings.insecure_no_auth = args.insecure_no_auth;
             let listener = tokio::net::TcpListener::bind(settings.listen)
                 .await
@@ -50,9 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 listen: None,
                 store: cli.global.store,
             };
-            let settings =
-                config::load(cli.global.config.as_deref(), config::process_env(), flags)?
-                    .validate()?;
+            let settings = settings(cli.global.config.as_deref(), flags)?;
             let store = store::Store::open(&settings.store)
                 .await
                 .with_context(|| format!("cannot migrate the store `{}`", settings.store))?;
@@ -65,9 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 listen: None,
                 store: cli.global.store,
             };
-            let settings =
-                config::load(cli.global.config.as_deref(), config::process_env(), flags)?
-                    .validate()?;
+            let settings = settings(cli.global.config.as_deref(), flags)?;
             let store = commands::open_store(&settings).await?;
             let result = commands::keys::run(&store, command).await;
             store.close().await;
@@ -78,9 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 listen: None,
                 store: cli.global.store,
             };
-            let settings =
-                config::load(cli.global.config.as_deref(), config::process_env(), flags)?
-                    .validate()?;
+            let settings = settings(cli.global.config.as_deref(), flags)?;
             match command {
                 SessionsCommand::List(args) => commands::sessions::list(&settings, args).await,
                 SessionsCommand::Show(args) => commands::sessions::show(&settings, args).await,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::request::{RequestRow, parse_filter};
-use super::usd;
+use super::{mean, usd};
 use crate::error::ApiError;
 use crate::time::iso;
 
@@ -113,11 +113,7 @@ pub fn session_row(s: &SessionSummary) -> SessionRow {
         prompt_tokens: s.prompt_tokens,
         completion_tokens: s.completion_tokens,
         total_tokens: s.total_tokens(),
-        avg_latency: if s.request_count == 0 {
-            0.0
-        } else {
-            s.latency_sum_ms as f64 / s.request_count as f64
-        },
+        avg_latency: mean(s.latency_sum_ms as f64, s.request_count),
         error_count: s.error_count,
         unpriced_requests: s.unpriced_count,
         user_ids: s.user_ids.clone(),
@@ -201,7 +197,6 @@ pub struct SessionNameEntry {
 
 /// Converts a stored name row.
 pub fn name_entry(r: &SessionNameRow) -> SessionNameEntry {
-    let sessions = r.session_count.max(1) as f64;
     SessionNameEntry {
         name: r.name.clone(),
         created_at: iso(r.first_used_ms),
@@ -209,14 +204,10 @@ pub fn name_entry(r: &SessionNameRow) -> SessionNameEntry {
         last_used: iso(r.last_used_ms),
         session_count: r.session_count,
         total_cost: usd(r.total_cost_nano),
-        avg_cost: usd(r.total_cost_nano) / sessions,
-        avg_latency: if r.total_requests == 0 {
-            0.0
-        } else {
-            r.latency_sum_ms as f64 / r.total_requests as f64
-        },
-        avg_duration_ms: r.total_duration_ms as f64 / sessions,
-        avg_requests: r.total_requests as f64 / sessions,
+        avg_cost: mean(usd(r.total_cost_nano), r.session_count),
+        avg_latency: mean(r.latency_sum_ms as f64, r.total_requests),
+        avg_duration_ms: mean(r.total_duration_ms as f64, r.session_count),
+        avg_requests: mean(r.total_requests as f64, r.session_count),
     }
 }
 

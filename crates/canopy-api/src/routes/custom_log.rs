@@ -9,6 +9,7 @@
 //! like the headers (`Helicone-Session-Id`, ...), then the `meta` keys `session_id`,
 //! `session_path` and `session_name` that Helicone's own examples use.
 
+use canopy_store::now_ms;
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -267,14 +268,10 @@ fn price(state: &ApiState, record: &mut CallRecord, response: Option<&Value>) {
         .response_model
         .clone()
         .or_else(|| record.request_model.clone());
-    if let Some(found) = model.and_then(|m| state.prices.lookup(&record.provider, &m)) {
-        record.pricing_model = Some(found.model.to_owned());
-        record.cost_nano_usd = Some(found.price.cost_nano_usd(&record.usage));
+    if let Some((matched, cost)) =
+        model.and_then(|m| state.prices.price(&record.provider, &m, &record.usage))
+    {
+        record.pricing_model = Some(matched.to_owned());
+        record.cost_nano_usd = Some(cost);
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -11,7 +11,7 @@ use crate::dto::session::{
     SessionNameParams, SessionQueryParams, SessionRow, histogram_rows, name_entry, session_detail,
     session_row,
 };
-use crate::dto::usd;
+use crate::dto::{mean, usd};
 use crate::error::{ApiError, ApiResult, Envelope, ok};
 use crate::extract::{ApiJson, Org};
 
@@ -42,17 +42,12 @@ pub async fn count(
         .query
         .aggregate_sessions(&org.org_id, &params.to_query()?)
         .await?;
-    let sessions = a.count.max(1) as f64;
     Ok(ok(SessionCount {
         count: a.count,
         total_cost: usd(a.total_cost_nano),
-        avg_cost: usd(a.total_cost_nano) / sessions,
-        avg_latency: if a.total_requests == 0 {
-            0.0
-        } else {
-            a.latency_sum_ms as f64 / a.total_requests as f64
-        },
-        avg_requests: a.total_requests as f64 / sessions,
+        avg_cost: mean(usd(a.total_cost_nano), a.count),
+        avg_latency: mean(a.latency_sum_ms as f64, a.total_requests),
+        avg_requests: mean(a.total_requests as f64, a.count),
     }))
 }
 

@@ -190,6 +190,13 @@ impl PriceCatalog {
             .count()
     }
 
+    /// Prices `usage` of `model` as `provider` reported it: the catalog model it matched and the
+    /// cost in nano-USD, or `None` when the model has no price.
+    pub fn price(&self, provider: &str, model: &str, usage: &crate::Usage) -> Option<(&str, i64)> {
+        let found = self.lookup(provider, model)?;
+        Some((found.model, found.price.cost_nano_usd(usage)))
+    }
+
     /// Finds the price for a model as a provider reported it, or `None` when the catalog does
     /// not know the model (record the cost as null then, never 0).
     ///

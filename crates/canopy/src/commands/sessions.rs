@@ -3,6 +3,7 @@
 //! `--json` prints exactly what the API answers (the rows of `POST /api/v1/session/query`, the
 //! object of `GET /api/v1/session/{id}`); the readable form is drawn by [`crate::render`].
 
+use canopy_store::now_ms;
 use std::io::IsTerminal;
 
 use anyhow::{Context, bail};
@@ -245,10 +246,4 @@ fn tree_of(node: &TreeNodeDto) -> TreeNode {
             .collect(),
         children: node.children.iter().map(tree_of).collect(),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
