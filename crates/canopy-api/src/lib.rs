@@ -16,6 +16,7 @@
 pub mod dto;
 mod error;
 mod extract;
+pub mod replay;
 pub mod routes;
 pub mod time;
 
@@ -49,6 +50,10 @@ pub struct ApiState {
     pub prices: Arc<PriceCatalog>,
     /// Who may call, and in which organisation.
     pub keys: KeyRing,
+    /// Where this server's own proxy listens (`http://127.0.0.1:8787`); replays are sent there.
+    pub gateway_url: String,
+    /// The client replays are sent with.
+    pub http: reqwest::Client,
 }
 
 /// The API routes, all under `/api`. Every route but the OpenAPI document needs a valid key
@@ -77,6 +82,7 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/session/{id}/tag",
             get(sessions::tag).post(sessions::add_tag),
         )
+        .route("/api/v1/session/{id}/replay", post(sessions::replay))
         .route("/api/v1/analytics/sessions", get(analytics::sessions))
         .route("/api/custom/v1/log", post(custom_log::log))
         .route("/api/v1/trace/custom/log", post(custom_log::log))
@@ -96,13 +102,17 @@ pub fn router(state: ApiState) -> Router {
     documents.merge(authenticated)
 }
 
-/// Puts the caller's [`Principal`](canopy_store::Principal) in the request, or answers 401.
-async fn authenticate(State(keys): State<KeyRing>, mut request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let key = ["helicone-auth", "canopy-auth", "authorization"]
+/// The Canopy key a request carries: `Helicone-Auth`, `Canopy-Auth`, else `Authorization`.
+pub fn canopy_key(headers: &axum::http::HeaderMap) -> Option<String> {
+    ["helicone-auth", "canopy-auth", "authorization"]
         .iter()
         .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
-        .map(str::to_owned);
+        .map(str::to_owned)
+}
+
+/// Puts the caller's [`Principal`](canopy_store::Principal) in the request, or answers 401.
+async fn authenticate(State(keys): State<KeyRing>, mut request: Request, next: Next) -> Response {
+    let key = canopy_key(request.headers());
     match keys.authenticate(key.as_deref()) {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
@@ -141,6 +151,7 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
         sessions::feedback,
         sessions::tag,
         sessions::add_tag,
+        sessions::replay,
         analytics::sessions,
         custom_log::log,
     )

@@ -8,6 +8,7 @@
 //! - [`sse`]: an incremental Server-Sent Events parser.
 //! - [`extract`]: reading usage and models out of provider responses, plain and streamed.
 //! - [`pricing`]: the price catalog and cost in integer nano-USD.
+//! - [`replay`]: how a recorded request body is changed before it is replayed.
 //!
 //! Nothing here touches the network, the disk or a clock: callers pass in what they read.
 //! Keep it that way so every piece can be tested as a pure function.
@@ -16,6 +17,7 @@ pub mod extract;
 pub mod headers;
 pub mod pricing;
 pub mod record;
+pub mod replay;
 pub mod session;
 pub mod sse;
 pub mod usage;

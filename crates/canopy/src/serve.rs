@@ -44,6 +44,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_start: impl FnOnce(Started),
 ) -> anyhow::Result<ServeReport> {
+    // TLS everywhere uses rustls with the ring provider; installing it twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let store = Arc::new(Store::open(&settings.store).await.with_context(|| {
         format!(
             "invalid configuration in {}: key `store` = `{}` cannot be opened",
@@ -70,6 +72,11 @@ pub async fn run(
         ingest: ingest.clone(),
         prices: prices.clone(),
         keys: keys.clone(),
+        gateway_url: self_url(&listener)?,
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .context("cannot build the replay client")?,
     };
     let gateway = Gateway::new(
         providers,
@@ -137,6 +144,17 @@ pub async fn run(
     }
     tracing::info!(written = report.written, "Stopped.");
     Ok(ServeReport { writer: report })
+}
+
+/// The URL this server answers on, for sending replays through its own proxy.
+fn self_url(listener: &TcpListener) -> anyhow::Result<String> {
+    let mut addr = listener
+        .local_addr()
+        .context("the listener has no address")?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    Ok(format!("http://{addr}"))
 }
 
 /// How often keys are reloaded: a new or revoked key takes effect within this.

@@ -14,6 +14,7 @@ use crate::dto::session::{
 use crate::dto::{mean, usd};
 use crate::error::{ApiError, ApiResult, Envelope, ok};
 use crate::extract::{ApiJson, Org};
+use crate::replay::{ReplayParams, ReplayResult};
 
 /// A page of sessions, newest first, each with its whole totals.
 #[utoipa::path(post, path = "/api/v1/session/query", request_body = SessionQueryParams,
@@ -208,4 +209,26 @@ pub async fn add_tag(
     } else {
         Err(ApiError::NotFound(format!("no session `{id}`")))
     }
+}
+
+/// Replays a session's LLM calls, changed, through the gateway, and compares them step by step.
+#[utoipa::path(post, path = "/api/v1/session/{id}/replay", request_body = ReplayParams,
+    params(("id" = String, Path, description = "The session id")),
+    responses((status = 200, body = Envelope<ReplayResult>), (status = 400, body = Envelope<String>), (status = 404, body = Envelope<String>)))]
+pub async fn replay(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    ApiJson(params): ApiJson<ReplayParams>,
+) -> ApiResult<Json<Envelope<ReplayResult>>> {
+    let key = crate::canopy_key(&headers);
+    Ok(ok(crate::replay::replay(
+        &state,
+        &org.org_id,
+        &id,
+        key.as_deref(),
+        &params,
+    )
+    .await?))
 }

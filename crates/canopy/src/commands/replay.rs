@@ -1,0 +1,168 @@
+//! `canopy replay <session-id>`: asks a running Canopy to replay a session, prints the comparison.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, bail};
+use canopy_api::replay::{ReplayResult, SideTotals, StepSide};
+use serde_json::{Map, Value, json};
+
+use crate::cli::ReplayArgs;
+use crate::config::Settings;
+use crate::output;
+
+/// Runs the replay through the server at `--url` (default: the configured listen address).
+pub async fn run(settings: &Settings, args: ReplayArgs) -> anyhow::Result<()> {
+    let url = args
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.listen));
+    let body = request_body(&args)?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let endpoint = format!(
+        "{}/api/v1/session/{}/replay",
+        url.trim_end_matches('/'),
+        args.id
+    );
+    let mut request = reqwest::Client::new().post(&endpoint).json(&body);
+    if let Some(key) = &args.key {
+        request = request.bearer_auth(key);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach Canopy at {url}: is `canopy serve` running?"))?;
+    let status = response.status();
+    let envelope: Value = response
+        .json()
+        .await
+        .with_context(|| format!("{endpoint} did not answer JSON"))?;
+    if !status.is_success() {
+        bail!(
+            "{endpoint} answered {status}: {}",
+            envelope["error"].as_str().unwrap_or("no message")
+        );
+    }
+    if args.json {
+        output::line(&serde_json::to_string_pretty(&envelope["data"])?);
+        return Ok(());
+    }
+    let result: ReplayResult =
+        serde_json::from_value(envelope["data"].clone()).context("unexpected replay answer")?;
+    output::text(&table(&result, std::io::stdout().is_terminal()));
+    Ok(())
+}
+
+fn request_body(args: &ReplayArgs) -> anyhow::Result<Value> {
+    let mut body = Map::new();
+    if let Some(model) = &args.model {
+        body.insert("model".into(), json!(model));
+    }
+    if let Some(text) = &args.system_append {
+        body.insert(
+            "system_prompt".into(),
+            json!({"mode": "append", "text": text}),
+        );
+    }
+    if let Some(text) = &args.system_replace {
+        body.insert(
+            "system_prompt".into(),
+            json!({"mode": "replace", "text": text}),
+        );
+    }
+    if let Some(file) = &args.patch {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let patch: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", file.display()))?;
+        body.insert("patch".into(), patch);
+    }
+    if let Some(path) = &args.path {
+        body.insert("path".into(), json!(path));
+    }
+    body.insert("propagate".into(), json!(!args.no_propagate));
+    let mut headers = Map::new();
+    for header in &args.headers {
+        let Some((name, value)) = header.split_once(':') else {
+            bail!("--header must look like 'Name: value', got `{header}`")
+        };
+        headers.insert(name.trim().to_owned(), json!(value.trim()));
+    }
+    body.insert("headers".into(), Value::Object(headers));
+    Ok(Value::Object(body))
+}
+
+/// The comparison as a table: one block per step, original above replay, then the totals.
+pub fn table(result: &ReplayResult, color: bool) -> String {
+    let (bold, dim, reset) = if color {
+        ("\u{1b}[1m", "\u{1b}[2m", "\u{1b}[0m")
+    } else {
+        ("", "", "")
+    };
+    let mut out = format!(
+        "{bold}{}{reset}  {dim}{}{reset}\nreplay of session {}\n\n",
+        result.replay_session_name, result.replay_session_id, result.original_session_id
+    );
+    out.push_str(&format!(
+        "{:<28} {:<8} {:<24} {:>7} {:>11} {:>13} {:>9}  output\n",
+        "step", "", "model", "status", "cost", "tokens", "latency"
+    ));
+    for step in &result.steps {
+        out.push_str(&format!(
+            "{bold}{}{reset} {dim}{}{reset}\n",
+            step.path, step.kind
+        ));
+        out.push_str(&row("original", &step.original));
+        if let Some(replay) = &step.replay {
+            out.push_str(&row("replay", replay));
+        }
+        if step.propagated_messages > 0 {
+            out.push_str(&format!(
+                "  {dim}history: {} earlier output(s) replaced by replayed ones{reset}\n",
+                step.propagated_messages
+            ));
+        }
+        if let Some(note) = &step.note {
+            out.push_str(&format!("  {dim}{note}{reset}\n"));
+        }
+    }
+    out.push('\n');
+    out.push_str(&totals_row("total original", &result.totals.original));
+    out.push_str(&totals_row("total replay", &result.totals.replay));
+    out
+}
+
+fn row(label: &str, side: &StepSide) -> String {
+    let mut output: String = side
+        .output
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(48)
+        .collect();
+    if side.output.chars().count() > 48 {
+        output.push('…');
+    }
+    format!(
+        "  {:<26} {:<8} {:<24} {:>7} {:>11} {:>13} {:>9}  {}\n",
+        "",
+        label,
+        side.model.as_deref().unwrap_or("-"),
+        side.status,
+        side.cost.map_or("-".to_owned(), |c| format!("${c:.6}")),
+        format!("{}+{}", side.prompt_tokens, side.completion_tokens),
+        side.latency_ms
+            .map_or("-".to_owned(), |ms| format!("{ms} ms")),
+        output
+    )
+}
+
+fn totals_row(label: &str, t: &SideTotals) -> String {
+    format!(
+        "{:<37} {:<24} {:>7} {:>11} {:>13} {:>9}\n",
+        label,
+        format!("{} steps", t.steps),
+        format!("{} err", t.errors),
+        format!("${:.6}", t.cost),
+        format!("{}+{}", t.prompt_tokens, t.completion_tokens),
+        format!("{} ms", t.latency_ms)
+    )
+}

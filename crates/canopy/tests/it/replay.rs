@@ -1,0 +1,313 @@
+//! Replay: a session's LLM calls re-sent, changed, through the gateway, and compared.
+
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, helicone_id};
+
+/// A three-turn conversation: each turn carries the earlier answers in its history, as the
+/// replay cookbook's debate agent does. The second turn is streamed. Returns the call ids.
+async fn conversation(app: &TestApp, session: &str) -> Vec<String> {
+    let mut messages = vec![json!({"role": "system", "content": "You are a debate assistant."})];
+    let mut ids = Vec::new();
+    for (turn, (path, stream)) in [
+        ("/debate/open", false),
+        ("/debate/rebut", true),
+        ("/debate/close", false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        messages.push(json!({"role": "user", "content": format!("argument {turn}")}));
+        let response = app
+            .client
+            .post(format!("{}/v1/chat/completions", app.url))
+            .header("Helicone-Session-Id", session)
+            .header("Helicone-Session-Path", path)
+            .header("Helicone-Session-Name", "AI Debate")
+            .json(&json!({"model": "gpt-4o-mini", "stream": stream, "messages": messages}))
+            .send()
+            .await
+            .unwrap();
+        ids.push(helicone_id(&response));
+        let text = response.text().await.unwrap();
+        let answer = if stream {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+                .filter_map(|c| {
+                    c["choices"][0]["delta"]["content"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .collect::<String>()
+        } else {
+            serde_json::from_str::<Value>(&text).unwrap()["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        messages.push(json!({"role": "assistant", "content": answer}));
+    }
+    ids
+}
+
+async fn replay(app: &TestApp, session: &str, body: Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(format!("{}/api/v1/session/{session}/replay", app.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_replay_with_another_model_and_prompt_re_simulates_the_conversation() {
+    let app = TestApp::spawn().await;
+    conversation(&app, "debate").await;
+    app.wait_written(3).await;
+    let (status, body) = replay(
+        &app,
+        "debate",
+        json!({"model": "gpt-4o", "system_prompt": {"mode": "append", "text": "Be persuasive."}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let result = &body["data"];
+    let steps = result["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3);
+    for step in steps {
+        let (original, replay) = (&step["original"], &step["replay"]);
+        assert_eq!(original["model"], "gpt-4o-mini");
+        assert_eq!(replay["model"], "gpt-4o");
+        assert_eq!(replay["status"], 200);
+        assert_ne!(
+            original["output"], replay["output"],
+            "a changed model and prompt change the answer"
+        );
+        assert!(
+            replay["output"]
+                .as_str()
+                .unwrap()
+                .starts_with("gpt-4o reply")
+        );
+        assert!(
+            replay["cost"].as_f64().unwrap() > original["cost"].as_f64().unwrap(),
+            "gpt-4o costs more"
+        );
+    }
+    // Turns 2 and 3 carried earlier answers; the replay sent the replayed answers instead.
+    assert_eq!(steps[0]["propagated_messages"], 0);
+    assert_eq!(steps[1]["propagated_messages"], 1);
+    assert_eq!(steps[2]["propagated_messages"], 2);
+    assert!(
+        result["totals"]["replay"]["cost"].as_f64().unwrap()
+            > result["totals"]["original"]["cost"].as_f64().unwrap()
+    );
+    assert_eq!(result["totals"]["replay"]["steps"], 3);
+
+    // The replay is a session of its own, recorded like any call.
+    let replay_id = result["replay_session_id"].as_str().unwrap();
+    let session = app.session(replay_id).await;
+    assert_eq!(session.name.as_deref(), Some("Replay of AI Debate"));
+    assert_eq!(session.request_count, 3);
+    let calls = app
+        .store
+        .query
+        .session_calls("default", replay_id)
+        .await
+        .unwrap();
+    let paths: Vec<_> = calls
+        .iter()
+        .map(|c| c.session_path.clone().unwrap())
+        .collect();
+    assert_eq!(paths, ["/debate/open", "/debate/rebut", "/debate/close"]);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.properties.get("replay_of").map(String::as_str) == Some("debate"))
+    );
+    assert!(
+        calls[1].is_stream,
+        "a streamed original is replayed as a stream"
+    );
+    let sent: Value = serde_json::from_str(calls[2].request_body.text.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        sent["messages"][0]["content"],
+        "You are a debate assistant.\n\nBe persuasive."
+    );
+    assert_eq!(
+        sent["messages"][2]["content"], steps[0]["replay"]["output"],
+        "history carries the replayed answer"
+    );
+}
+
+#[tokio::test]
+async fn changes_can_be_limited_to_one_path_and_propagation_turned_off() {
+    let app = TestApp::spawn().await;
+    conversation(&app, "scoped").await;
+    app.wait_written(3).await;
+    let (status, body) = replay(&app, "scoped", json!({"model": "gpt-4o", "path": "/debate/close", "propagate": false, "patch": {"temperature": 0}})).await;
+    assert_eq!(status, 200, "{body}");
+    let steps = body["data"]["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["replay"]["model"], "gpt-4o-mini");
+    assert_eq!(
+        steps[0]["replay"]["output"], steps[0]["original"]["output"],
+        "an unchanged call answers the same"
+    );
+    assert_eq!(steps[2]["replay"]["model"], "gpt-4o");
+    assert!(steps.iter().all(|s| s["propagated_messages"] == 0));
+    let replay_id = body["data"]["replay_session_id"].as_str().unwrap();
+    let calls = app
+        .store
+        .query
+        .session_calls("default", replay_id)
+        .await
+        .unwrap();
+    let last: Value = serde_json::from_str(calls[2].request_body.text.as_deref().unwrap()).unwrap();
+    assert_eq!(last["temperature"], 0);
+    let first: Value =
+        serde_json::from_str(calls[0].request_body.text.as_deref().unwrap()).unwrap();
+    assert!(first.get("temperature").is_none());
+}
+
+#[tokio::test]
+async fn tool_steps_and_omitted_bodies_are_named_and_the_rest_still_replays() {
+    let app = TestApp::spawn().await;
+    let anthropic = app
+        .client
+        .post(format!("{}/anthropic/v1/messages", app.url))
+        .header("Helicone-Session-Id", "mixed")
+        .header("Helicone-Session-Path", "/classify")
+        .json(&json!({"model": "claude-haiku-4-5", "max_tokens": 50, "system": "Classify.", "messages": [{"role": "user", "content": "refund"}]}))
+        .send()
+        .await
+        .unwrap();
+    let _ = anthropic.bytes().await.unwrap();
+    let omitted = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .header("Helicone-Session-Id", "mixed")
+        .header("Helicone-Session-Path", "/secret")
+        .header("Helicone-Omit-Request", "true")
+        .json(
+            &json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "private"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let _ = omitted.bytes().await.unwrap();
+    let logged = app
+        .client
+        .post(format!("{}/api/custom/v1/log", app.url))
+        .header("Helicone-Session-Id", "mixed")
+        .header("Helicone-Session-Path", "/lookup")
+        .json(&json!({"providerRequest": {"url": "tool", "json": {"_type": "tool", "toolName": "lookup"}}, "providerResponse": {"json": {}, "status": 200}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logged.status(), 200);
+    app.wait_written(3).await;
+
+    let (status, body) = replay(
+        &app,
+        "mixed",
+        json!({"system_prompt": {"mode": "replace", "text": "Answer in French."}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let steps = body["data"]["steps"].as_array().unwrap();
+    let by_path = |p: &str| steps.iter().find(|s| s["path"] == p).unwrap();
+    let classify = by_path("/classify");
+    assert_eq!(classify["replay"]["status"], 200);
+    assert_ne!(
+        classify["replay"]["output"], classify["original"]["output"],
+        "the Anthropic system prompt changed"
+    );
+    let secret = by_path("/secret");
+    assert!(secret["replay"].is_null());
+    assert!(
+        secret["note"].as_str().unwrap().contains("omitted"),
+        "{secret}"
+    );
+    let lookup = by_path("/lookup");
+    assert!(lookup["replay"].is_null());
+    assert!(
+        lookup["note"].as_str().unwrap().contains("tool"),
+        "{lookup}"
+    );
+    let replay_id = body["data"]["replay_session_id"].as_str().unwrap();
+    let calls = app
+        .store
+        .query
+        .session_calls("default", replay_id)
+        .await
+        .unwrap();
+    assert_eq!(calls.len(), 1);
+    let sent: Value = serde_json::from_str(calls[0].request_body.text.as_deref().unwrap()).unwrap();
+    assert_eq!(sent["system"], "Answer in French.");
+}
+
+#[tokio::test]
+async fn replaying_an_unknown_session_is_a_404_and_bad_changes_are_400s() {
+    let app = TestApp::spawn().await;
+    let (status, body) = replay(&app, "nope", json!({})).await;
+    assert_eq!(status, 404);
+    assert!(body["error"].as_str().unwrap().contains("nope"));
+    conversation(&app, "bad").await;
+    app.wait_written(3).await;
+    let (status, body) = replay(
+        &app,
+        "bad",
+        json!({"system_prompt": {"mode": "prepend", "text": "x"}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("system_prompt.mode")
+    );
+    let (status, _) = replay(&app, "bad", json!({"patch": [1, 2]})).await;
+    assert_eq!(status, 400);
+}
+
+// The CLI runs as a child process that the server in this runtime must answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_prints_the_comparison() {
+    let app = TestApp::spawn().await;
+    conversation(&app, "cli-replay").await;
+    app.wait_written(3).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_canopy"))
+        .args([
+            "replay",
+            "cli-replay",
+            "--model",
+            "gpt-4o",
+            "--system-append",
+            "Shorter.",
+            "--url",
+            &app.url,
+        ])
+        .env("CANOPY_LOG", "error")
+        .env_remove("CANOPY_CONFIG")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Replay of AI Debate"), "{text}");
+    assert!(
+        text.contains("/debate/rebut") && text.contains("gpt-4o reply"),
+        "{text}"
+    );
+    assert!(
+        text.contains("total original") && text.contains("total replay"),
+        "{text}"
+    );
+}
