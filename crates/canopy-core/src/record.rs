@@ -197,6 +197,13 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
+    /// Whether the call is a model call whose model is not in the price catalog.
+    pub fn is_unpriced_model_call(&self) -> bool {
+        self.kind == CallKind::Llm
+            && self.cost_nano_usd.is_none()
+            && (self.request_model.is_some() || self.response_model.is_some())
+    }
+
     /// Whether the call counts as an error in session totals.
     pub fn is_error(&self) -> bool {
         self.status < 0 || self.status >= 400

@@ -182,7 +182,10 @@ fn session_deltas<'a>(calls: &[&'a CallRecord]) -> HashMap<(&'a str, &'a str), S
         d.completion_tokens += to_i64(r.usage.completion_tokens);
         match r.cost_nano_usd {
             Some(cost) => d.cost_nano += cost,
-            None => d.unpriced_count += 1,
+            // Unpriced means a model call whose model has no price; a tool step or a call
+            // that names no model has no price to miss.
+            None if r.is_unpriced_model_call() => d.unpriced_count += 1,
+            None => {}
         }
         d.latency_sum_ms += r.latency_ms.unwrap_or(0);
         if let Some(user) = r.user_id.as_deref().filter(|u| !u.is_empty())

@@ -140,6 +140,15 @@ async fn sessions(ingest: &dyn Ingest, query: &dyn Query) {
     let mut a3 = sample_call("org-a", Some("s1"), t0 + 500);
     a3.session_name = Some("Latest name".to_owned());
     a3.user_id = None;
+    // A tool step has no cost, and is not counted as unpriced.
+    let mut a4 = sample_call("org-a", Some("s1"), t0 + 200);
+    a4.kind = canopy_core::CallKind::Tool;
+    a4.cost_nano_usd = None;
+    a4.usage = Usage::default();
+    a4.latency_ms = Some(0);
+    a4.response_created_at_ms = Some(t0 + 200);
+    a4.user_id = None;
+    a4.session_name = None;
     // The same session id in another organisation is another session.
     let b1 = sample_call("org-b", Some("s1"), t0);
 
@@ -149,7 +158,7 @@ async fn sessions(ingest: &dyn Ingest, query: &dyn Query) {
         .await
         .expect("write");
     ingest
-        .write(&[a1.clone(), a3.clone()])
+        .write(&[a1.clone(), a3.clone(), a4.clone()])
         .await
         .expect("write");
     // Writing the same calls again changes nothing.
@@ -164,7 +173,7 @@ async fn sessions(ingest: &dyn Ingest, query: &dyn Query) {
         .expect("get_session")
         .expect("session exists");
     assert_eq!(s.session_id, "s1");
-    assert_eq!(s.request_count, 3);
+    assert_eq!(s.request_count, 4);
     assert_eq!(s.error_count, 1);
     assert_eq!(
         s.name.as_deref(),
@@ -197,7 +206,7 @@ async fn sessions(ingest: &dyn Ingest, query: &dyn Query) {
     let ids: Vec<CallId> = calls.iter().map(|c| c.id).collect();
     assert_eq!(
         ids,
-        [a1.id, a3.id, a2.id],
+        [a1.id, a4.id, a3.id, a2.id],
         "a session's calls come oldest first"
     );
     assert_eq!(calls[0], a1);

@@ -53,11 +53,16 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Replay a session with a changed model, system prompt or body, and compare.
+    Replay(ReplayArgs),
     /// List sessions, or show one as a tree.
     Sessions {
         #[command(subcommand)]
         command: SessionsCommand,
     },
+    /// Drive a small support-triage agent through Canopy against the built-in mock provider,
+    /// then print the sessions it made. No API key, no network.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +136,43 @@ pub struct SessionsShowArgs {
     pub source: Source,
 }
 
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("system").multiple(false))]
+pub struct ReplayArgs {
+    /// The session to replay.
+    pub id: String,
+    /// Send the calls to this model instead.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Add this to the end of the system prompt.
+    #[arg(long, group = "system")]
+    pub system_append: Option<String>,
+    /// Use this as the system prompt.
+    #[arg(long, group = "system")]
+    pub system_replace: Option<String>,
+    /// A JSON merge patch (a file) applied to every body.
+    #[arg(long)]
+    pub patch: Option<std::path::PathBuf>,
+    /// Change only the calls at this path or under it (every call is still replayed).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Keep the original history instead of propagating replayed outputs.
+    #[arg(long)]
+    pub no_propagate: bool,
+    /// Extra header for every replayed call, such as a provider key: `--header 'x-api-key: …'`.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The running Canopy to replay through (default: the configured listen address).
+    #[arg(long, env = "CANOPY_URL")]
+    pub url: Option<String>,
+    /// The Canopy key.
+    #[arg(long, env = "CANOPY_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+}
+
 /// Reads `30s`, `30m`, `24h` or `7d`.
 pub fn parse_since(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
@@ -159,6 +201,23 @@ pub struct ServeArgs {
     /// Run without keys on a non-loopback address. Anyone who can reach it can use it.
     #[arg(long)]
     pub insecure_no_auth: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Drive an already-running Canopy at this URL (`http://127.0.0.1:8787`) instead of
+    /// starting one; it reaches the demo's mock provider through `/gateway`.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The Canopy key: sent as `Helicone-Auth` on proxied calls and as the bearer on the API.
+    #[arg(long, env = "CANOPY_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Address of the demo's own Canopy. Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0", conflicts_with = "url")]
+    pub listen: String,
+    /// Keep the demo's Canopy and mock provider serving until Ctrl-C, to open the URLs.
+    #[arg(long, conflicts_with = "url")]
+    pub keep_running: bool,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +286,31 @@ mod tests {
         assert_eq!(
             parse_since("7d"),
             Ok(std::time::Duration::from_secs(604_800))
+        );
+        let replay = [
+            "canopy",
+            "replay",
+            "s1",
+            "--system-append",
+            "a",
+            "--system-replace",
+            "b",
+        ];
+        assert!(
+            Cli::try_parse_from(replay).is_err(),
+            "append and replace exclude each other"
+        );
+        let cli = Cli::try_parse_from([
+            "canopy",
+            "replay",
+            "s1",
+            "--model",
+            "gpt-4o",
+            "--no-propagate",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Command::Replay(ReplayArgs { ref model, no_propagate: true, .. }) if model.as_deref() == Some("gpt-4o"))
         );
     }
 }

@@ -75,6 +75,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Replay(args) => {
+            let settings = settings(
+                cli.global.config.as_deref(),
+                FlagOverrides {
+                    listen: None,
+                    store: cli.global.store,
+                },
+            )?;
+            commands::replay::run(&settings, args).await
+        }
         Command::Sessions { command } => {
             let flags = FlagOverrides {
                 listen: None,
@@ -85,6 +95,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 SessionsCommand::List(args) => commands::sessions::list(&settings, args).await,
                 SessionsCommand::Show(args) => commands::sessions::show(&settings, args).await,
             }
+        }
+        Command::Demo(args) => {
+            // With `--url` the running Canopy has its own configuration; none is read here.
+            let settings = match args.url {
+                Some(_) => None,
+                None => {
+                    let flags = FlagOverrides {
+                        listen: None,
+                        store: cli.global.store,
+                    };
+                    Some(settings(cli.global.config.as_deref(), flags)?)
+                }
+            };
+            commands::demo::run(settings, args).await
         }
         Command::MockProvider(args) => {
             let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -1,6 +1,8 @@
 //! Subcommands that read or change the store: `keys` and `sessions`. One file each.
 
+pub mod demo;
 pub mod keys;
+pub mod replay;
 pub mod sessions;
 
 use anyhow::Context;

@@ -34,7 +34,7 @@ pub async fn list(settings: &Settings, args: SessionsListArgs) -> anyhow::Result
             }
             remote(
                 api,
-                &args.source,
+                args.source.key.as_deref(),
                 reqwest::Method::POST,
                 "/api/v1/session/query",
                 Some(body),
@@ -74,16 +74,7 @@ pub async fn list(settings: &Settings, args: SessionsListArgs) -> anyhow::Result
 /// `canopy sessions show <id>`.
 pub async fn show(settings: &Settings, args: SessionsShowArgs) -> anyhow::Result<()> {
     let detail: SessionDetail = match &args.source.api {
-        Some(api) => {
-            remote(
-                api,
-                &args.source,
-                reqwest::Method::GET,
-                &format!("/api/v1/session/{}", args.id),
-                None,
-            )
-            .await?
-        }
+        Some(api) => fetch(api, args.source.key.as_deref(), &args.id).await?,
         None => {
             let store = commands::open_store(settings).await?;
             let org = org_id(&store, &args.source).await?;
@@ -94,8 +85,31 @@ pub async fn show(settings: &Settings, args: SessionsShowArgs) -> anyhow::Result
     };
     if args.json {
         output::line(&serde_json::to_string_pretty(&detail)?);
-        return Ok(());
+    } else {
+        output::text(&render_detail(&detail, color()));
     }
+    Ok(())
+}
+
+/// Fetches one session from a running Canopy's API (`GET /api/v1/session/{id}`) and draws it
+/// as `canopy sessions show` does.
+pub async fn show_remote(
+    api: &str,
+    key: Option<&str>,
+    id: &str,
+    color: bool,
+) -> anyhow::Result<String> {
+    Ok(render_detail(&fetch(api, key, id).await?, color))
+}
+
+/// The object of `GET /api/v1/session/{id}` from a running Canopy.
+async fn fetch(api: &str, key: Option<&str>, id: &str) -> anyhow::Result<SessionDetail> {
+    let path = format!("/api/v1/session/{id}");
+    remote(api, key, reqwest::Method::GET, &path, None).await
+}
+
+/// Draws a session's tree: from its calls when the API sent them, else from the API's tree.
+fn render_detail(detail: &SessionDetail, color: bool) -> String {
     let summary = summary_of(&detail.session.totals);
     let calls: Vec<CallRecord> = detail.requests.iter().map(call_of).collect();
     let tree = if calls.is_empty() {
@@ -103,18 +117,18 @@ pub async fn show(settings: &Settings, args: SessionsShowArgs) -> anyhow::Result
     } else {
         build_tree(&calls)
     };
-    output::text(&render::session(
+    render::session(
         &SessionView {
             summary: &summary,
             tree: &tree,
             calls: &calls,
         },
-        color(),
-    ));
-    Ok(())
+        color,
+    )
 }
 
-fn color() -> bool {
+/// Whether to colour output: stdout is a terminal and `NO_COLOR` is not set.
+pub(crate) fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
@@ -134,10 +148,11 @@ async fn org_id(store: &crate::store::Store, source: &Source) -> anyhow::Result<
     }
 }
 
-/// Calls the API and unwraps its `{data, error}` envelope.
-async fn remote<T: DeserializeOwned>(
+/// Calls a running Canopy's API with `key` (if any) as the bearer and unwraps its
+/// `{data, error}` envelope.
+pub(crate) async fn remote<T: DeserializeOwned>(
     api: &str,
-    source: &Source,
+    key: Option<&str>,
     method: reqwest::Method,
     path: &str,
     body: Option<serde_json::Value>,
@@ -145,7 +160,7 @@ async fn remote<T: DeserializeOwned>(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let url = format!("{}{path}", api.trim_end_matches('/'));
     let mut request = reqwest::Client::new().request(method, &url);
-    if let Some(key) = &source.key {
+    if let Some(key) = key {
         request = request.bearer_auth(key);
     }
     if let Some(body) = body {

@@ -9,8 +9,10 @@
 mod api;
 mod auth;
 mod cli;
+mod demo;
 mod failures;
 mod harness;
 mod proxy;
+mod replay;
 mod sessions;
 mod streams;
