@@ -394,7 +394,9 @@ async fn send(
 }
 
 /// Whether a stored request header is sent again: not credentials (they were never stored),
-/// not Canopy's own, not what the client recomputes.
+/// not Canopy's own bookkeeping (the replay sets its session headers itself), not what the
+/// client recomputes. The routing headers (`Helicone-Target-Url`, `Helicone-Stream-Usage`) are
+/// kept: without them a `/gateway/*` call would have nowhere to go.
 fn forwardable(name: &str, value: &str) -> bool {
     const SKIP: &[&str] = &[
         "host",
@@ -404,9 +406,12 @@ fn forwardable(name: &str, value: &str) -> bool {
         "connection",
         "transfer-encoding",
     ];
+    const ROUTING: &[&str] = &["target-url", "stream-usage"];
+    let canopy = name
+        .strip_prefix("helicone-")
+        .or_else(|| name.strip_prefix("canopy-"));
     value != "[REDACTED]"
-        && !name.starts_with("helicone-")
-        && !name.starts_with("canopy-")
+        && canopy.is_none_or(|rest| ROUTING.contains(&rest))
         && !SKIP.contains(&name)
 }
 

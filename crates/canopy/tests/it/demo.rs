@@ -167,3 +167,81 @@ async fn demo_drives_a_running_canopy_with_url() {
     assert_eq!(app.session(&ids[0]).await.request_count, 6);
     check_store(&app.store, &ids).await;
 }
+
+// The demo runs as a child process that the server in this runtime must answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_session_replays_with_another_model_and_prompt() {
+    let app = TestApp::spawn().await;
+    let (ok, out, err, _) = demo(&["--url", &app.url]);
+    assert!(ok, "{err}");
+    let ticket = session_ids(&out)[0].clone();
+    app.wait_written(8).await;
+
+    let body = serde_json::json!({"model": "gpt-4o", "system_prompt": {"mode": "append", "text": "Answer as a senior agent."}});
+    let response = app
+        .client
+        .post(format!("{}/api/v1/session/{ticket}/replay", app.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let result: serde_json::Value = response.json().await.unwrap();
+    let steps = result["data"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 6);
+
+    let replayed: Vec<&serde_json::Value> =
+        steps.iter().filter(|s| !s["replay"].is_null()).collect();
+    assert_eq!(
+        replayed.len(),
+        5,
+        "every LLM call is replayed; the tool step is not"
+    );
+    for step in &replayed {
+        assert_eq!(step["replay"]["model"], "gpt-4o");
+        if step["original"]["status"] == 200 {
+            assert_ne!(
+                step["replay"]["output"], step["original"]["output"],
+                "{step}"
+            );
+            assert_ne!(step["replay"]["cost"], step["original"]["cost"], "{step}");
+        }
+    }
+    let tool = steps.iter().find(|s| s["kind"] == "tool").unwrap();
+    assert!(tool["note"].as_str().unwrap().contains("not replayed"));
+    // The second draft revised the first: its history now carries the replayed first draft.
+    let drafts: Vec<&serde_json::Value> = steps
+        .iter()
+        .filter(|s| s["path"] == "/respond/draft")
+        .collect();
+    assert_eq!(drafts.len(), 2);
+    assert!(
+        drafts[1]["propagated_messages"].as_u64().unwrap() >= 1,
+        "{}",
+        drafts[1]
+    );
+    let totals = &result["data"]["totals"];
+    assert_ne!(totals["replay"]["cost"], totals["original"]["cost"]);
+
+    let replay_id = result["data"]["replay_session_id"].as_str().unwrap();
+    let calls = app
+        .store
+        .query
+        .session_calls("default", replay_id)
+        .await
+        .unwrap();
+    let second_draft = calls
+        .iter()
+        .filter(|c| c.session_path.as_deref() == Some("/respond/draft"))
+        .nth(1)
+        .unwrap();
+    let sent: serde_json::Value =
+        serde_json::from_str(second_draft.request_body.text.as_deref().unwrap()).unwrap();
+    let history = sent["messages"].to_string();
+    let first_replayed = drafts[0]["replay"]["output"].as_str().unwrap();
+    assert!(
+        history.contains(first_replayed),
+        "the replayed first draft is in the second draft's history"
+    );
+    assert!(history.contains("Answer as a senior agent."));
+}
