@@ -7,6 +7,7 @@
 //! | kind | status | OpenAI `type` | Anthropic `type` |
 //! |---|---|---|---|
 //! | `InvalidHeader` | 400 | `invalid_request_error` | `invalid_request_error` |
+//! | `InvalidBody` | 400 | `invalid_request_error` | `invalid_request_error` |
 //! | `Unauthorized` | 401 | `invalid_request_error` | `authentication_error` |
 //! | `UnknownRoute` | 404 | `invalid_request_error` | `not_found_error` |
 //! | `TargetNotAllowed` | 403 | `invalid_request_error` | `permission_error` |
@@ -23,6 +24,8 @@ use http::{HeaderValue, StatusCode, header};
 pub enum ErrorKind {
     /// A Canopy header is malformed (the client's fault).
     InvalidHeader,
+    /// The request body could not be read (the client stopped sending it).
+    InvalidBody,
     /// No valid Canopy key was sent while keys are required.
     Unauthorized,
     /// No provider serves the route.
@@ -42,6 +45,7 @@ impl ErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             Self::InvalidHeader => StatusCode::BAD_REQUEST,
+            Self::InvalidBody => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnknownRoute => StatusCode::NOT_FOUND,
             Self::TargetNotAllowed => StatusCode::FORBIDDEN,
@@ -55,6 +59,7 @@ impl ErrorKind {
     pub fn code(self) -> &'static str {
         match self {
             Self::InvalidHeader => "invalid_header",
+            Self::InvalidBody => "invalid_body",
             Self::Unauthorized => "invalid_canopy_key",
             Self::UnknownRoute => "unknown_route",
             Self::TargetNotAllowed => "target_not_allowed",
@@ -74,6 +79,7 @@ impl ErrorKind {
     fn anthropic_type(self) -> &'static str {
         match self {
             Self::InvalidHeader => "invalid_request_error",
+            Self::InvalidBody => "invalid_request_error",
             Self::Unauthorized => "authentication_error",
             Self::UnknownRoute => "not_found_error",
             Self::TargetNotAllowed => "permission_error",
@@ -86,6 +92,7 @@ impl ErrorKind {
     fn google_status(self) -> &'static str {
         match self {
             Self::InvalidHeader => "INVALID_ARGUMENT",
+            Self::InvalidBody => "INVALID_ARGUMENT",
             Self::Unauthorized => "UNAUTHENTICATED",
             Self::UnknownRoute => "NOT_FOUND",
             Self::TargetNotAllowed => "PERMISSION_DENIED",

@@ -114,7 +114,7 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
             );
         }
         Err(e @ BodyError::Read(_)) => {
-            let error = GatewayError::new(ErrorKind::InvalidHeader, format, e.to_string());
+            let error = GatewayError::new(ErrorKind::InvalidBody, format, e.to_string());
             return reject(&gateway, record, started, error);
         }
     };
