@@ -82,6 +82,8 @@ pub struct WriterSection {
     pub queue_capacity: usize,
     /// The most records written in one transaction.
     pub batch_size: usize,
+    /// Milliseconds a started batch waits for more records before it is written.
+    pub linger_ms: u64,
 }
 
 impl Default for WriterSection {
@@ -90,6 +92,7 @@ impl Default for WriterSection {
         Self {
             queue_capacity: d.queue_capacity,
             batch_size: d.batch_size,
+            linger_ms: u64::try_from(d.linger.as_millis()).unwrap_or(5),
         }
     }
 }
@@ -299,6 +302,7 @@ impl Loaded {
         let writer = WriterConfig {
             queue_capacity: c.writer.queue_capacity.max(1),
             batch_size: c.writer.batch_size.max(1),
+            linger: Duration::from_millis(c.writer.linger_ms),
             ..WriterConfig::default()
         };
         Ok(Settings {

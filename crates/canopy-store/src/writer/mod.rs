@@ -6,9 +6,10 @@
 //! - [`IngestHandle::submit`] never waits: it `try_send`s to a bounded queue, and when the
 //!   queue is full or closed it appends the record to the on-disk [`Spool`]. Only a failed
 //!   spool append loses a record; that is counted and logged at ERROR.
-//! - The task batches adaptively: it takes everything queued (up to `batch_size`) the moment
-//!   the store is free, so at low load each call is written within milliseconds and under load
-//!   batches grow by themselves. No timer holds records back.
+//! - The task batches adaptively: once a record arrives it keeps collecting for at most
+//!   `linger` (a few milliseconds) or until `batch_size`, then writes. Under load batches grow
+//!   by themselves; at low load a lone call waits at most `linger`, and the store is not asked
+//!   for one transaction per call, which would cost more CPU than the call itself.
 //! - A failed flush is retried with exponential backoff `retry_attempts` times, then the batch
 //!   goes to the spool. Spooled files are replayed every `replay_interval` while the store
 //!   accepts writes, and once more at start and at shutdown.
@@ -45,6 +46,8 @@ pub struct WriterConfig {
     pub retry_backoff: Duration,
     /// How often spooled records are tried again.
     pub replay_interval: Duration,
+    /// How long a started batch waits for more records before it is written.
+    pub linger: Duration,
 }
 
 impl Default for WriterConfig {
@@ -55,6 +58,7 @@ impl Default for WriterConfig {
             retry_attempts: 3,
             retry_backoff: Duration::from_millis(50),
             replay_interval: Duration::from_secs(1),
+            linger: Duration::from_millis(5),
         }
     }
 }
@@ -168,6 +172,7 @@ impl Task {
                     if received == 0 {
                         break;
                     }
+                    self.linger(&mut rx, &mut batch, batch_size).await;
                     self.flush(&mut batch, &stop).await;
                 }
                 () = tokio::time::sleep_until(next_replay) => {
@@ -187,6 +192,24 @@ impl Task {
             spool_pending: self.spool.has_pending(),
         };
         let _ = done.send(report);
+    }
+
+    /// Keeps receiving into a started batch until it is full or `linger` has passed.
+    async fn linger(
+        &self,
+        rx: &mut mpsc::Receiver<CallRecord>,
+        batch: &mut Vec<CallRecord>,
+        batch_size: usize,
+    ) {
+        let deadline = Instant::now() + self.config.linger;
+        while batch.len() < batch_size {
+            match tokio::time::timeout_at(deadline, rx.recv_many(batch, batch_size - batch.len()))
+                .await
+            {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
     }
 
     /// Writes `batch` (emptying it), retrying, and spools it if the store keeps failing.

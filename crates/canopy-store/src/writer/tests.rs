@@ -42,6 +42,7 @@ fn config(queue_capacity: usize) -> WriterConfig {
         retry_attempts: 1,
         retry_backoff: Duration::from_millis(5),
         replay_interval: Duration::from_millis(20),
+        linger: Duration::from_millis(3),
     }
 }
 
@@ -143,5 +144,32 @@ fn records_submitted_after_shutdown_are_spooled_for_the_next_start() {
         handle.submit(record());
         assert_eq!(spool.appended(), 1);
         assert!(spool.has_pending());
+    });
+}
+
+#[test]
+fn records_arriving_within_the_linger_share_one_transaction() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FlakyStore::default());
+        let spool = Arc::new(Spool::open(dir.path()).unwrap());
+        let tracker = TaskTracker::new();
+        let config = WriterConfig {
+            batch_size: 100,
+            linger: Duration::from_millis(50),
+            ..config(100)
+        };
+        let (handle, writer) = spawn(store.clone(), spool, config, &tracker);
+        handle.submit(record());
+        tokio::time::advance(Duration::from_millis(10)).await;
+        handle.submit(record());
+        handle.submit(record());
+        handle.written().wait_for(|n| *n == 3).await.unwrap();
+        assert_eq!(
+            store.calls.load(Ordering::SeqCst),
+            1,
+            "one write for the three records"
+        );
+        writer.shutdown().await;
     });
 }
