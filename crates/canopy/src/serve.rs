@@ -93,8 +93,11 @@ pub async fn run(
             "/metrics",
             get(move || std::future::ready(metrics.render())),
         )
-        .merge(canopy_api::router(api))
-        .merge(canopy_gateway::router(gateway));
+        .merge(canopy_api::router(api));
+    // The dashboard's routes (`/`, `/ui/*`) come before the proxy, the fallback for every path.
+    #[cfg(feature = "ui")]
+    let app = app.merge(canopy_ui::router());
+    let app = app.merge(canopy_gateway::router(gateway));
 
     let stop = CancellationToken::new();
     let trigger = stop.clone();

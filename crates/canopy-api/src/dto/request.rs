@@ -165,6 +165,8 @@ pub struct RequestRow {
     pub error: Option<String>,
     pub request_body_truncated: bool,
     pub response_body_truncated: bool,
+    /// The request's headers as stored: credentials show as `[REDACTED]`.
+    pub request_headers: BTreeMap<String, String>,
 }
 
 /// Converts a stored call, with its scores, into a row.
@@ -229,6 +231,7 @@ pub fn request_row(call: &CallRecord, scores: Option<&BTreeMap<String, f64>>) ->
         error: call.error.clone(),
         request_body_truncated: call.request_body.truncated,
         response_body_truncated: call.response_body.truncated,
+        request_headers: call.request_headers.clone(),
     }
 }
 

@@ -1,0 +1,228 @@
+// The dashboard against the demo's data, with keys off: the sessions list, a session's timeline,
+// tree and call detail, feedback and tags, a replay, the metrics page, and the dark theme.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { demoStack, browser, screenshot, api, ROOT } from './harness.js';
+
+let stack;
+let b;
+let page;
+let ticket;
+let other;
+
+before(async () => {
+  stack = await demoStack();
+  [ticket, other] = stack.ids;
+  b = await browser();
+  page = b.page;
+}, { timeout: 90_000 });
+
+after(async () => {
+  if (b) await b.close();
+  if (stack) await stack.stop();
+});
+
+const text = (selector) => page.locator(selector).first().innerText();
+const count = (selector) => page.locator(selector).count();
+
+test('the sessions list shows both demo sessions with their figures', { timeout: 60_000 }, async () => {
+  await page.goto(`${stack.url}/`);
+  await page.locator(`tr[data-session-id="${ticket}"]`).waitFor();
+  await page.locator(`tr[data-session-id="${other}"]`).waitFor();
+  assert.equal(await text('[data-figure=sessions] .figure-value'), '2');
+  assert.match(await text('[data-figure=total-cost] .figure-value'), /^\$0\.00\d+$/);
+  assert.match(await text('[data-figure=avg-calls] .figure-value'), /^4\.0$/);
+  const row = await page.locator(`tr[data-session-id="${ticket}"]`).innerText();
+  assert.match(row, /Support Ticket/);
+  assert.match(row, /customer-4521/);
+  const cells = await page.locator(`tr[data-session-id="${ticket}"] td`).allInnerTexts();
+  assert.equal(cells[4], '6', 'six calls');
+  assert.equal(cells[5], '1', 'one error');
+  assert.equal(await count('[data-test=key-dialog]'), 0, 'with keys off nothing asks for a key');
+  await screenshot(page, 'sessions');
+
+  // Search by id, a filter on calls, and a property filter each narrow the list.
+  await page.fill('[data-test=search]', other);
+  await page.locator(`tr[data-session-id="${ticket}"]`).waitFor({ state: 'detached' });
+  assert.equal(await count('tr[data-session-id]'), 1);
+  await page.fill('[data-test=search]', '');
+  await page.locator(`tr[data-session-id="${ticket}"]`).waitFor();
+  await page.fill('[data-test=min-calls]', '5');
+  await page.locator(`tr[data-session-id="${other}"]`).waitFor({ state: 'detached' });
+  assert.equal(await count('tr[data-session-id]'), 1);
+  assert.match(page.url(), /minCalls=5/);
+  await page.fill('[data-test=min-calls]', '');
+  await page.fill('input[aria-label="Property key"]', 'ticket');
+  await page.fill('input[aria-label="Property value"]', '4521');
+  await page.locator(`tr[data-session-id="${other}"]`).waitFor({ state: 'detached' });
+  assert.equal(await count('tr[data-session-id]'), 1);
+  // The name picker lists the demo's name.
+  assert.match(await page.locator('[data-test=name-picker]').innerText(), /Support Ticket · 2/);
+});
+
+test('a session shows its figures, one timeline bar per call, and its tree', { timeout: 60_000 }, async () => {
+  await page.goto(`${stack.url}/`);
+  await page.locator(`tr[data-session-id="${ticket}"] a`).click();
+  await page.waitForURL(`**/ui/sessions/${ticket}`);
+  await page.locator('[data-test=timeline-bar]').first().waitFor();
+  const detail = await api(`${stack.url}/api/v1/session/${ticket}`, 'GET');
+  assert.equal(await count('[data-test=timeline-bar]'), detail.timeline.length);
+  assert.equal(detail.timeline.length, 6);
+  assert.equal(await text('[data-figure=calls] .figure-value'), '6');
+  assert.equal(await text('[data-figure=tokens] .figure-value'), '1,351');
+  assert.equal(await text('[data-figure=cost] .figure-value'), '$0.000939');
+  for (const p of ['/triage', '/triage/classify', '/triage/lookup', '/respond', '/respond/draft', '/respond/send']) {
+    assert.equal(await count(`[data-row=tree][data-kind=node][data-path="${p}"]`), 1, p);
+  }
+  assert.equal(await count('[data-row=tree][data-kind=call]'), 6);
+  // Hovering a bar shows its details.
+  await page.locator('[data-test=timeline-bar]').nth(1).hover();
+  await page.locator('[data-test=tooltip]').waitFor({ state: 'visible' });
+  assert.match(await text('[data-test=tooltip]'), /\/triage\/classify[\s\S]*claude-haiku-4-5/);
+});
+
+test('tree nodes collapse and expand, by mouse and by keyboard', { timeout: 60_000 }, async () => {
+  const respond = page.locator('[data-row=tree][data-path="/respond"]');
+  assert.equal(await respond.getAttribute('aria-expanded'), 'true');
+  await respond.click();
+  assert.equal(await respond.getAttribute('aria-expanded'), 'false');
+  assert.equal(await count('[data-row=tree][data-kind=call]'), 3, 'the three calls under /respond are hidden');
+  assert.equal(await count('[data-row=tree][data-path="/respond/draft"]'), 0);
+  await respond.focus();
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.locator('[data-row=tree][data-path="/respond"]').getAttribute('aria-expanded'), 'true');
+  assert.equal(await count('[data-row=tree][data-kind=call]'), 6);
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.path), '/respond/draft');
+  await page.click('[data-test=collapse-all]');
+  assert.equal(await count('[data-row=tree][data-kind=call]'), 0);
+  assert.equal(await count('[data-row=tree][data-kind=node]'), 3, 'the session and its two top nodes');
+  await page.click('[data-test=expand-all]');
+  assert.equal(await count('[data-row=tree][data-kind=call]'), 6);
+});
+
+test('a call opens with its messages, tokens and cost, and its raw JSON on demand', { timeout: 60_000 }, async () => {
+  const detail = await api(`${stack.url}/api/v1/session/${ticket}`, 'GET');
+  const classify = detail.timeline.find((t) => t.path === '/triage/classify').request_id;
+  await page.locator(`[data-row=tree][data-request-id="${classify}"]`).click();
+  const panel = page.locator(`[data-test=call-detail][data-request-id="${classify}"]`);
+  await panel.locator('[data-test=conversation]').waitFor();
+  assert.equal(await panel.locator('[data-test=message][data-role=system]').count(), 1);
+  assert.match(await panel.locator('[data-test=message][data-role=user]').innerText(), /cracked screen/);
+  assert.match(await panel.locator('[data-test=message].output').innerText(), /claude-haiku-4-5 reply/);
+  assert.equal(await panel.locator('[data-figure=prompt-tokens] .figure-value').innerText(), '1,072');
+  assert.equal(await panel.locator('[data-figure=completion-tokens] .figure-value').innerText(), '14');
+  assert.equal(await panel.locator('[data-figure=call-cost] .figure-value').innerText(), '$0.000220');
+  assert.match(page.url(), new RegExp(`call=${classify}`));
+  // The timeline marks the same call.
+  assert.equal(await count(`[data-row=timeline].selected[data-request-id="${classify}"]`), 1);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const file = await screenshot(page, 'session');
+  assert.ok(statSync(file).size < 400_000, 'the README screenshot stays small');
+  // The README's picture is refreshed only when asked, so a test run leaves the tree clean.
+  if (process.env.CANOPY_UPDATE_SCREENSHOTS === '1') {
+    mkdirSync(path.join(ROOT, 'docs', 'images'), { recursive: true });
+    copyFileSync(file, path.join(ROOT, 'docs', 'images', 'session.png'));
+  }
+
+  await panel.locator('[data-tab="Request JSON"]').click();
+  assert.match(await panel.locator('[data-test=raw-json]').innerText(), /"messages": \[/);
+  await panel.locator('[data-tab="Response JSON"]').click();
+  assert.match(await panel.locator('[data-test=raw-json]').innerText(), /"cache_read_input_tokens": 1024/);
+  await panel.locator('[data-tab=Details]').click();
+  const tokens = await panel.locator('[data-test=tokens-table]').innerText();
+  assert.match(tokens, /cache reads\s+1,024/);
+  assert.match(tokens, /Cost\s+\$0\.000220/);
+  // Stored headers are shown; the credential reads as redacted.
+  const details = await panel.innerText();
+  assert.match(details, /anthropic-version/);
+  assert.doesNotMatch(details, /sk-ant|sk-demo/);
+
+  // A streamed call reads as one assistant message, rebuilt from its events.
+  const stream = detail.requests.find((r) => r.is_stream).request_id;
+  await page.locator(`[data-test=timeline-bar][data-request-id="${stream}"]`).click();
+  const streamed = page.locator(`[data-test=call-detail][data-request-id="${stream}"]`);
+  assert.match(await streamed.locator('[data-test=message].output').innerText(), /gpt-4o reply [0-9a-f]+: Write a reply/);
+  // The failed call says why.
+  const failed = detail.timeline.find((t) => t.status === 500).request_id;
+  await page.locator(`[data-row=tree][data-request-id="${failed}"]`).click();
+  await page.locator(`[data-test=call-detail][data-request-id="${failed}"] .alert`, { hasText: 'error 500 requested' }).first().waitFor();
+});
+
+test('feedback and a tag are saved on the session', { timeout: 60_000 }, async () => {
+  await page.click('[data-test=feedback] [data-feedback=true]');
+  await page.locator('[data-test=feedback] [data-feedback=true][aria-pressed=true]').waitFor();
+  await page.fill('[data-test=tag-input]', 'needs-review');
+  await page.click('[data-test=tag-add]');
+  await page.locator('[data-test=tags] .chip', { hasText: 'needs-review' }).waitFor();
+  await page.reload();
+  await page.locator('[data-test=tags] .chip', { hasText: 'needs-review' }).waitFor();
+  assert.equal(await page.locator('[data-test=feedback] [data-feedback=true]').getAttribute('aria-pressed'), 'true');
+  const detail = await api(`${stack.url}/api/v1/session/${ticket}`, 'GET');
+  assert.deepEqual(detail.session.tags, ['needs-review']);
+  assert.equal(detail.session.feedback, true);
+});
+
+test('a replay with another model is compared side by side, step by step', { timeout: 120_000 }, async () => {
+  await page.click('[data-test=replay-open]');
+  await page.locator('[data-test=replay-dialog]').waitFor();
+  await page.fill('[data-test=replay-model]', 'gpt-4o');
+  await page.selectOption('[data-test=replay-mode]', 'append');
+  await page.fill('[data-test=replay-system]', 'Answer as a senior agent.');
+  await page.click('[data-test=replay-submit]');
+  await page.locator('[data-test=replay-result]').waitFor({ timeout: 90_000 });
+  assert.equal(await count('[data-test=replay-step]'), 6);
+  const replayed = page.locator('[data-test=replay-step] [data-side=replay]');
+  assert.equal(await replayed.count(), 5, 'every LLM call is replayed; the tool step is not');
+  assert.match(await replayed.first().innerText(), /gpt-4o/);
+  assert.match(await page.locator('[data-test=replay-step]', { hasText: 'tool' }).innerText(), /not replayed|Not replayed/);
+  const totals = await text('[data-test=replay-totals]');
+  assert.match(totals, /Cost[\s\S]*Completion tokens/);
+  await screenshot(page, 'replay');
+  // The replay is a session of its own, one click away.
+  await page.click('[data-test=replay-link]');
+  await page.waitForURL(/\/ui\/sessions\/(?!demo-ticket)/);
+  await page.locator('[data-test=timeline-bar]').first().waitFor();
+  assert.match(await text('h1'), /Replay of Support Ticket/);
+});
+
+test('the metrics page shows three histograms and the names compared', { timeout: 60_000 }, async () => {
+  await page.click('nav a[data-nav=metrics]');
+  await page.waitForURL('**/ui/metrics');
+  await page.locator('[data-test=histogram-bar]').first().waitFor();
+  for (const name of ['histogram-calls', 'histogram-duration', 'histogram-cost']) {
+    assert.equal(await count(`[data-test=${name}]`), 1, name);
+    assert.ok(await page.locator(`[data-test=${name}] rect.bar:not(.none)`).count() >= 1, name);
+    assert.match(await text(`[data-test=${name}] figcaption`), /average/);
+  }
+  const names = await text('[data-test=names-table]');
+  assert.match(names, /Support Ticket/);
+  assert.match(names, /Replay of Support Ticket/);
+  await page.check('text=Interquartile cut');
+  await page.waitForURL(/iqr=1/);
+  await page.locator('[data-test=histogram-bar]').first().waitFor();
+  await screenshot(page, 'metrics');
+});
+
+test('the session page reads in dark mode too', { timeout: 60_000 }, async () => {
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto(`${stack.url}/ui/sessions/${ticket}`);
+  await page.locator('[data-test=timeline-bar]').first().waitFor();
+  await page.locator('[data-row=tree][data-kind=call]').nth(1).click();
+  await page.locator('[data-test=conversation]').waitFor();
+  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const [r, g, bl] = background.match(/\d+/g).map(Number);
+  assert.ok(r + g + bl < 120, `a dark background, got ${background}`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await screenshot(page, 'session-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+});
+
+test('the page loaded nothing from elsewhere and logged no error', () => {
+  const foreign = b.requests.filter((u) => !u.startsWith(stack.url) && !u.startsWith('data:'));
+  assert.deepEqual(foreign, []);
+  assert.deepEqual(b.problems, []);
+});
