@@ -1,104 +1,64 @@
 //! `canopy-bench`: measurements that are reported, never asserted.
 //!
-//! `canopy-bench ingest [RECORDS]` measures how many call records per second reach SQLite:
-//! once straight through `Ingest::write` in batches (the store alone), once through the batching
-//! writer as the gateway uses it (queue, adaptive batches, session upserts). Each record is a
-//! complete call with ~1 KiB of bodies, spread over sessions of 10 calls.
+//! - `canopy-bench ingest [RECORDS]` measures how many call records per second reach SQLite
+//!   ([`ingest`]).
+//! - `canopy-bench query [--calls N] [--sessions M] [--db PATH]` generates a store of N calls in
+//!   M sessions (1,000,000 in 100,000 by default) and times the queries the API runs over it
+//!   ([`query`], with the data from [`data`], printed by [`report`]).
+//!
+//! Each subcommand prints a markdown report on stdout, ready for `BENCHMARKS.md`. Nothing here
+//! is used by the gateway; what is measured lives in the other crates.
 
-use std::io::Write;
-use std::sync::Arc;
-use std::time::Instant;
+mod data;
+mod ingest;
+mod query;
+mod report;
+mod timing;
+
+use std::path::PathBuf;
 
 use anyhow::Context;
-use canopy_core::{CallId, CallRecord};
-use canopy_store::Ingest;
-use canopy_store::spool::Spool;
-use canopy_store::writer::{self, WriterConfig};
-use canopy_store_sqlite::SqliteStore;
-use tokio_util::task::TaskTracker;
+
+const USAGE: &str = "usage: canopy-bench ingest [RECORDS]\n       \
+    canopy-bench query [--calls N] [--sessions M] [--db PATH]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let command = args.next().unwrap_or_default();
-    let records: usize = args
-        .next()
-        .map_or(Ok(200_000), |n| n.parse())
-        .context("RECORDS must be a number")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match command.as_str() {
-        "ingest" => runtime.block_on(ingest(records)),
-        _ => anyhow::bail!("usage: canopy-bench ingest [RECORDS]"),
+        "ingest" => {
+            let records: usize = args
+                .next()
+                .map_or(Ok(200_000), |n| n.parse())
+                .context("RECORDS must be a number")?;
+            runtime.block_on(ingest::run(records))
+        }
+        "query" => {
+            let options = query_options(args)?;
+            runtime.block_on(query::run(options))
+        }
+        _ => anyhow::bail!("{USAGE}"),
     }
 }
 
-fn records(n: usize) -> Vec<CallRecord> {
-    let start = 1_700_000_000_000;
-    (0..n)
-        .map(|i| {
-            let session = format!("bench-session-{}", i / 10);
-            let mut r =
-                canopy_store::testing::sample_call("default", Some(&session), start + i as i64);
-            r.id = CallId::new();
-            r.request_body.text = Some(format!(
-                "{{\"model\":\"gpt-4o-mini\",\"messages\":[{}]}}",
-                "x".repeat(512)
-            ));
-            r.response_body.text = Some("y".repeat(512));
-            r.response_body.omitted = false;
-            r
-        })
-        .collect()
-}
-
-async fn open(dir: &tempfile::TempDir) -> anyhow::Result<SqliteStore> {
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    Ok(SqliteStore::connect(&url).await?)
-}
-
-async fn ingest(n: usize) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-
-    let dir = tempfile::tempdir()?;
-    let store = open(&dir).await?;
-    let batch = records(n);
-    let started = Instant::now();
-    for chunk in batch.chunks(512) {
-        store.write(chunk).await?;
+/// Parses `query`'s flags: `--calls N`, `--sessions M` and `--db PATH`, in any order.
+fn query_options(mut args: impl Iterator<Item = String>) -> anyhow::Result<query::Options> {
+    let mut options = query::Options::default();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--calls" => options.calls = value.parse().context("--calls must be a number")?,
+            "--sessions" => {
+                options.sessions = value.parse().context("--sessions must be a number")?;
+            }
+            "--db" => options.db = Some(PathBuf::from(value)),
+            _ => anyhow::bail!("unknown flag `{flag}`\n{USAGE}"),
+        }
     }
-    let direct = n as f64 / started.elapsed().as_secs_f64();
-    writeln!(
-        out,
-        "store alone (Ingest::write, batches of 512): {n} records in {:.2?} = {direct:.0} records/s",
-        started.elapsed()
-    )?;
-    store.close().await;
-
-    let dir = tempfile::tempdir()?;
-    let store = Arc::new(open(&dir).await?);
-    let spool = Arc::new(Spool::open(dir.path().join("spool"))?);
-    let config = WriterConfig {
-        queue_capacity: n + 1,
-        ..WriterConfig::default()
-    };
-    let tracker = TaskTracker::new();
-    let (handle, writer) = writer::spawn(store.clone(), spool.clone(), config, &tracker);
-    let batch = records(n);
-    let mut written = handle.written();
-    let started = Instant::now();
-    for record in batch {
-        handle.submit(record);
-    }
-    written.wait_for(|w| *w >= n as u64).await?;
-    let elapsed = started.elapsed();
-    let rate = n as f64 / elapsed.as_secs_f64();
-    writeln!(
-        out,
-        "through the batching writer:                 {n} records in {elapsed:.2?} = {rate:.0} records/s (spooled: {})",
-        spool.appended()
-    )?;
-    writer.shutdown().await;
-    store.close().await;
-    Ok(())
+    Ok(options)
 }

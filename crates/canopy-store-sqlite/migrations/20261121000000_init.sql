@@ -80,8 +80,16 @@ CREATE TABLE sessions (
     PRIMARY KEY (org_id, session_id)
 );
 CREATE INDEX sessions_org_last ON sessions (org_id, last_request_at);
+-- The session list walks this newest first and stops after a page.
 CREATE INDEX sessions_org_first ON sessions (org_id, first_request_at);
-CREATE INDEX sessions_org_name ON sessions (org_id, name, last_request_at);
+-- By name; it also holds every column the metrics, counts and name roll-ups read, so those
+-- scan the index alone instead of looking each session up in the table.
+CREATE INDEX sessions_org_name ON sessions (org_id, name, first_request_at, last_request_at,
+    last_response_at, request_count, cost_nano, latency_sum_ms);
+-- Sessions active in a time window: a session overlaps [start, end] when its last activity is
+-- at or after start. The expression is the one the queries write, so SQLite can match it.
+CREATE INDEX sessions_org_active ON sessions (org_id, max(last_response_at, last_request_at),
+    first_request_at);
 
 CREATE TABLE session_tags (
     org_id TEXT NOT NULL,

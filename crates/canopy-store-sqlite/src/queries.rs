@@ -16,7 +16,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::SqliteStore;
 use crate::filter::{push_for_calls, push_for_sessions};
-use crate::read::{CALL_COLUMNS, SESSION_COLUMNS, call_from_row, read_err, session_from_row};
+use crate::read::{CALL_JSON, SESSION_COLUMNS, call_from_row, corrupt, read_err, session_from_row};
 
 impl SqliteStore {
     pub(crate) async fn calls_page(
@@ -25,7 +25,7 @@ impl SqliteStore {
         query: &CallQuery,
     ) -> Result<Vec<CallRecord>> {
         let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {CALL_COLUMNS} FROM calls c LEFT JOIN call_bodies b ON b.id = c.id WHERE c.org_id = "
+            "SELECT {CALL_JSON} FROM calls c LEFT JOIN call_bodies b ON b.id = c.id WHERE c.org_id = "
         ));
         qb.push_bind(org_id.to_owned()).push(" AND (");
         push_for_calls(&mut qb, &query.filter);
@@ -106,13 +106,38 @@ impl SqliteStore {
         org_id: &str,
         query: &SessionQuery,
     ) -> Result<Vec<SessionSummary>> {
-        let mut qb =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE "));
-        push_session_conditions(&mut qb, org_id, query);
+        // The page is picked by rowid, then read: the columns include a subquery per session
+        // (its users), which must run for the page's sessions only, not for every session
+        // SQLite passes over (an offset, say).
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.rowid IN \
+             (SELECT s.rowid FROM sessions s WHERE "
+        ));
+        push_conditions(&mut qb, org_id, query, Window::Walk);
+        // The walk, newest first, fills a page at once when most sessions in the window match.
+        // A search or a filter may match few; then the walk must end with the window instead of
+        // going on to the oldest session. No session in the window started before the earliest
+        // start among them, which the activity index gives; that bound only restates the
+        // window, so the page is unchanged. Finding it reads the window's index entries, so it
+        // is only added where it may pay. (`+ 0` turns off SQLite's min() shortcut, which would
+        // walk `sessions_org_first` up from the oldest session until one is in the window.)
+        let sparse = query.search.as_deref().is_some_and(|s| !s.is_empty())
+            || !matches!(query.filter, Filter::All);
+        if let Some(start) = query.start_ms.filter(|_| sparse) {
+            qb.push(
+                " AND s.first_request_at >= (SELECT min(a.first_request_at + 0) \
+                 FROM sessions a WHERE a.org_id = ",
+            )
+            .push_bind(org_id.to_owned())
+            .push(" AND max(a.last_response_at, a.last_request_at) >= ")
+            .push_bind(start)
+            .push(")");
+        }
         qb.push(" ORDER BY s.first_request_at DESC, s.session_id LIMIT ");
         qb.push_bind(to_i64(query.limit))
             .push(" OFFSET ")
             .push_bind(to_i64(query.offset));
+        qb.push(") ORDER BY s.first_request_at DESC, s.session_id");
         let rows = qb
             .build()
             .fetch_all(&self.readers)
@@ -190,22 +215,40 @@ impl SqliteStore {
         org_id: &str,
         query: &SessionQuery,
     ) -> Result<Vec<SessionPoint>> {
+        // One row of three JSON arrays, not a row per session: the driver hands rows over one
+        // at a time, which cost more than the scan itself for 100,000 sessions. The three
+        // aggregates step through the same rows in the same order, so their elements line up.
+        // (SQLite caps a value at 1e9 bytes: some 50 million sessions per query.)
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT s.request_count AS requests, max(s.last_response_at, s.last_request_at) - s.first_request_at \
-             AS duration, s.cost_nano AS cost FROM sessions s WHERE ",
+            "SELECT json_group_array(s.request_count) AS requests, \
+             json_group_array(max(s.last_response_at, s.last_request_at) - s.first_request_at) \
+             AS durations, json_group_array(s.cost_nano) AS costs FROM sessions s WHERE ",
         );
         push_session_conditions(&mut qb, org_id, query);
-        let rows = qb
+        let row = qb
             .build()
-            .fetch_all(&self.readers)
+            .fetch_one(&self.readers)
             .await
             .map_err(read_err("session_points"))?;
-        Ok(rows
-            .iter()
-            .map(|row| SessionPoint {
-                requests: u64::try_from(row.get::<i64, _>("requests")).unwrap_or(0),
-                duration_ms: row.get("duration"),
-                cost_nano: row.get("cost"),
+        let column = |name: &str| -> Result<Vec<i64>> {
+            let text: &str = row
+                .try_get(name)
+                .map_err(|e| corrupt("session points", e))?;
+            serde_json::from_str(text).map_err(|e| corrupt("session points", e))
+        };
+        let (requests, durations, costs) =
+            (column("requests")?, column("durations")?, column("costs")?);
+        if requests.len() != durations.len() || requests.len() != costs.len() {
+            return Err(corrupt("session points", "arrays of different lengths"));
+        }
+        Ok(requests
+            .into_iter()
+            .zip(durations)
+            .zip(costs)
+            .map(|((requests, duration_ms), cost_nano)| SessionPoint {
+                requests: u64::try_from(requests).unwrap_or(0),
+                duration_ms,
+                cost_nano,
             })
             .collect())
     }
@@ -220,32 +263,127 @@ impl SqliteStore {
     }
 }
 
+/// How a query over sessions finds the ones in its time window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Window {
+    /// Through the activity index (`sessions_org_active`): only the window's sessions are read.
+    Index,
+    /// By testing each session a walk in start order reads. The term is written `+max(..)`,
+    /// SQLite's documented way to keep an index from serving a term, so that the planner
+    /// walks `sessions_org_first` (or `sessions_org_name`) in the page's order instead of
+    /// sorting the whole window.
+    Walk,
+}
+
 /// The organisation, the time window (a session overlapping it is matched whole), the name,
 /// the search text and the filter, for a query over sessions aliased `s`.
 fn push_session_conditions(qb: &mut QueryBuilder<Sqlite>, org_id: &str, query: &SessionQuery) {
+    push_conditions(qb, org_id, query, Window::Index);
+}
+
+/// [`push_session_conditions`], with the window found as `window` says.
+fn push_conditions(
+    qb: &mut QueryBuilder<Sqlite>,
+    org_id: &str,
+    query: &SessionQuery,
+    window: Window,
+) {
     qb.push("s.org_id = ").push_bind(org_id.to_owned());
     if let Some(end) = query.end_ms {
         qb.push(" AND s.first_request_at <= ").push_bind(end);
     }
     if let Some(start) = query.start_ms {
-        qb.push(" AND max(s.last_response_at, s.last_request_at) >= ")
-            .push_bind(start);
+        // The expression must stay the one `sessions_org_active` indexes.
+        qb.push(match window {
+            Window::Index => " AND max(s.last_response_at, s.last_request_at) >= ",
+            Window::Walk => " AND +max(s.last_response_at, s.last_request_at) >= ",
+        })
+        .push_bind(start);
     }
     if let Some(name) = &query.name_equals {
         qb.push(" AND s.name = ").push_bind(name.clone());
     }
     if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
-        qb.push(" AND (instr(lower(s.session_id), lower(")
-            .push_bind(search.to_owned());
-        qb.push(")) > 0 OR instr(lower(coalesce(s.name, '')), lower(")
-            .push_bind(search.to_owned())
-            .push(")) > 0)");
+        if search.len() <= MAX_LIKE_SEARCH {
+            // `LIKE` folds ASCII letters only, as `lower` does, so this matches exactly what
+            // `instr(lower(..), lower(..)) > 0` below matches, at a third of the cost per session.
+            let pattern = contains_pattern(search);
+            qb.push(" AND (s.session_id LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR coalesce(s.name, '') LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        } else {
+            qb.push(" AND (instr(lower(s.session_id), lower(")
+                .push_bind(search.to_owned());
+            qb.push(")) > 0 OR instr(lower(coalesce(s.name, '')), lower(")
+                .push_bind(search.to_owned())
+                .push(")) > 0)");
+        }
     }
     qb.push(" AND (");
     push_for_sessions(qb, &query.filter);
     qb.push(")");
 }
 
+/// The longest search written as a `LIKE` pattern; SQLite refuses patterns over 50,000 bytes.
+const MAX_LIKE_SEARCH: usize = 10_000;
+
+/// A `LIKE` pattern (escape `\`) matching any text that contains `text`.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 8);
+    pattern.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    /// The session search's `LIKE` must match exactly what `instr(lower(..), lower(..))` did.
+    #[tokio::test]
+    async fn contains_pattern_matches_what_instr_of_lower_matches() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let texts = [
+            "Support",
+            "support-42",
+            "ab%cd",
+            "a_b",
+            r"x\y",
+            "Ünïcode",
+            "ünïcode",
+            "",
+            "MiXeD_Case%",
+            "0198a3f2-7c1e-7d40-9e6b-3a5f0c2d4e11",
+        ];
+        let needles = [
+            "sup", "SUP", "%", "_", r"\", "b%c", "a_b", "a%b", "Ü", "ü", "xed_c", "e%", "0198A3",
+            "7C1E-7", "%%", r"\%",
+        ];
+        for text in texts {
+            for needle in needles {
+                let (like, instr): (bool, bool) =
+                    sqlx::query_as("SELECT ? LIKE ? ESCAPE '\\', instr(lower(?), lower(?)) > 0")
+                        .bind(text)
+                        .bind(contains_pattern(needle))
+                        .bind(text)
+                        .bind(needle)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                assert_eq!(like, instr, "{text:?} contains {needle:?}");
+            }
+        }
+    }
 }
