@@ -72,5 +72,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The answer of an annotation: an empty success, or a 404 naming what was not found.
+pub fn done_or_not_found(
+    exists: bool,
+    what: impl FnOnce() -> String,
+) -> ApiResult<Json<Envelope<()>>> {
+    if exists {
+        Ok(Json(Envelope {
+            data: None,
+            error: None,
+        }))
+    } else {
+        Err(ApiError::NotFound(what()))
+    }
+}
+
 /// The handlers' result.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -54,11 +54,6 @@ impl SseSplitter {
         self.line_start = 0;
     }
 
-    /// Bytes held back because they do not yet end an event.
-    pub fn pending(&self) -> usize {
-        self.buf.len()
-    }
-
     fn drain(&mut self, at_end: bool, on_event: &mut impl FnMut(RawEvent)) {
         let mut i = self.scan;
         while i < self.buf.len() {

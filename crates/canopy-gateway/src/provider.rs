@@ -102,11 +102,6 @@ impl Providers {
     pub fn default_provider(&self) -> Option<&Provider> {
         self.by_name.get(&self.default)
     }
-
-    /// Every provider, for building clients.
-    pub fn iter(&self) -> impl Iterator<Item = &Provider> {
-        self.by_name.values()
-    }
 }
 
 /// The wire format of one call: the provider's, except that Gemini's OpenAI-compatible

@@ -51,11 +51,6 @@ impl Spool {
         })
     }
 
-    /// The spool's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Appends records, one JSON line each.
     pub fn append(&self, records: &[CallRecord]) -> Result<()> {
         let mut lines = Vec::with_capacity(records.len() * 512);

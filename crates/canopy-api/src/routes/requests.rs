@@ -9,7 +9,7 @@ use crate::dto::request::{
     FEEDBACK_SCORE, FeedbackBody, PropertyBody, RequestQueryParams, RequestRow, ScoreBody,
     request_row,
 };
-use crate::error::{ApiError, ApiResult, Envelope, ok};
+use crate::error::{ApiError, ApiResult, Envelope, done_or_not_found, ok};
 use crate::extract::{ApiJson, Org};
 
 /// Filtered, sorted, paginated calls.
@@ -75,9 +75,9 @@ pub async fn feedback(
 ) -> ApiResult<Json<Envelope<()>>> {
     let id = call_id(&id)?;
     let scores = [(FEEDBACK_SCORE.to_owned(), f64::from(u8::from(body.rating)))];
-    found(
+    done_or_not_found(
         state.annotate.set_scores(&org.org_id, id, &scores).await?,
-        id,
+        || format!("no request `{id}`"),
     )
 }
 
@@ -95,12 +95,12 @@ pub async fn property(
     if body.key.is_empty() {
         return Err(ApiError::BadRequest("key must not be empty".into()));
     }
-    found(
+    done_or_not_found(
         state
             .annotate
             .set_property(&org.org_id, id, &body.key, &body.value)
             .await?,
-        id,
+        || format!("no request `{id}`"),
     )
 }
 
@@ -115,22 +115,11 @@ pub async fn score(
     ApiJson(body): ApiJson<ScoreBody>,
 ) -> ApiResult<Json<Envelope<()>>> {
     let id = call_id(&id)?;
-    found(
+    done_or_not_found(
         state
             .annotate
             .set_scores(&org.org_id, id, &body.numbers()?)
             .await?,
-        id,
+        || format!("no request `{id}`"),
     )
-}
-
-fn found(exists: bool, id: canopy_core::CallId) -> ApiResult<Json<Envelope<()>>> {
-    if exists {
-        Ok(Json(Envelope {
-            data: None,
-            error: None,
-        }))
-    } else {
-        Err(ApiError::NotFound(format!("no request `{id}`")))
-    }
 }

@@ -12,7 +12,7 @@ use crate::dto::session::{
     session_row,
 };
 use crate::dto::{mean, usd};
-use crate::error::{ApiError, ApiResult, Envelope, ok};
+use crate::error::{ApiError, ApiResult, Envelope, done_or_not_found, ok};
 use crate::extract::{ApiJson, Org};
 use crate::replay::{ReplayParams, ReplayResult};
 
@@ -150,18 +150,13 @@ pub async fn feedback(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<crate::dto::request::FeedbackBody>,
 ) -> ApiResult<Json<Envelope<()>>> {
-    if state
-        .annotate
-        .set_session_feedback(&org.org_id, &id, body.rating)
-        .await?
-    {
-        Ok(Json(Envelope {
-            data: None,
-            error: None,
-        }))
-    } else {
-        Err(ApiError::NotFound(format!("no session `{id}`")))
-    }
+    done_or_not_found(
+        state
+            .annotate
+            .set_session_feedback(&org.org_id, &id, body.rating)
+            .await?,
+        || format!("no session `{id}`"),
+    )
 }
 
 /// Body of `POST /v1/session/{id}/tag`.
@@ -197,18 +192,13 @@ pub async fn add_tag(
     if tag.is_empty() {
         return Err(ApiError::BadRequest("tag must not be empty".into()));
     }
-    if state
-        .annotate
-        .add_session_tag(&org.org_id, &id, tag)
-        .await?
-    {
-        Ok(Json(Envelope {
-            data: None,
-            error: None,
-        }))
-    } else {
-        Err(ApiError::NotFound(format!("no session `{id}`")))
-    }
+    done_or_not_found(
+        state
+            .annotate
+            .add_session_tag(&org.org_id, &id, tag)
+            .await?,
+        || format!("no session `{id}`"),
+    )
 }
 
 /// Replays a session's LLM calls, changed, through the gateway, and compares them step by step.
