@@ -429,8 +429,12 @@ fn text_of_response(format: WireFormat, is_stream: bool, bytes: &[u8]) -> String
     }
     let mut observer = StreamObserver::new(format);
     let mut splitter = SseSplitter::new();
-    splitter.feed(bytes, |event| observer.observe(&event.parse()));
-    splitter.finish(|event| observer.observe(&event.parse()));
+    splitter.feed(bytes, |event| {
+        observer.observe(&event.parse());
+    });
+    splitter.finish(|event| {
+        observer.observe(&event.parse());
+    });
     observer.into_facts().output_text
 }
 

@@ -6,6 +6,8 @@
 //! Gemini `generateContent`) and normalise usage to [`Usage`]'s subset semantics.
 //! Parsing reads only the fields it needs; anything it does not understand is skipped.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 use crate::sse::Event;
@@ -104,14 +106,15 @@ impl StreamObserver {
         }
     }
 
-    /// Reads one event.
-    pub fn observe(&mut self, event: &Event) {
+    /// Reads one event. Returns whether it was the usage-only chunk that OpenAI's
+    /// `stream_options.include_usage` adds: `choices` empty and `usage` an object.
+    pub fn observe(&mut self, event: &Event<'_>) -> bool {
         let data = event.data.as_bytes();
         if data.is_empty() || event.data == "[DONE]" {
-            return;
+            return false;
         }
         match self.format {
-            WireFormat::Openai => self.observe_openai(event.event.as_deref(), data),
+            WireFormat::Openai => return self.observe_openai(event.event.as_deref(), data),
             WireFormat::Anthropic => self.observe_anthropic(data),
             WireFormat::Gemini => {
                 if let Ok(r) = serde_json::from_slice::<GeminiBody>(data) {
@@ -119,14 +122,16 @@ impl StreamObserver {
                 }
             }
         }
+        false
     }
 
-    fn observe_openai(&mut self, event_type: Option<&str>, data: &[u8]) {
-        let Ok(mut chunk) = serde_json::from_slice::<OpenaiChunk>(data) else {
-            return;
+    fn observe_openai(&mut self, event_type: Option<&str>, data: &[u8]) -> bool {
+        let Ok(mut chunk) = serde_json::from_slice::<OpenaiChunk<'_>>(data) else {
+            return false;
         };
+        let usage_only = chunk.usage.is_some() && chunk.choices.as_ref().is_some_and(Vec::is_empty);
         // Responses API events carry their type in the data as well as in `event:`.
-        let kind = chunk.kind.as_deref().or(event_type);
+        let kind = chunk.kind.as_ref().map(|k| &*k.0).or(event_type);
         if let Some(response) = chunk.response.take() {
             if self.facts.model.is_none() || response.usage.is_some() {
                 self.facts.model = response.model.or(self.facts.model.take());
@@ -135,30 +140,29 @@ impl StreamObserver {
                 self.facts.usage = Some(u.normalise());
             }
         }
-        if kind == Some("response.output_text.delta") {
-            push_capped(
-                &mut self.facts.output_text,
-                chunk.delta_text().unwrap_or(""),
-            );
+        if kind == Some("response.output_text.delta")
+            && let Some(OutputDelta::Text(text)) = &chunk.delta
+        {
+            push_capped(&mut self.facts.output_text, text);
         }
         if self.facts.model.is_none() {
-            self.facts.model = chunk.model;
+            self.facts.model = chunk.model.map(|m| m.0.into_owned());
         }
         if let Some(u) = chunk.usage {
             self.facts.usage = Some(u.normalise());
         }
-        for choice in chunk.choices {
-            if let Some(delta) = choice.delta {
-                push_capped(
-                    &mut self.facts.output_text,
-                    delta.content.as_deref().unwrap_or(""),
-                );
+        for choice in chunk.choices.into_iter().flatten() {
+            if let Some(ChunkText {
+                content: Some(text),
+            }) = &choice.delta
+            {
+                push_capped(&mut self.facts.output_text, &text.0);
             }
-            push_capped(
-                &mut self.facts.output_text,
-                choice.text.as_deref().unwrap_or(""),
-            );
+            if let Some(text) = &choice.text {
+                push_capped(&mut self.facts.output_text, &text.0);
+            }
         }
+        usage_only
     }
 
     fn observe_anthropic(&mut self, data: &[u8]) {
@@ -195,20 +199,6 @@ impl StreamObserver {
     }
 }
 
-/// Whether an OpenAI chat stream event is the usage-only chunk that `include_usage` adds:
-/// `choices` is empty and `usage` is an object.
-pub fn is_usage_only_chunk(data: &str) -> bool {
-    #[derive(Deserialize)]
-    struct Probe {
-        choices: Option<Vec<serde::de::IgnoredAny>>,
-        usage: Option<serde::de::IgnoredAny>,
-    }
-    matches!(
-        serde_json::from_str::<Probe>(data),
-        Ok(Probe { choices: Some(choices), usage: Some(_) }) if choices.is_empty()
-    )
-}
-
 fn push_capped(out: &mut String, text: &str) {
     if text.is_empty() || out.len() >= MAX_OUTPUT_TEXT {
         return;
@@ -239,7 +229,6 @@ struct OpenaiBody {
 #[derive(Deserialize)]
 struct OpenaiChoice {
     message: Option<OpenaiText>,
-    delta: Option<OpenaiText>,
     text: Option<String>,
 }
 
@@ -259,22 +248,48 @@ struct ResponsesPart {
     text: Option<String>,
 }
 
+/// One streamed OpenAI event. Strings borrow from the event's bytes unless they hold escapes:
+/// a stream has hundreds of these, and most of their text is only looked at once.
 #[derive(Deserialize)]
-struct OpenaiChunk {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    model: Option<String>,
+struct OpenaiChunk<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    model: Option<Text<'a>>,
     usage: Option<OpenaiUsage>,
-    #[serde(default)]
-    choices: Vec<OpenaiChoice>,
+    #[serde(borrow)]
+    choices: Option<Vec<ChunkChoice<'a>>>,
     response: Option<ResponsesSummary>,
-    delta: Option<serde_json::Value>,
+    #[serde(borrow)]
+    delta: Option<OutputDelta<'a>>,
 }
 
-impl OpenaiChunk {
-    fn delta_text(&self) -> Option<&str> {
-        self.delta.as_ref().and_then(serde_json::Value::as_str)
-    }
+#[derive(Deserialize)]
+struct ChunkChoice<'a> {
+    #[serde(borrow)]
+    delta: Option<ChunkText<'a>>,
+    #[serde(borrow)]
+    text: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ChunkText<'a> {
+    #[serde(borrow)]
+    content: Option<Text<'a>>,
+}
+
+/// A JSON string, borrowed unless it holds escapes. (Serde borrows a `Cow<str>` only when it is
+/// a field's whole type, so `Option<Cow<str>>` would always copy.)
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// A Responses API event's `delta`: text for `response.output_text.delta`, other shapes for
+/// other events.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OutputDelta<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Other(serde::de::IgnoredAny),
 }
 
 #[derive(Deserialize)]

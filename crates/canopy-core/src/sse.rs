@@ -6,6 +6,8 @@
 //! chunks; feeding the same bytes in any chunking yields the same events (a property test
 //! checks this). Line endings may be `\n`, `\r\n` or `\r`, as the SSE specification allows.
 
+use std::borrow::Cow;
+
 /// Splits a byte stream into complete SSE events.
 #[derive(Debug, Default)]
 pub struct SseSplitter {
@@ -21,13 +23,14 @@ pub struct SseSplitter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawEvent(pub Vec<u8>);
 
-/// The fields of one event.
+/// The fields of one event, borrowed from its bytes when they are UTF-8 and it has one `data:`
+/// line, as provider events do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Event {
+pub struct Event<'a> {
     /// The `event:` field, if any.
-    pub event: Option<String>,
+    pub event: Option<Cow<'a, str>>,
     /// The `data:` lines joined with `\n`.
-    pub data: String,
+    pub data: Cow<'a, str>,
 }
 
 impl SseSplitter {
@@ -91,14 +94,27 @@ impl SseSplitter {
 
 impl RawEvent {
     /// Reads the event's fields.
-    pub fn parse(&self) -> Event {
+    pub fn parse(&self) -> Event<'_> {
         parse_event(&self.0)
     }
 }
 
 /// Reads the fields of one event's bytes (lines up to and including its blank line).
-pub fn parse_event(bytes: &[u8]) -> Event {
-    let text = String::from_utf8_lossy(bytes);
+pub fn parse_event(bytes: &[u8]) -> Event<'_> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => fields(text),
+        Err(_) => {
+            let text = String::from_utf8_lossy(bytes);
+            let Event { event, data } = fields(&text);
+            Event {
+                event: event.map(|e| Cow::Owned(e.into_owned())),
+                data: Cow::Owned(data.into_owned()),
+            }
+        }
+    }
+}
+
+fn fields(text: &str) -> Event<'_> {
     let mut event = Event::default();
     let mut has_data = false;
     for line in text.split(['\n', '\r']) {
@@ -110,14 +126,16 @@ pub fn parse_event(bytes: &[u8]) -> Event {
             None => (line, ""),
         };
         match field {
+            "data" if has_data => {
+                let data = event.data.to_mut();
+                data.push('\n');
+                data.push_str(value);
+            }
             "data" => {
-                if has_data {
-                    event.data.push('\n');
-                }
-                event.data.push_str(value);
+                event.data = Cow::Borrowed(value);
                 has_data = true;
             }
-            "event" => event.event = Some(value.to_owned()),
+            "event" => event.event = Some(Cow::Borrowed(value)),
             _ => {}
         }
     }
@@ -154,7 +172,7 @@ mod tests {
     #[test]
     fn handles_crlf_and_cr_line_endings() {
         let events = split_all(&[b"data: a\r\n\r\ndata: b\r\rdata: c\n\n"]);
-        let data: Vec<String> = events.iter().map(|e| e.parse().data).collect();
+        let data: Vec<String> = events.iter().map(|e| e.parse().data.into_owned()).collect();
         assert_eq!(data, ["a", "b", "c"]);
     }
 

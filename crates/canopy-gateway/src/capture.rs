@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use canopy_core::extract::request::strip_null_usage;
-use canopy_core::extract::{self, ResponseFacts, StreamObserver, WireFormat, is_usage_only_chunk};
+use canopy_core::extract::{self, ResponseFacts, StreamObserver, WireFormat};
 use canopy_core::record::{STATUS_CLIENT_CANCELLED, StoredBody};
 use canopy_core::sse::{RawEvent, SseSplitter};
 use canopy_core::{CallRecord, Usage, UsageSource};
@@ -93,8 +93,9 @@ impl Capture {
         }
         if !self.options.hide_usage_chunk {
             let observer = &mut self.observer;
-            self.splitter
-                .feed(&chunk, |event| observer.observe(&event.parse()));
+            self.splitter.feed(&chunk, |event| {
+                observer.observe(&event.parse());
+            });
             return chunk;
         }
         let mut out = Vec::with_capacity(chunk.len());
@@ -175,9 +176,7 @@ impl Drop for Capture {
 
 /// Observes one event and appends the bytes the client gets for it, hiding the usage chunk.
 fn forward_event(observer: &mut StreamObserver, event: RawEvent, out: &mut Vec<u8>) {
-    let parsed = event.parse();
-    observer.observe(&parsed);
-    if is_usage_only_chunk(&parsed.data) {
+    if observer.observe(&event.parse()) {
         return;
     }
     out.extend_from_slice(&strip_null_usage(&event.0));

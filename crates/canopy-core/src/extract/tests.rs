@@ -4,8 +4,12 @@ use crate::sse::{SseSplitter, parse_event};
 fn observe_stream(format: WireFormat, wire: &str) -> ResponseFacts {
     let mut observer = StreamObserver::new(format);
     let mut splitter = SseSplitter::new();
-    splitter.feed(wire.as_bytes(), |e| observer.observe(&e.parse()));
-    splitter.finish(|e| observer.observe(&e.parse()));
+    splitter.feed(wire.as_bytes(), |e| {
+        observer.observe(&e.parse());
+    });
+    splitter.finish(|e| {
+        observer.observe(&e.parse());
+    });
     observer.into_facts()
 }
 
@@ -171,14 +175,15 @@ fn garbage_gives_no_facts() {
 
 #[test]
 fn recognises_only_the_usage_only_chunk() {
-    assert!(is_usage_only_chunk(
-        r#"{"choices":[],"usage":{"prompt_tokens":1}}"#
-    ));
-    assert!(!is_usage_only_chunk(
-        r#"{"choices":[{"delta":{}}],"usage":null}"#
-    ));
-    assert!(!is_usage_only_chunk(r#"{"choices":[],"usage":null}"#));
-    assert!(!is_usage_only_chunk("[DONE]"));
+    let usage_only = |data: &str| {
+        let wire = format!("data: {data}\n\n");
+        StreamObserver::new(WireFormat::Openai).observe(&parse_event(wire.as_bytes()))
+    };
+    assert!(usage_only(r#"{"choices":[],"usage":{"prompt_tokens":1}}"#));
+    assert!(!usage_only(r#"{"choices":[{"delta":{}}],"usage":null}"#));
+    assert!(!usage_only(r#"{"choices":[],"usage":null}"#));
+    assert!(!usage_only(r#"{"usage":{"prompt_tokens":1}}"#));
+    assert!(!usage_only("[DONE]"));
     assert_eq!(parse_event(b"data: [DONE]\n\n").data, "[DONE]");
 }
 
@@ -188,4 +193,17 @@ fn output_text_is_capped_on_a_char_boundary() {
     push_capped(&mut out, &"é".repeat(MAX_OUTPUT_TEXT));
     assert!(out.len() <= MAX_OUTPUT_TEXT);
     assert!(out.is_char_boundary(out.len()));
+}
+
+#[test]
+fn stream_text_with_escapes_is_read_whole() {
+    let wire = concat!(
+        r#"data: {"model":"gpt-4o","choices":[{"delta":{"content":"say \"hi\"\n"}}]}"#,
+        "\n\n",
+        r#"data: {"choices":[{"delta":{"content":"caf\u00e9"}}]}"#,
+        "\n\n",
+    );
+    let facts = observe_stream(WireFormat::Openai, wire);
+    assert_eq!(facts.output_text, "say \"hi\"\ncafé");
+    assert_eq!(facts.model.as_deref(), Some("gpt-4o"));
 }
