@@ -28,6 +28,37 @@ fn settings(
     config::load(file, config::process_env(), flags)?.validate()
 }
 
+/// How many connections may wait to be accepted. The standard library asks for 128, which a
+/// burst of a thousand clients overflows: each refused handshake then costs its client a
+/// retransmission (about a second). The kernel caps this at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with a deep accept queue.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Lifts the soft limit on open files to the hard one. A server holds two sockets per proxied
+/// call (client and upstream), so the usual soft limit of 1,024 caps it near 500 concurrent
+/// streams; the hard limit is what the administrator allows.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(error) = setrlimit(Resource::Nofile, limit) {
+            tracing::debug!(%error, "Could not raise the open-file limit.");
+        }
+    }
+}
+
 /// Runs one parsed command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -38,8 +69,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let mut settings = settings(cli.global.config.as_deref(), flags)?;
             settings.insecure_no_auth = args.insecure_no_auth;
-            let listener = tokio::net::TcpListener::bind(settings.listen)
-                .await
+            raise_open_file_limit();
+            let listener = listen(settings.listen)
                 .with_context(|| format!("cannot listen on {} (key `listen`)", settings.listen))?;
             let addr = listener.local_addr()?;
             let store = settings.store.clone();
@@ -111,9 +142,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::demo::run(settings, args).await
         }
         Command::MockProvider(args) => {
-            let listener = tokio::net::TcpListener::bind(&args.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", args.listen))?;
+            let addr = tokio::net::lookup_host(&args.listen)
+                .await?
+                .next()
+                .with_context(|| format!("`{}` names no address", args.listen))?;
+            raise_open_file_limit();
+            let listener =
+                listen(addr).with_context(|| format!("cannot listen on {}", args.listen))?;
             let addr = listener.local_addr()?;
             let config = canopy_mock::MockConfig {
                 latency_ms: args.latency_ms,
