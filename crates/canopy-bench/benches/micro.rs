@@ -48,9 +48,13 @@ fn sse_observe_usage(bencher: Bencher) {
         let mut splitter = SseSplitter::new();
         let mut observer = StreamObserver::new(WireFormat::Openai);
         for piece in wire.chunks(1024) {
-            splitter.feed(black_box(piece), |event| observer.observe(&event.parse()));
+            splitter.feed(black_box(piece), |event| {
+                observer.observe(&event.parse());
+            });
         }
-        splitter.finish(|event| observer.observe(&event.parse()));
+        splitter.finish(|event| {
+            observer.observe(&event.parse());
+        });
         observer.into_facts().usage
     });
 }

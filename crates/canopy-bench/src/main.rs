@@ -5,22 +5,49 @@
 //! - `canopy-bench query [--calls N] [--sessions M] [--db PATH]` generates a store of N calls in
 //!   M sessions (1,000,000 in 100,000 by default) and times the queries the API runs over it
 //!   ([`query`], with the data from [`data`], printed by [`report`]).
+//! - `canopy-bench streams --gateway URL --mock URL [--streams N] ...` holds N slow streams
+//!   (1,000 by default) open at once, straight to a running `canopy mock-provider` and then
+//!   through a running gateway, and compares their time to first token; with `--gateway-pid` it
+//!   also reads the gateway's memory and CPU ([`streams`], printed by [`streams_report`], with
+//!   [`procstat`]).
+//! - `canopy-bench lag --gateway URL [--probes N] [--concurrency C] [--seconds S]` measures how
+//!   long a call takes to become visible in the query API while the gateway is under load
+//!   ([`lag`]).
 //!
-//! Each subcommand prints a markdown report on stdout, ready for `BENCHMARKS.md`. Nothing here
-//! is used by the gateway; what is measured lives in the other crates.
+//! The two load drivers share their HTTP client and helpers ([`load`]) and only talk to
+//! loopback URLs. Each subcommand prints a markdown report on stdout, ready for
+//! `BENCHMARKS.md`. Nothing here is used by the gateway; what is measured lives in the other
+//! crates.
 
 mod data;
 mod ingest;
+mod lag;
+mod load;
+mod procstat;
 mod query;
 mod report;
+mod streams;
+mod streams_report;
 mod timing;
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use anyhow::Context;
 
-const USAGE: &str = "usage: canopy-bench ingest [RECORDS]\n       \
-    canopy-bench query [--calls N] [--sessions M] [--db PATH]";
+const USAGE: &str = "usage: canopy-bench ingest [RECORDS]
+       canopy-bench query [--calls N] [--sessions M] [--db PATH]
+       canopy-bench streams --gateway URL --mock URL [--streams N=1000] [--chunk-delay-ms D=50]
+                            [--gateway-pid PID] [--api-key KEY]
+       canopy-bench lag --gateway URL [--probes N=200] [--concurrency C=16] [--seconds S=10]
+                        [--api-key KEY]
+streams and lag drive a running gateway (and mock) on loopback only. streams raises its own
+open-file limit; the gateway holds two connections per stream, so start it (and the mock) from
+a shell with `ulimit -n 8192` if the limit there is lower.";
+
+/// The gateway's allocator, so that ingest measures the store as `canopy serve` runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -40,18 +67,53 @@ fn main() -> anyhow::Result<()> {
             let options = query_options(args)?;
             runtime.block_on(query::run(options))
         }
+        "streams" => {
+            let options = streams_options(args)?;
+            runtime.block_on(streams::run(options))
+        }
+        "lag" => {
+            let options = lag_options(args)?;
+            runtime.block_on(lag::run(options))
+        }
         _ => anyhow::bail!("{USAGE}"),
     }
 }
 
-/// Parses `query`'s flags: `--calls N`, `--sessions M` and `--db PATH`, in any order.
-fn query_options(mut args: impl Iterator<Item = String>) -> anyhow::Result<query::Options> {
-    let mut options = query::Options::default();
+/// Calls `apply(flag, value)` for each `--flag value` pair, in the order given.
+fn flags(
+    mut args: impl Iterator<Item = String>,
+    mut apply: impl FnMut(&str, String) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     while let Some(flag) = args.next() {
         let value = args
             .next()
             .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
-        match flag.as_str() {
+        apply(&flag, value)?;
+    }
+    Ok(())
+}
+
+/// `value` as a number from 1 to `max`: every load run is bounded.
+fn bounded<T>(flag: &str, value: &str, max: T) -> anyhow::Result<T>
+where
+    T: FromStr + PartialOrd + Default + std::fmt::Display,
+{
+    let n: T = value
+        .parse()
+        .ok()
+        .with_context(|| format!("{flag} must be a number"))?;
+    anyhow::ensure!(
+        n > T::default() && n <= max,
+        "{flag} must be from 1 to {max}"
+    );
+    Ok(n)
+}
+
+/// Parses `query`'s flags: `--calls N`, `--sessions M` and `--db PATH`, in any order.
+fn query_options(args: impl Iterator<Item = String>) -> anyhow::Result<query::Options> {
+    let mut options = query::Options::default();
+    flags(args, |flag, value| {
+        match flag {
             "--calls" => options.calls = value.parse().context("--calls must be a number")?,
             "--sessions" => {
                 options.sessions = value.parse().context("--sessions must be a number")?;
@@ -59,6 +121,63 @@ fn query_options(mut args: impl Iterator<Item = String>) -> anyhow::Result<query
             "--db" => options.db = Some(PathBuf::from(value)),
             _ => anyhow::bail!("unknown flag `{flag}`\n{USAGE}"),
         }
-    }
+        Ok(())
+    })?;
+    Ok(options)
+}
+
+/// Parses `streams`' flags.
+fn streams_options(args: impl Iterator<Item = String>) -> anyhow::Result<streams::Options> {
+    let mut options = streams::Options {
+        gateway: String::new(),
+        mock: String::new(),
+        streams: 1000,
+        chunk_delay_ms: 50,
+        gateway_pid: None,
+        api_key: None,
+    };
+    flags(args, |flag, value| {
+        match flag {
+            "--gateway" => options.gateway = load::loopback_base(flag, &value)?,
+            "--mock" => options.mock = load::loopback_base(flag, &value)?,
+            "--streams" => options.streams = bounded(flag, &value, 10_000)?,
+            "--chunk-delay-ms" => options.chunk_delay_ms = bounded(flag, &value, 1_000)?,
+            "--gateway-pid" => options.gateway_pid = Some(bounded(flag, &value, u32::MAX)?),
+            "--api-key" => options.api_key = Some(value),
+            _ => anyhow::bail!("unknown flag `{flag}`\n{USAGE}"),
+        }
+        Ok(())
+    })?;
+    anyhow::ensure!(
+        !options.gateway.is_empty() && !options.mock.is_empty(),
+        "streams needs --gateway URL and --mock URL\n{USAGE}"
+    );
+    Ok(options)
+}
+
+/// Parses `lag`'s flags.
+fn lag_options(args: impl Iterator<Item = String>) -> anyhow::Result<lag::Options> {
+    let mut options = lag::Options {
+        gateway: String::new(),
+        probes: 200,
+        concurrency: 16,
+        seconds: 10,
+        api_key: None,
+    };
+    flags(args, |flag, value| {
+        match flag {
+            "--gateway" => options.gateway = load::loopback_base(flag, &value)?,
+            "--probes" => options.probes = bounded(flag, &value, 10_000)?,
+            "--concurrency" => options.concurrency = bounded(flag, &value, 1_024)?,
+            "--seconds" => options.seconds = bounded(flag, &value, 300)?,
+            "--api-key" => options.api_key = Some(value),
+            _ => anyhow::bail!("unknown flag `{flag}`\n{USAGE}"),
+        }
+        Ok(())
+    })?;
+    anyhow::ensure!(
+        !options.gateway.is_empty(),
+        "lag needs --gateway URL\n{USAGE}"
+    );
     Ok(options)
 }

@@ -52,18 +52,23 @@ where
         after.saturating_sub(before) / u32::try_from(times.len()).unwrap_or(1)
     });
     times.sort();
-    let rank = |p: f64| {
-        let i = ((p / 100.0) * times.len() as f64).ceil() as usize;
-        times[i.clamp(1, times.len()) - 1]
-    };
     let stats = Stats {
         min: times[0],
-        p50: rank(50.0),
-        p99: rank(99.0),
+        p50: percentile(&times, 50.0),
+        p99: percentile(&times, 99.0),
         cpu,
     };
     let last = last.ok_or_else(|| anyhow::anyhow!("no timed run"))?;
     Ok((stats, last))
+}
+
+/// The `p`th percentile of `sorted` (ascending) by nearest rank; zero when it is empty.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted
+        .get(i.clamp(1, sorted.len().max(1)) - 1)
+        .copied()
+        .unwrap_or_default()
 }
 
 /// The CPU time all of this process's threads have used so far, or `None` off Linux.
