@@ -14,7 +14,7 @@
 # Env: DUR (seconds per cell, 10), WARM (warm-up seconds, 3), CONCS ("1 16 64 256"),
 #      MODES ("plain stream"), PEERS_HARNESS (../shared/bench-peers; set empty to skip peers),
 #      MOCK_PORT (9100, where the peers' configs send their calls), OUT (results directory),
-#      SECTIONS ("load streams ingest micro").
+#      SECTIONS ("load streams ingest micro"), TARGETS ("direct canopy litellm portkey").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -24,6 +24,7 @@ PEERS_HARNESS=${PEERS_HARNESS-$ROOT/../shared/bench-peers}
 PEERS=${PEERS:-$HOME/.cache/bench-peers}
 MOCK_PORT=${MOCK_PORT:-9100}
 SECTIONS=${SECTIONS:-"load streams ingest micro"}
+TARGETS=${TARGETS:-"direct canopy litellm portkey"}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${OUT:-$TARGET_DIR/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
@@ -68,9 +69,14 @@ store = "sqlite://$WORK/canopy.db"
 [providers.openai]
 base_url = "$MOCK"
 TOML
-CANOPY_LOG=warn taskset -c 1 "$BIN" serve --config "$WORK/canopy.toml" > "$WORK/canopy.out" 2>&1 &
-GW_PID=$!
-GW=$(listening_url "$WORK/canopy.out")
+start_canopy() { # a fresh `canopy serve` on CPU 1 with an empty store: sets GW and GW_PID
+  [ -n "${GW_PID:-}" ] && { kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null || true; }
+  rm -rf "$WORK"/canopy.db* "$WORK/canopy.out"
+  CANOPY_LOG=warn taskset -c 1 "$BIN" serve --config "$WORK/canopy.toml" > "$WORK/canopy.out" 2>&1 &
+  GW_PID=$!
+  GW=$(listening_url "$WORK/canopy.out")
+}
+start_canopy
 
 # --- 1. proxy under load ----------------------------------------------------------------
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello to the benchmark in one short sentence."}],"max_tokens":32,"temperature":0'
@@ -86,7 +92,7 @@ wrk.headers["Content-Type"] = "application/json"
 for pair in string.gmatch(os.getenv("HEADERS") or "", "[^|]+") do
   local name, value = string.match(pair, "^%s*([^:]+):%s*(.-)%s*$")
   if name then wrk.headers[name] = value end
-done
+end
 LUA
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -110,8 +116,15 @@ cell() { # target url pid mode conc headers -> one table row
     "$(to_ms "$(awk '$1=="50%"{print $2}' "$f")")" "$(to_ms "$(awk '$1=="90%"{print $2}' "$f")")" \
     "$(to_ms "$(awk '$1=="99%"{print $2}' "$f")")" "$errors" "$cpu" "$(rss_mb "$pid")" | tee -a "$REPORT"
 }
+smoke() { # url mode headers: one call with curl, which must succeed
+  local args=(-sf -m 10 -o "$WORK/smoke.out" -H 'content-type: application/json' -d @"$WORK/body-$2.json")
+  local pair; IFS='|' read -ra pairs <<< "$3"
+  for pair in "${pairs[@]}"; do args+=(-H "$pair"); done
+  curl "${args[@]}" "$1" && grep -q '"total_tokens"' "$WORK/smoke.out"
+}
 run_target() { # target url pid headers
   for mode in $MODES; do
+    smoke "$2" "$mode" "$4" || { echo "$1 $mode: the smoke call failed; skipped" >&2; continue; }
     BODY_FILE="$WORK/body-$mode.json" HEADERS=$4 timeout $((WARM + 20)) \
       taskset -c 0 wrk -t1 -c16 -d"${WARM}s" --timeout 10s -s "$WORK/post.lua" "$2" > /dev/null 2>&1 || true
     for c in $CONCS; do cell "$1" "$2" "$3" "$mode" "$c" "$4"; done
@@ -120,9 +133,12 @@ run_target() { # target url pid headers
 
 if [[ " $SECTIONS " == *" load "* ]]; then
   peers=""
-  if [ -n "$PEERS_HARNESS" ] && [ -x "$PEERS_HARNESS/setup.sh" ]; then
-    PEERS=$PEERS bash "$PEERS_HARNESS/setup.sh" > "$OUT/peers-setup.log" 2>&1 && peers="litellm portkey" \
-      || echo "peer setup failed (see $OUT/peers-setup.log); measuring Canopy alone" >&2
+  for t in litellm portkey; do [[ " $TARGETS " == *" $t "* ]] && peers="$peers $t"; done
+  if [ -n "$peers" ] && { [ -z "$PEERS_HARNESS" ] || [ ! -x "$PEERS_HARNESS/setup.sh" ]; }; then
+    echo "no peer harness at '$PEERS_HARNESS'; measuring Canopy alone" >&2; peers=""
+  elif [ -n "$peers" ]; then
+    PEERS=$PEERS bash "$PEERS_HARNESS/setup.sh" > "$OUT/peers-setup.log" 2>&1 \
+      || { echo "peer setup failed (see $OUT/peers-setup.log); measuring Canopy alone" >&2; peers=""; }
   fi
   say "## Proxy under load"
   say ""
@@ -131,8 +147,8 @@ if [[ " $SECTIONS " == *" load "* ]]; then
   say ""
   say "| target | mode | c | req/s | p50 | p90 | p99 | errors | CPU ms/req | RSS MB |"
   say "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"
-  run_target direct "$MOCK/v1/chat/completions" "$MOCK_PID" ""
-  run_target canopy "$GW/v1/chat/completions" "$GW_PID" \
+  [[ " $TARGETS " == *" direct "* ]] && run_target direct "$MOCK/v1/chat/completions" "$MOCK_PID" ""
+  [[ " $TARGETS " == *" canopy "* ]] && run_target canopy "$GW/v1/chat/completions" "$GW_PID" \
     "Helicone-Session-Id: bench|Helicone-Session-Path: /bench/step|Helicone-Property-Suite: load"
   for peer in $peers; do
     PEERS=$PEERS bash "$PEERS_HARNESS/start.sh" "$peer" > "$OUT/$peer-start.log" 2>&1 || { echo "$peer did not start" >&2; continue; }
@@ -151,6 +167,7 @@ fi
 if [[ " $SECTIONS " == *" streams "* ]]; then
   say "## 1,000 concurrent slow streams"
   say ""
+  start_canopy # its memory is measured from a fresh start
   taskset -c 0 "$BENCH" streams --gateway "$GW" --mock "$MOCK" --gateway-pid "$GW_PID" | tee -a "$REPORT"
   say ""
 fi

@@ -53,6 +53,9 @@ pub struct Capture {
     body_truncated: bool,
     /// The request body as sent, for estimating tokens when the response reports none.
     request_body: bytes::Bytes,
+    /// Every byte the upstream declared has reached the client's body: the call succeeded,
+    /// even if the body is dropped before it is polled again.
+    delivered: bool,
 }
 
 impl Capture {
@@ -74,6 +77,7 @@ impl Capture {
             body: Vec::new(),
             body_truncated: false,
             request_body,
+            delivered: false,
         }
     }
 
@@ -165,7 +169,9 @@ impl Capture {
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        if self.record.is_some() {
+        if self.delivered {
+            self.emit(None, None);
+        } else if self.record.is_some() {
             self.emit(
                 Some(STATUS_CLIENT_CANCELLED),
                 Some("the client disconnected before the response ended".to_owned()),
@@ -309,7 +315,9 @@ pub struct CaptureBody {
     capture: Capture,
     size_hint: SizeHint,
     /// Bytes still expected when the upstream declared a length. Hyper stops polling a body
-    /// once it has that many bytes, so the record is completed when the count reaches zero.
+    /// once it has that many bytes, so when the count reaches zero the call is marked
+    /// delivered, and its record is completed after the last bytes are handed to hyper: on the
+    /// next poll or when hyper drops the body, off the path of the response.
     remaining: Option<u64>,
     ended: bool,
 }
@@ -349,6 +357,9 @@ impl Body for CaptureBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         if this.ended {
+            if this.capture.delivered {
+                this.capture.emit(None, None);
+            }
             return Poll::Ready(None);
         }
         loop {
@@ -361,13 +372,14 @@ impl Body for CaptureBody {
                         *remaining = remaining.saturating_sub(length);
                         if *remaining == 0 {
                             this.ended = true;
-                            this.capture.emit(None, None);
+                            this.capture.delivered = true;
                         }
                     }
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(Frame::data(out))));
                     }
                     if this.ended {
+                        this.capture.emit(None, None);
                         return Poll::Ready(None);
                     }
                 }

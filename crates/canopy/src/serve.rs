@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use canopy_core::pricing::PriceCatalog;
 use canopy_gateway::{Gateway, Providers};
 use canopy_store::keys::{AuthMode, KeyRing};
@@ -126,6 +127,11 @@ pub async fn run(
         ingest,
         store: store.clone(),
         keys,
+    });
+    // Without TCP_NODELAY a streamed answer's small writes wait on the client's delayed ACK
+    // (Nagle's algorithm): ~40 ms per event. Failing to set it leaves Canopy slower, not wrong.
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
     });
     let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
     let grace = settings.shutdown_grace;
