@@ -1,30 +1,24 @@
 #!/usr/bin/env bash
-# Proxy overhead on loopback: wrk against the mock provider directly, then through Canopy
-# (SQLite logging on), in the same run. Mock and wrk share CPU 0; Canopy has CPU 1 to itself.
-# Usage: bash crates/canopy-bench/proxy.sh   (env: DUR seconds per cell, default 10; CONCS, default "1 16")
+# Proxy overhead A/B on loopback: wrk against the mock provider directly, then through each given
+# Canopy binary in turn (fresh SQLite store each), for ROUNDS rounds, all in one run: the way to
+# compare two builds on a noisy machine. Mock and wrk share CPU 0; Canopy has CPU 1 to itself.
+# Usage: bash crates/canopy-bench/proxy.sh [CANOPY_BINARY...]   (default: this checkout's release build)
+# Env: DUR seconds per cell (5), CONCS ("1 16"), ROUNDS (2). Extra `serve` settings can be passed
+# as CANOPY_* variables, e.g. CANOPY_WRITER__LINGER_MS=0.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-DUR=${DUR:-10}; CONCS=${CONCS:-"1 16"}
-BIN=${CANOPY_BIN:-target/release/canopy}
-[ -x "$BIN" ] || cargo build --release -p canopy
+DUR=${DUR:-5}; CONCS=${CONCS:-"1 16"}; ROUNDS=${ROUNDS:-2}
+if [ $# -eq 0 ]; then
+  cargo build --release -q -p canopy
+  set -- "${CARGO_TARGET_DIR:-target}/release/canopy"
+fi
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
+listening_url() { until grep -q listening "$1" 2>/dev/null; do sleep 0.05; done; grep -o 'http://[0-9.:]*' "$1" | head -1; }
 
-taskset -c 0 "$BIN" mock-provider --listen 127.0.0.1:0 > "$WORK/mock.out" &
-until grep -q listening "$WORK/mock.out" 2>/dev/null; do sleep 0.05; done
-MOCK=$(grep -o 'http://[0-9.:]*' "$WORK/mock.out")
-cat > "$WORK/canopy.toml" <<TOML
-listen = "127.0.0.1:0"
-store = "sqlite://$WORK/canopy.db"
-[providers.openai]
-base_url = "$MOCK"
-TOML
-CANOPY_LOG=warn taskset -c 1 "$BIN" serve --config "$WORK/canopy.toml" > "$WORK/canopy.out" &
-GW_PID=$!
-until grep -q listening "$WORK/canopy.out" 2>/dev/null; do sleep 0.05; done
-GW=$(grep -o 'http://[0-9.:]*' "$WORK/canopy.out")
-
+taskset -c 0 "$1" mock-provider --listen 127.0.0.1:0 > "$WORK/mock.out" &
+MOCK=$(listening_url "$WORK/mock.out")
 cat > "$WORK/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -32,25 +26,35 @@ wrk.headers["Helicone-Session-Id"] = "bench"
 wrk.headers["Helicone-Session-Path"] = "/bench/step"
 wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello to the benchmark in one short sentence."}],"max_tokens":32}'
 LUA
-
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-run() { # name url conc
-  timeout $((DUR + 10)) taskset -c 0 wrk -t1 -c"$3" -d"${DUR}s" --latency -s "$WORK/post.lua" "$2" > "$WORK/$1-c$3.txt"
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run() { # url conc file
+  timeout $((DUR + 10)) taskset -c 0 wrk -t1 -c"$2" -d"${DUR}s" --latency -s "$WORK/post.lua" "$1" > "$3"
 }
-echo "warm-up"; run warm "$GW/v1/chat/completions" 16; run warm "$MOCK/v1/chat/completions" 16
-printf '| target | c | req/s | p50 | p90 | p99 | gateway CPU ms/req |\n|---|--:|--:|--:|--:|--:|--:|\n'
-for c in $CONCS; do
-  for target in direct canopy; do
-    url="$MOCK/v1/chat/completions"; [ $target = canopy ] && url="$GW/v1/chat/completions"
-    t0=$(ticks $GW_PID); run $target "$url" "$c"; t1=$(ticks $GW_PID)
-    f="$WORK/$target-c$c.txt"
-    rps=$(awk '/Requests\/sec/{print $2}' "$f")
-    total=$(awk '/requests in/{print $1}' "$f")
-    p() { awk -v q="$1" '$1==q{print $2}' "$f"; }
-    cpu="-"; [ $target = canopy ] && cpu=$(echo "scale=4; ($t1-$t0)*1000/$(getconf CLK_TCK)/$total" | bc)
-    printf '| %s | %s | %s | %s | %s | %s | %s |\n' $target "$c" "$rps" "$(p 50%)" "$(p 90%)" "$(p 99%)" "$cpu"
+
+printf '| round | build | target | c | req/s | p50 | p90 | p99 | gateway CPU ms/req | RSS MB |\n'
+printf '|--:|---|---|--:|--:|--:|--:|--:|--:|--:|\n'
+for round in $(seq 1 "$ROUNDS"); do
+  for bin in "$@"; do
+    rm -rf "$WORK"/canopy.db* "$WORK/canopy.out"
+    printf 'listen = "127.0.0.1:0"\nstore = "sqlite://%s/canopy.db"\n[providers.openai]\nbase_url = "%s"\n' \
+      "$WORK" "$MOCK" > "$WORK/canopy.toml"
+    CANOPY_LOG=warn taskset -c 1 "$bin" serve --config "$WORK/canopy.toml" > "$WORK/canopy.out" 2>&1 &
+    pid=$!
+    gw=$(listening_url "$WORK/canopy.out")
+    run "$gw/v1/chat/completions" 16 /dev/null # warm-up
+    for c in $CONCS; do
+      for target in direct canopy; do
+        url=$MOCK; [ $target = canopy ] && url=$gw
+        f="$WORK/$target-c$c.txt"
+        t0=$(ticks $pid); run "$url/v1/chat/completions" "$c" "$f"; t1=$(ticks $pid)
+        n=$(awk '/requests in/{print $1}' "$f")
+        p() { awk -v q="$1" '$1==q{print $2}' "$f"; }
+        cpu="-"; [ $target = canopy ] && cpu=$(echo "scale=4; ($t1-$t0)*1000/$(getconf CLK_TCK)/$n" | bc)
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$round" "$(basename "$bin")" $target "$c" \
+          "$(awk '/Requests\/sec/{printf "%.0f", $2}' "$f")" "$(p 50%)" "$(p 90%)" "$(p 99%)" "$cpu" \
+          "$(awk '/VmRSS/{printf "%.0f", $2 / 1024}' /proc/$pid/status)"
+      done
+    done
+    kill -TERM $pid; wait $pid 2>/dev/null || true
   done
 done
-echo "gateway RSS: $(awk '/VmRSS/{print $2, $3}' /proc/$GW_PID/status)"
-kill -TERM $GW_PID; wait $GW_PID || true
-echo "records stored: $(sqlite3 "$WORK/canopy.db" 'select count(*) from calls' 2>/dev/null || echo '?')"

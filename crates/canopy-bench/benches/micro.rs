@@ -1,15 +1,12 @@
 //! Micro-benchmarks of the pure pieces on the response path: SSE parsing, usage extraction and
-//! record encoding. Run with `cargo bench -p canopy-bench --bench micro`; divan prints the time
-//! per iteration and, where a byte count is given, the throughput.
+//! record encoding. Run with `cargo bench -p canopy-bench --bench micro`; criterion prints the
+//! time per iteration and, where a byte count is given, the throughput.
+
+use std::hint::black_box;
 
 use canopy_core::extract::{self, StreamObserver, WireFormat};
 use canopy_core::sse::SseSplitter;
-use divan::counter::BytesCount;
-use divan::{Bencher, black_box};
-
-fn main() {
-    divan::main();
-}
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// An OpenAI chat stream of `chunks` content chunks plus the usage chunk, as the wire carries it.
 fn openai_stream(chunks: usize) -> Vec<u8> {
@@ -25,63 +22,63 @@ fn openai_stream(chunks: usize) -> Vec<u8> {
 
 const CHUNKS: usize = 200;
 
-/// Splitting a stream into events, fed in 1 KiB network-sized pieces.
-#[divan::bench]
-fn sse_split(bencher: Bencher) {
+/// Splitting a stream into events, and observing every event for usage, model and text as the
+/// capture does; both fed in 1 KiB network-sized pieces.
+fn streams(c: &mut Criterion) {
     let wire = openai_stream(CHUNKS);
-    bencher.counter(BytesCount::of_slice(&wire)).bench(|| {
-        let mut splitter = SseSplitter::new();
-        let mut events = 0usize;
-        for piece in wire.chunks(1024) {
-            splitter.feed(black_box(piece), |_| events += 1);
-        }
-        splitter.finish(|_| events += 1);
-        events
+    let mut group = c.benchmark_group("stream");
+    group.throughput(Throughput::Bytes(wire.len() as u64));
+    group.bench_function("sse_split", |b| {
+        b.iter(|| {
+            let mut splitter = SseSplitter::new();
+            let mut events = 0usize;
+            for piece in wire.chunks(1024) {
+                splitter.feed(black_box(piece), |_| events += 1);
+            }
+            splitter.finish(|_| events += 1);
+            events
+        });
     });
-}
-
-/// Splitting and observing every event for usage, model and text, as the capture does.
-#[divan::bench]
-fn sse_observe_usage(bencher: Bencher) {
-    let wire = openai_stream(CHUNKS);
-    bencher.counter(BytesCount::of_slice(&wire)).bench(|| {
-        let mut splitter = SseSplitter::new();
-        let mut observer = StreamObserver::new(WireFormat::Openai);
-        for piece in wire.chunks(1024) {
-            splitter.feed(black_box(piece), |event| {
+    group.bench_function("sse_observe_usage", |b| {
+        b.iter(|| {
+            let mut splitter = SseSplitter::new();
+            let mut observer = StreamObserver::new(WireFormat::Openai);
+            for piece in wire.chunks(1024) {
+                splitter.feed(black_box(piece), |event| {
+                    observer.observe(&event.parse());
+                });
+            }
+            splitter.finish(|event| {
                 observer.observe(&event.parse());
             });
-        }
-        splitter.finish(|event| {
-            observer.observe(&event.parse());
+            observer.into_facts().usage
         });
-        observer.into_facts().usage
     });
+    group.finish();
 }
 
 /// Reading usage from a whole (non-streamed) chat completion.
-#[divan::bench]
-fn usage_from_body(bencher: Bencher) {
+fn usage_from_body(c: &mut Criterion) {
     let body = br#"{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, how can I help you today with your order?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":120,"completion_tokens":30,"total_tokens":150,"prompt_tokens_details":{"cached_tokens":100,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":12,"audio_tokens":0}}}"#;
-    bencher
-        .counter(BytesCount::of_slice(body))
-        .bench(|| extract::from_body(WireFormat::Openai, black_box(body)));
-}
-
-/// Encoding a complete record as the spool writes it (JSON line).
-#[divan::bench]
-fn record_encode_json(bencher: Bencher) {
-    let record = canopy_store::testing::sample_call("org", Some("session"), 1_700_000_000_000);
-    bencher.bench(|| {
-        serde_json::to_vec(black_box(&record))
-            .map(|v| v.len())
-            .unwrap_or(0)
+    let mut group = c.benchmark_group("body");
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("usage_from_body", |b| {
+        b.iter(|| extract::from_body(WireFormat::Openai, black_box(body)));
     });
+    group.finish();
 }
 
-/// Pricing a call: catalog lookup (with dated-snapshot matching) and cost.
-#[divan::bench]
-fn price_lookup(bencher: Bencher) {
+/// Encoding a complete record as the spool writes it (JSON line), and pricing a call: catalog
+/// lookup (with dated-snapshot matching) and cost.
+fn records(c: &mut Criterion) {
+    let record = canopy_store::testing::sample_call("org", Some("session"), 1_700_000_000_000);
+    c.bench_function("record_encode_json", |b| {
+        b.iter(|| {
+            serde_json::to_vec(black_box(&record))
+                .map(|v| v.len())
+                .unwrap_or(0)
+        });
+    });
     let Ok(catalog) = canopy_core::pricing::PriceCatalog::builtin() else {
         return;
     };
@@ -91,13 +88,18 @@ fn price_lookup(bencher: Bencher) {
         cache_read_tokens: 1000,
         ..Default::default()
     };
-    bencher.bench(|| {
-        catalog
-            .price(
-                black_box("openai"),
-                black_box("gpt-4o-mini-2024-07-18"),
-                &usage,
-            )
-            .map(|(_, c)| c)
+    c.bench_function("price_lookup", |b| {
+        b.iter(|| {
+            catalog
+                .price(
+                    black_box("openai"),
+                    black_box("gpt-4o-mini-2024-07-18"),
+                    &usage,
+                )
+                .map(|(_, c)| c)
+        });
     });
 }
+
+criterion_group!(benches, streams, usage_from_body, records);
+criterion_main!(benches);
