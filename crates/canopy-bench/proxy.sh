@@ -15,18 +15,13 @@ fi
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
-listening_url() { until grep -q listening "$1" 2>/dev/null; do sleep 0.05; done; grep -o 'http://[0-9.:]*' "$1" | head -1; }
+source crates/canopy-bench/lib.sh
 
 taskset -c 0 "$1" mock-provider --listen 127.0.0.1:0 > "$WORK/mock.out" &
 MOCK=$(listening_url "$WORK/mock.out")
-cat > "$WORK/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Helicone-Session-Id"] = "bench"
-wrk.headers["Helicone-Session-Path"] = "/bench/step"
-wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello to the benchmark in one short sentence."}],"max_tokens":32}'
-LUA
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+write_bodies "$WORK"
+write_post_lua "$WORK/post.lua"
+export BODY_FILE="$WORK/body-plain.json" HEADERS="Helicone-Session-Id: bench|Helicone-Session-Path: /bench/step"
 run() { # url conc file
   timeout $((DUR + 10)) taskset -c 0 wrk -t1 -c"$2" -d"${DUR}s" --latency -s "$WORK/post.lua" "$1" > "$3"
 }
@@ -52,7 +47,7 @@ for round in $(seq 1 "$ROUNDS"); do
         cpu="-"; [ $target = canopy ] && cpu=$(echo "scale=4; ($t1-$t0)*1000/$(getconf CLK_TCK)/$n" | bc)
         printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$round" "$(basename "$bin")" $target "$c" \
           "$(awk '/Requests\/sec/{printf "%.0f", $2}' "$f")" "$(p 50%)" "$(p 90%)" "$(p 99%)" "$cpu" \
-          "$(awk '/VmRSS/{printf "%.0f", $2 / 1024}' /proc/$pid/status)"
+          "$(rss_mb $pid)"
       done
     done
     kill -TERM $pid; wait $pid 2>/dev/null || true

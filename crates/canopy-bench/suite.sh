@@ -44,10 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 say() { echo "$@" | tee -a "$REPORT"; }
-listening_url() { # file: waits for the "listening on" line a Canopy process prints
-  until grep -q listening "$1" 2>/dev/null; do sleep 0.05; done
-  grep -o 'http://[0-9.:]*' "$1" | head -1
-}
+source crates/canopy-bench/lib.sh
 
 # --- the machine ------------------------------------------------------------------------
 {
@@ -79,24 +76,8 @@ start_canopy() { # a fresh `canopy serve` on CPU 1 with an empty store: sets GW 
 start_canopy
 
 # --- 1. proxy under load ----------------------------------------------------------------
-BODY='{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello to the benchmark in one short sentence."}],"max_tokens":32,"temperature":0'
-printf '%s}' "$BODY" > "$WORK/body-plain.json"
-printf '%s,"stream":true,"stream_options":{"include_usage":true}}' "$BODY" > "$WORK/body-stream.json"
-cat > "$WORK/post.lua" <<'LUA'
--- POSTs BODY_FILE with the headers in HEADERS ("Name: value|Name: value").
-local file = assert(io.open(os.getenv("BODY_FILE"), "r"))
-wrk.method = "POST"
-wrk.body = file:read("*a")
-file:close()
-wrk.headers["Content-Type"] = "application/json"
-for pair in string.gmatch(os.getenv("HEADERS") or "", "[^|]+") do
-  local name, value = string.match(pair, "^%s*([^:]+):%s*(.-)%s*$")
-  if name then wrk.headers[name] = value end
-end
-LUA
-
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_mb() { awk '/^VmRSS/{printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+write_bodies "$WORK"
+write_post_lua "$WORK/post.lua"
 to_ms() { # wrk's "1.23ms" / "456.00us" / "1.2s" -> milliseconds
   awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
     if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000; printf "%.3f", n }'

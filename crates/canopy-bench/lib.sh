@@ -1,0 +1,36 @@
+# Shell helpers shared by suite.sh and proxy.sh; sourced, not run.
+
+# Waits for the "listening on" line a Canopy process prints into FILE and echoes its URL.
+listening_url() {
+  until grep -q listening "$1" 2>/dev/null; do sleep 0.05; done
+  grep -o 'http://[0-9.:]*' "$1" | head -1
+}
+
+# CPU ticks (user + system) a process has used so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Resident memory of a process, in MB.
+rss_mb() { awk '/^VmRSS/{printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+
+# Writes a wrk script to FILE that POSTs the JSON in $BODY_FILE with the headers in $HEADERS
+# ("Name: value|Name: value"), both read from the environment when wrk starts.
+write_post_lua() {
+  cat > "$1" <<'LUA'
+local file = assert(io.open(os.getenv("BODY_FILE"), "r"))
+wrk.method = "POST"
+wrk.body = file:read("*a")
+file:close()
+wrk.headers["Content-Type"] = "application/json"
+for pair in string.gmatch(os.getenv("HEADERS") or "", "[^|]+") do
+  local name, value = string.match(pair, "^%s*([^:]+):%s*(.-)%s*$")
+  if name then wrk.headers[name] = value end
+end
+LUA
+}
+
+# The request body every benchmark sends: a short chat completion, plain or streamed.
+write_bodies() { # DIR -> DIR/body-plain.json, DIR/body-stream.json
+  local body='{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello to the benchmark in one short sentence."}],"max_tokens":32,"temperature":0'
+  printf '%s}' "$body" > "$1/body-plain.json"
+  printf '%s,"stream":true,"stream_options":{"include_usage":true}}' "$body" > "$1/body-stream.json"
+}
