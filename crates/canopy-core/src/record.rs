@@ -135,6 +135,11 @@ pub struct StoredBody {
 pub struct CallRecord {
     /// The call's id, also sent back to the client as `Helicone-Id`.
     pub id: CallId,
+    /// Whether the caller chose `id` (`Helicone-Request-Id`, a logged call's id) rather than
+    /// Canopy. Only such an id can already be taken in its organisation; the store then keeps
+    /// both calls, giving this one a fresh id (see `canopy_store::ids`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub id_from_caller: bool,
     /// The organisation that owns the call.
     pub org_id: String,
     /// The Canopy key the call was made with, if any.

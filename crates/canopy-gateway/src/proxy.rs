@@ -313,6 +313,7 @@ fn resolve(
 fn apply_headers(record: &mut CallRecord, call: &CallHeaders) {
     if let Some(id) = call.request_id {
         record.id = id;
+        record.id_from_caller = true;
     }
     record.session_id = call.session_id.clone();
     record.session_path = call.session_id.as_ref().and(call.session_path.clone());

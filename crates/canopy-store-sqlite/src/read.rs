@@ -241,6 +241,7 @@ pub(crate) fn call_from_row(row: &SqliteRow) -> Result<CallRecord> {
     let request_headers = json_map(f.opt_text()?)?;
     Ok(CallRecord {
         id,
+        id_from_caller: false,
         org_id,
         key_id,
         created_at_ms,

@@ -146,6 +146,7 @@ fn record(
 
     let mut record = CallRecord {
         id: call.request_id.unwrap_or_default(),
+        id_from_caller: call.request_id.is_some(),
         org_id: org_id.to_owned(),
         created_at_ms: start,
         response_created_at_ms: Some(end),
