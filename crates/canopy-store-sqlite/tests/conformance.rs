@@ -1,4 +1,5 @@
-//! The storage conformance story against SQLite, plus what only this engine promises.
+//! The store specification against SQLite (one test per case, each on a fresh database in its
+//! own temporary directory), plus what only this engine promises.
 #![expect(
     clippy::unwrap_used,
     reason = "test support: a store that will not open fails the test"
@@ -6,6 +7,7 @@
 
 use std::sync::Arc;
 
+use canopy_store::testing::Engine;
 use canopy_store::{Ingest, Query};
 use canopy_store_sqlite::SqliteStore;
 
@@ -14,12 +16,14 @@ async fn open(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::connect(&url).await.unwrap()
 }
 
-#[tokio::test]
-async fn passes_the_conformance_story() {
+/// A fresh, empty store; the directory holding it lives as long as the returned guard.
+async fn fresh() -> (Engine, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(open(&dir).await);
-    canopy_store::testing::run(store.clone(), store).await;
+    (Engine::new(store), dir)
 }
+
+canopy_store::conformance_tests!(fresh);
 
 #[tokio::test]
 async fn reopening_keeps_data_and_does_not_migrate_twice() {

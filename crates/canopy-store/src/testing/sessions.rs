@@ -1,0 +1,504 @@
+//! Sessions: the totals kept at write time, and the session queries (`get_session`,
+//! `query_sessions`, `aggregate_sessions`, `session_names`, `session_points`, `session_tags`).
+
+use canopy_core::{CallKind, CallRecord, Usage};
+
+use super::sample::{sample_call, session_ids, session_query};
+use super::{Engine, next_millisecond};
+use crate::query::{SessionPoint, SessionQuery};
+use crate::{SessionSummary, query::SessionAggregate};
+
+const ORG: &str = "org-sessions";
+/// 2023-11-14T22:13:20Z.
+const T0: i64 = 1_700_000_000_000;
+const MINUTE: i64 = 60_000;
+
+/// A call of `session` named `name`, starting at `start`, taking `latency` ms, costing `cost`.
+fn call(session: &str, name: Option<&str>, start: i64, latency: i64, cost: i64) -> CallRecord {
+    let mut call = sample_call(ORG, Some(session), start);
+    call.session_name = name.map(str::to_owned);
+    call.latency_ms = Some(latency);
+    call.response_created_at_ms = Some(start + latency);
+    call.cost_nano_usd = Some(cost);
+    call
+}
+
+async fn session(e: &Engine, id: &str) -> SessionSummary {
+    let found = e.query.get_session(ORG, id).await.expect("get_session");
+    found.expect("the session exists")
+}
+
+async fn list(e: &Engine, query: &SessionQuery) -> Vec<SessionSummary> {
+    e.query
+        .query_sessions(ORG, query)
+        .await
+        .expect("query_sessions")
+}
+
+/// Every total a session keeps: counts, errors, tokens, cost, unpriced calls, latency, users,
+/// first and last times and the duration, over calls written out of order in two batches.
+pub async fn session_totals_are_kept_at_write_time(e: Engine) {
+    let t0 = T0;
+    let mut a1 = sample_call(ORG, Some("s1"), t0);
+    a1.session_name = Some("First name".to_owned());
+    let mut a2 = sample_call(ORG, Some("s1"), t0 + 1_000);
+    a2.session_name = Some(String::new());
+    a2.status = 500;
+    a2.user_id = Some("user-2".to_owned());
+    a2.cost_nano_usd = None;
+    a2.latency_ms = Some(300);
+    a2.response_created_at_ms = Some(t0 + 1_300);
+    let mut a3 = sample_call(ORG, Some("s1"), t0 + 500);
+    a3.session_name = Some("Latest name".to_owned());
+    a3.user_id = None;
+    a3.status = -2;
+    // A tool step has no cost, and is not counted as unpriced.
+    let mut a4 = sample_call(ORG, Some("s1"), t0 + 200);
+    a4.kind = CallKind::Tool;
+    a4.cost_nano_usd = None;
+    a4.usage = Usage::default();
+    a4.latency_ms = Some(0);
+    a4.response_created_at_ms = Some(t0 + 200);
+    a4.user_id = Some(String::new());
+    a4.session_name = None;
+    // A call that names no model has no price to miss either.
+    let mut a5 = sample_call(ORG, Some("s1"), t0 + 600);
+    a5.request_model = None;
+    a5.response_model = None;
+    a5.cost_nano_usd = None;
+    a5.latency_ms = None;
+    a5.response_created_at_ms = None;
+    a5.user_id = Some("user-0".to_owned());
+    a5.session_name = None;
+    a5.status = 399;
+
+    // Written out of order and over two batches.
+    e.write(&[a2.clone(), a5.clone()]).await;
+    e.write(&[a1.clone(), a3.clone(), a4.clone()]).await;
+
+    let s = session(&e, "s1").await;
+    let expected = SessionSummary {
+        session_id: "s1".to_owned(),
+        name: Some("Latest name".to_owned()),
+        first_request_at_ms: t0,
+        last_request_at_ms: t0 + 1_000,
+        last_response_at_ms: t0 + 1_300,
+        request_count: 5,
+        error_count: 2,
+        prompt_tokens: 400,
+        completion_tokens: 80,
+        cost_nano_usd: 54_000,
+        unpriced_count: 1,
+        latency_sum_ms: 540,
+        user_ids: vec![
+            "user-0".to_owned(),
+            "user-1".to_owned(),
+            "user-2".to_owned(),
+        ],
+        feedback: None,
+    };
+    assert_eq!(
+        s, expected,
+        "totals, sorted users without the empty id, no feedback"
+    );
+    assert_eq!(s.duration_ms(), 1_300);
+    assert_eq!(s.total_tokens(), 480);
+    assert_eq!(e.query.get_session(ORG, "s-none").await.expect("get"), None);
+
+    // A session whose calls all came before its last response still ends at that response.
+    let mut long = call("s2", None, t0, 5_000, 1);
+    long.user_id = None;
+    e.write(&[long, call("s2", None, t0 + 1_000, 10, 1)]).await;
+    let s2 = session(&e, "s2").await;
+    assert_eq!(s2.last_request_at_ms, t0 + 1_000);
+    assert_eq!(s2.last_response_at_ms, t0 + 5_000);
+    assert_eq!(s2.duration_ms(), 5_000);
+    assert_eq!(s2.name, None, "no call named it");
+    assert_eq!(s2.user_ids, ["user-1"]);
+}
+
+/// The name a session shows is the one of its latest call that carried a non-empty name, in
+/// whatever order and batches its calls arrive.
+pub async fn the_latest_non_empty_name_wins_whatever_the_write_order(e: Engine) {
+    let named = |offset: i64, name: Option<&str>| call("s", name, T0 + offset, 10, 1);
+    let steps = [
+        (named(200, Some("C")), "C"),
+        (named(0, Some("A")), "C"),
+        (named(300, Some("")), "C"),
+        (named(400, None), "C"),
+        (named(100, Some("B")), "C"),
+        (named(250, Some("D")), "D"),
+    ];
+    for (call, expected) in steps {
+        e.write(std::slice::from_ref(&call)).await;
+        let name = session(&e, "s").await.name;
+        assert_eq!(
+            name.as_deref(),
+            Some(expected),
+            "after the call at {}",
+            call.created_at_ms
+        );
+    }
+    // The same calls in one batch, newest first.
+    let batch: Vec<CallRecord> = [
+        (400, None),
+        (300, Some("")),
+        (250, Some("D")),
+        (200, Some("C")),
+        (0, Some("A")),
+    ]
+    .into_iter()
+    .map(|(offset, name)| call("t", name, T0 + offset, 10, 1))
+    .collect();
+    e.write(&batch).await;
+    assert_eq!(session(&e, "t").await.name.as_deref(), Some("D"));
+}
+
+/// Seven sessions whose calls interleave: session `i` starts at minute `i` and has a call at
+/// minute `i + 3` too, so the order by first call differs from the order by last call.
+fn interleaved() -> Vec<CallRecord> {
+    (0..7)
+        .flat_map(|i| {
+            let id = format!("s{i}");
+            [
+                call(&id, Some("Agent"), T0 + i * MINUTE, 100, 10),
+                call(&id, None, T0 + (i + 3) * MINUTE, 100, 10),
+            ]
+        })
+        .collect()
+}
+
+/// Sessions come newest first by their first call, each with its whole totals; pages of
+/// `limit` from `offset` follow one another.
+pub async fn query_sessions_lists_newest_first_and_pages(e: Engine) {
+    let calls = interleaved();
+    let (first, second) = calls.split_at(5);
+    e.write(second).await;
+    e.write(first).await;
+    let all = list(&e, &session_query()).await;
+    assert_eq!(
+        session_ids(&all),
+        ["s6", "s5", "s4", "s3", "s2", "s1", "s0"]
+    );
+    for summary in &all {
+        assert_eq!(summary, &session(&e, &summary.session_id).await);
+        assert_eq!(summary.request_count, 2);
+    }
+    let mut paged = Vec::new();
+    for offset in [0, 3, 6, 9] {
+        let query = SessionQuery {
+            limit: 3,
+            offset,
+            ..session_query()
+        };
+        let page = list(&e, &query).await;
+        assert!(page.len() <= 3, "a page holds at most `limit` sessions");
+        paged.extend(page);
+    }
+    assert_eq!(
+        paged, all,
+        "pages follow one another without gaps or repeats"
+    );
+    assert!(list(&e, &session_query()).await.len() == 7);
+}
+
+/// `search` finds a case-insensitive substring of the id or of the name; `%`, `_` and `\` are
+/// plain characters in it, and an empty search matches everything.
+pub async fn query_sessions_searches_id_and_name_case_insensitively(e: Engine) {
+    let sessions = [
+        ("Alpha-1", Some("Support Ticket")),
+        ("beta-2", Some("billing")),
+        ("gamma", None),
+        ("delta_x%", Some("Refund")),
+        (r"eps\ilon", Some("100% done")),
+    ];
+    let calls: Vec<CallRecord> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, (id, name))| call(id, *name, T0 + i as i64 * MINUTE, 10, 1))
+        .collect();
+    e.write(&calls).await;
+    let cases: [(&str, &[&str]); 11] = [
+        ("ALPHA", &["Alpha-1"]),
+        ("ticket", &["Alpha-1"]),
+        ("BILL", &["beta-2"]),
+        ("a-", &["beta-2", "Alpha-1"]),
+        ("GAMMA", &["gamma"]),
+        ("%", &[r"eps\ilon", "delta_x%"]),
+        ("_", &["delta_x%"]),
+        (r"\", &[r"eps\ilon"]),
+        ("a_1", &[]),
+        ("nothing", &[]),
+        ("", &[r"eps\ilon", "delta_x%", "gamma", "beta-2", "Alpha-1"]),
+    ];
+    for (search, expected) in cases {
+        let query = SessionQuery {
+            search: Some(search.to_owned()),
+            ..session_query()
+        };
+        assert_eq!(session_ids(&list(&e, &query).await), expected, "{search:?}");
+    }
+}
+
+/// `name_equals` matches the session name exactly, case included.
+pub async fn query_sessions_matches_a_name_exactly(e: Engine) {
+    e.write(&[
+        call("a", Some("Support"), T0, 10, 1),
+        call("b", Some("support"), T0 + 1, 10, 1),
+        call("c", Some("Support bot"), T0 + 2, 10, 1),
+        call("d", None, T0 + 3, 10, 1),
+        call("e", Some("Old"), T0 + 4, 10, 1),
+        call("e", Some("Support"), T0 + 5, 10, 1),
+    ])
+    .await;
+    let named = |name: &str| SessionQuery {
+        name_equals: Some(name.to_owned()),
+        ..session_query()
+    };
+    assert_eq!(session_ids(&list(&e, &named("Support")).await), ["e", "a"]);
+    assert_eq!(
+        session_ids(&list(&e, &named("Old")).await),
+        Vec::<&str>::new()
+    );
+    assert_eq!(session_ids(&list(&e, &named("")).await), Vec::<&str>::new());
+}
+
+/// Sessions for the window tests: `long` runs through the window with calls before, in and
+/// after it; the others touch its edges or miss it by a millisecond.
+fn windowed() -> (i64, i64, Vec<CallRecord>) {
+    let (start, end) = (T0 + 10 * MINUTE, T0 + 11 * MINUTE);
+    let calls = vec![
+        call("long", Some("Agent"), T0, 100, 10),
+        call("long", None, T0 + 20 * MINUTE, 100, 20),
+        call("long", None, T0 + 30 * MINUTE, 100, 30),
+        // Its last response ends exactly at the window's start.
+        call("ends-at-start", Some("Agent"), start - 500, 500, 1),
+        call("ends-before", Some("Agent"), start - 600, 599, 1),
+        call("starts-at-end", Some("Other"), end, 100, 2),
+        call("starts-after", Some("Other"), end + 1, 100, 2),
+        call("inside", Some("Agent"), start + 1_000, 100, 3),
+    ];
+    (start, end, calls)
+}
+
+/// A session overlapping the time window (inclusive at both ends) is listed whole: its totals
+/// cover every call, also those outside the window.
+pub async fn a_session_overlapping_the_window_is_listed_whole(e: Engine) {
+    let (start, end, calls) = windowed();
+    e.write(&calls).await;
+    let window = |start_ms, end_ms| SessionQuery {
+        start_ms,
+        end_ms,
+        ..session_query()
+    };
+    let found = list(&e, &window(Some(start), Some(end))).await;
+    assert_eq!(
+        session_ids(&found),
+        ["starts-at-end", "inside", "ends-at-start", "long"]
+    );
+    let long = found.last().expect("the long session");
+    assert_eq!(
+        long.request_count, 3,
+        "every call, not only those in the window"
+    );
+    assert_eq!(long.cost_nano_usd, 60);
+    assert_eq!(long.first_request_at_ms, T0);
+    assert_eq!(long.last_response_at_ms, T0 + 30 * MINUTE + 100);
+    assert_eq!(long, &session(&e, "long").await);
+
+    let from = list(&e, &window(Some(start), None)).await;
+    assert_eq!(
+        session_ids(&from),
+        [
+            "starts-after",
+            "starts-at-end",
+            "inside",
+            "ends-at-start",
+            "long"
+        ]
+    );
+    let until = list(&e, &window(None, Some(end))).await;
+    assert_eq!(
+        session_ids(&until),
+        [
+            "starts-at-end",
+            "inside",
+            "ends-at-start",
+            "ends-before",
+            "long"
+        ]
+    );
+}
+
+/// `aggregate_sessions` totals every session the query matches, ignoring its page bounds.
+pub async fn aggregate_sessions_totals_every_matching_session(e: Engine) {
+    let empty = e.query.aggregate_sessions(ORG, &session_query()).await;
+    assert_eq!(empty.expect("aggregate"), SessionAggregate::default());
+    let (start, end, calls) = windowed();
+    e.write(&calls).await;
+    let aggregate = |query: SessionQuery| {
+        let e = e.clone();
+        async move {
+            let query = SessionQuery {
+                limit: 1,
+                offset: 1,
+                ..query
+            };
+            e.query
+                .aggregate_sessions(ORG, &query)
+                .await
+                .expect("aggregate")
+        }
+    };
+    let all = aggregate(session_query()).await;
+    assert_eq!(
+        all,
+        SessionAggregate {
+            count: 6,
+            total_cost_nano: 69,
+            total_requests: 8,
+            latency_sum_ms: 1_699,
+        }
+    );
+    let in_window = aggregate(SessionQuery {
+        start_ms: Some(start),
+        end_ms: Some(end),
+        ..session_query()
+    })
+    .await;
+    assert_eq!(
+        in_window,
+        SessionAggregate {
+            count: 4,
+            total_cost_nano: 66,
+            total_requests: 6,
+            latency_sum_ms: 1_000,
+        },
+        "whole totals of the sessions overlapping the window"
+    );
+    let other = aggregate(SessionQuery {
+        name_equals: Some("Other".to_owned()),
+        search: Some("STARTS".to_owned()),
+        ..session_query()
+    })
+    .await;
+    assert_eq!((other.count, other.total_cost_nano), (2, 4));
+}
+
+/// `session_names` gives each name with how its sessions were used, most recently used first;
+/// `contains` is a case-insensitive substring, and the query's window and page size apply.
+pub async fn session_names_counts_and_orders_names(e: Engine) {
+    e.write(&[
+        call("a", Some("Support"), T0, 100, 10),
+        call("a", None, T0 + 1_000, 50, 5),
+        call("b", Some("Support"), T0 + 5 * MINUTE, 200, 20),
+        call("c", Some("Billing"), T0 + 2 * MINUTE, 300, 30),
+        call("d", Some("support-bot"), T0 + 3 * MINUTE, 10, 1),
+        call("e", None, T0 + 9 * MINUTE, 10, 1),
+    ])
+    .await;
+    let names = |contains: &'static str, query: SessionQuery| {
+        let e = e.clone();
+        async move {
+            let rows = e.query.session_names(ORG, contains, &query).await;
+            rows.expect("session_names")
+        }
+    };
+    let all = names("", session_query()).await;
+    let listed: Vec<&str> = all.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        listed,
+        ["Support", "support-bot", "Billing"],
+        "a session without a name has none"
+    );
+    let support = &all[0];
+    assert_eq!(support.session_count, 2);
+    assert_eq!(support.first_used_ms, T0);
+    assert_eq!(support.last_used_ms, T0 + 5 * MINUTE);
+    assert_eq!(support.total_cost_nano, 35);
+    assert_eq!(support.total_requests, 3);
+    assert_eq!(support.total_duration_ms, 1_050 + 200);
+    assert_eq!(support.latency_sum_ms, 350);
+
+    let matched = names("SUPP", session_query()).await;
+    let listed: Vec<&str> = matched.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(listed, ["Support", "support-bot"]);
+    let one = names(
+        "",
+        SessionQuery {
+            limit: 1,
+            ..session_query()
+        },
+    )
+    .await;
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].name, "Support");
+    let early = SessionQuery {
+        end_ms: Some(T0 + 2 * MINUTE),
+        ..session_query()
+    };
+    let early = names("", early).await;
+    let listed: Vec<(&str, u64)> = early
+        .iter()
+        .map(|r| (r.name.as_str(), r.session_count))
+        .collect();
+    assert_eq!(listed, [("Billing", 1), ("Support", 1)]);
+}
+
+/// `session_points` gives every matching session's calls, duration and cost.
+pub async fn session_points_gives_one_point_per_session(e: Engine) {
+    let (start, end, calls) = windowed();
+    e.write(&calls).await;
+    let points = |query: SessionQuery| {
+        let e = e.clone();
+        async move {
+            let mut points = e.query.session_points(ORG, &query).await.expect("points");
+            points.sort_by_key(|p| (p.requests, p.duration_ms, p.cost_nano));
+            points
+        }
+    };
+    let point = |requests, duration_ms, cost_nano| SessionPoint {
+        requests,
+        duration_ms,
+        cost_nano,
+    };
+    assert_eq!(
+        points(session_query()).await,
+        [
+            point(1, 100, 2),
+            point(1, 100, 2),
+            point(1, 100, 3),
+            point(1, 500, 1),
+            point(1, 599, 1),
+            point(3, 30 * MINUTE + 100, 60),
+        ]
+    );
+    let window = SessionQuery {
+        start_ms: Some(start),
+        end_ms: Some(end),
+        name_equals: Some("Agent".to_owned()),
+        ..session_query()
+    };
+    assert_eq!(
+        points(window).await,
+        [
+            point(1, 100, 3),
+            point(1, 500, 1),
+            point(3, 30 * MINUTE + 100, 60)
+        ]
+    );
+}
+
+/// A session's tags come oldest first; an unknown session has none.
+pub async fn session_tags_come_oldest_first(e: Engine) {
+    e.write(&[call("s", None, T0, 10, 1)]).await;
+    for tag in ["zeta", "alpha", "mid"] {
+        let added = e.annotate.add_session_tag(ORG, "s", tag).await;
+        assert!(added.expect("add_session_tag"));
+        next_millisecond().await;
+    }
+    let tags = e.query.session_tags(ORG, "s").await.expect("session_tags");
+    assert_eq!(tags, ["zeta", "alpha", "mid"]);
+    let none = e.query.session_tags(ORG, "s-none").await.expect("tags");
+    assert!(none.is_empty());
+}
