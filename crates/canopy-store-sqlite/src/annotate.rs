@@ -73,7 +73,7 @@ impl Annotate for SqliteStore {
         for (name, value) in scores {
             sqlx::query(
                 "INSERT INTO call_scores (org_id, call_id, name, value, created_at) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (call_id, name) DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
+                 ON CONFLICT (org_id, call_id, name) DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
             )
             .bind(org_id)
             .bind(id.to_string())

@@ -2,11 +2,12 @@
 //!
 //! One connection writes (SQLite allows one writer at a time anyway, and a single connection
 //! avoids lock waits); a small pool reads. Migrations are embedded in the binary and run at
-//! open. Calls and sessions are written in [`write`] and read in [`read`] and [`queries`] (with
-//! filters translated in [`filter`]); annotations are in [`annotate`], keys in [`keys`].
+//! open. Calls and sessions are written in [`write`] and read in [`read`] and [`queries`];
+//! annotations are in [`annotate`], keys in [`keys`]. Statements shared with other engines
+//! (filters, session upserts) come from `canopy_store::sql`, spelled in SQLite's [`dialect`].
 
 mod annotate;
-pub mod filter;
+mod dialect;
 mod keys;
 mod queries;
 mod read;
@@ -15,17 +16,26 @@ mod write;
 use std::str::FromStr;
 use std::time::Duration;
 
-use canopy_store::migrate::{self, Migration};
-use canopy_store::{Result, StoreError};
+use async_trait::async_trait;
+use canopy_store::migrate::{self, Migration, Migrator};
+use canopy_store::{Result, Source, StoreError};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Connection, Row, Sqlite, SqlitePool};
 
 /// The engine's migrations, oldest first. Never edit a released one; add a new file.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 20261121000000,
-    name: "init",
-    sql: include_str!("../migrations/20261121000000_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 20261121000000,
+        name: "init",
+        sql: include_str!("../migrations/20261121000000_init.sql"),
+    },
+    Migration {
+        version: 20261201000000,
+        name: "org_scoped_ids",
+        sql: include_str!("../migrations/20261201000000_org_scoped_ids.sql"),
+    },
+];
 
 /// An open SQLite store.
 #[derive(Debug, Clone)]
@@ -67,48 +77,12 @@ impl SqliteStore {
 
     /// Applies the migrations this database has not seen yet.
     async fn migrate(pool: &SqlitePool) -> Result<()> {
-        let fail = |m: &Migration, source: sqlx::Error| StoreError::Migrate {
-            version: m.version,
-            name: m.name,
-            source: source.into(),
-        };
-        let bootstrap = Migration {
+        let mut conn = pool.acquire().await.map_err(|source| StoreError::Migrate {
             version: 0,
             name: "schema_migrations",
-            sql: "",
-        };
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations \
-             (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-        )
-        .execute(pool)
-        .await
-        .map_err(|e| fail(&bootstrap, e))?;
-        let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
-            .fetch_all(pool)
-            .await
-            .map_err(|e| fail(&bootstrap, e))?
-            .iter()
-            .map(|row| row.get::<i64, _>(0))
-            .collect();
-        for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-            let mut tx = pool.begin().await.map_err(|e| fail(m, e))?;
-            for statement in migrate::statements(m.sql) {
-                // Migration text is embedded in the binary, never user input.
-                sqlx::query(sqlx::AssertSqlSafe(statement))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| fail(m, e))?;
-            }
-            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, unixepoch())")
-                .bind(m.version)
-                .bind(m.name)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| fail(m, e))?;
-            tx.commit().await.map_err(|e| fail(m, e))?;
-            tracing::info!(version = m.version, name = m.name, "Applied migration.");
-        }
+            source: source.into(),
+        })?;
+        migrate::run(&mut Migrations(&mut conn), MIGRATIONS).await?;
         Ok(())
     }
 
@@ -116,5 +90,47 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.writer.close().await;
         self.readers.close().await;
+    }
+}
+
+/// The migration runner's view of one connection.
+struct Migrations<'c>(&'c mut PoolConnection<Sqlite>);
+
+#[async_trait]
+impl Migrator for Migrations<'_> {
+    async fn applied(&mut self) -> std::result::Result<Vec<i64>, Source> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations \
+             (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&mut **self.0)
+        .await?;
+        let rows = sqlx::query("SELECT version FROM schema_migrations")
+            .fetch_all(&mut **self.0)
+            .await?;
+        Ok(rows.iter().map(|row| row.get::<i64, _>(0)).collect())
+    }
+
+    async fn apply(
+        &mut self,
+        migration: &Migration,
+        statements: &[String],
+    ) -> std::result::Result<(), Source> {
+        let mut tx = self.0.begin().await?;
+        for statement in statements {
+            // Migration text is embedded in the binary, never user input.
+            sqlx::query(sqlx::AssertSqlSafe(statement.as_str()))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, unixepoch())",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -11,11 +11,13 @@ use canopy_store::query::filter::Filter;
 use canopy_store::query::{
     CallQuery, CallSortKey, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
 };
+use canopy_store::sql::Sql;
+use canopy_store::sql::filter::{push_for_calls, push_for_sessions};
 use canopy_store::{Result, SessionSummary};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::SqliteStore;
-use crate::filter::{push_for_calls, push_for_sessions};
+use crate::dialect::{query, sql};
 use crate::read::{CALL_JSON, SESSION_COLUMNS, call_from_row, corrupt, read_err, session_from_row};
 
 impl SqliteStore {
@@ -24,11 +26,12 @@ impl SqliteStore {
         org_id: &str,
         query: &CallQuery,
     ) -> Result<Vec<CallRecord>> {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {CALL_JSON} FROM calls c LEFT JOIN call_bodies b ON b.id = c.id WHERE c.org_id = "
+        let mut q = sql(format!(
+            "SELECT {CALL_JSON} FROM calls c LEFT JOIN call_bodies b ON b.org_id = c.org_id \
+             AND b.id = c.id WHERE c.org_id = "
         ));
-        qb.push_bind(org_id.to_owned()).push(" AND (");
-        push_for_calls(&mut qb, &query.filter);
+        q.bind(org_id).push(" AND (");
+        push_for_calls(&mut q, &query.filter);
         let key = match query.sort {
             CallSortKey::CreatedAt => "c.created_at",
             CallSortKey::Latency => "c.latency_ms",
@@ -39,14 +42,13 @@ impl SqliteStore {
             CallSortKey::Status => "c.status",
         };
         let direction = if query.descending { "DESC" } else { "ASC" };
-        qb.push(format!(
+        q.push(&format!(
             ") ORDER BY {key} {direction}, c.id {direction} LIMIT "
         ));
-        qb.push_bind(to_i64(query.limit))
+        q.bind(to_i64(query.limit))
             .push(" OFFSET ")
-            .push_bind(to_i64(query.offset));
-        let rows = qb
-            .build()
+            .bind(to_i64(query.offset));
+        let rows = crate::dialect::query(&q)
             .fetch_all(&self.readers)
             .await
             .map_err(read_err("query_calls"))?;
@@ -54,15 +56,15 @@ impl SqliteStore {
     }
 
     pub(crate) async fn count_matching(&self, org_id: &str, filter: &Filter) -> Result<u64> {
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM calls c WHERE c.org_id = ");
-        qb.push_bind(org_id.to_owned()).push(" AND (");
-        push_for_calls(&mut qb, filter);
-        qb.push(")");
-        let n: i64 = qb
-            .build_query_scalar()
+        let mut q = sql("SELECT count(*) FROM calls c WHERE c.org_id = ");
+        q.bind(org_id).push(" AND (");
+        push_for_calls(&mut q, filter);
+        q.push(")");
+        let n: i64 = query(&q)
             .fetch_one(&self.readers)
             .await
-            .map_err(read_err("count_matching_calls"))?;
+            .map_err(read_err("count_matching_calls"))?
+            .get(0);
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -109,11 +111,11 @@ impl SqliteStore {
         // The page is picked by rowid, then read: the columns include a subquery per session
         // (its users), which must run for the page's sessions only, not for every session
         // SQLite passes over (an offset, say).
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+        let mut q = sql(format!(
             "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.rowid IN \
              (SELECT s.rowid FROM sessions s WHERE "
         ));
-        push_conditions(&mut qb, org_id, query, Window::Walk);
+        push_conditions(&mut q, org_id, query, Window::Walk);
         // The walk, newest first, fills a page at once when most sessions in the window match.
         // A search or a filter may match few; then the walk must end with the window instead of
         // going on to the oldest session. No session in the window started before the earliest
@@ -124,22 +126,21 @@ impl SqliteStore {
         let sparse = query.search.as_deref().is_some_and(|s| !s.is_empty())
             || !matches!(query.filter, Filter::All);
         if let Some(start) = query.start_ms.filter(|_| sparse) {
-            qb.push(
+            q.push(
                 " AND s.first_request_at >= (SELECT min(a.first_request_at + 0) \
                  FROM sessions a WHERE a.org_id = ",
             )
-            .push_bind(org_id.to_owned())
+            .bind(org_id)
             .push(" AND max(a.last_response_at, a.last_request_at) >= ")
-            .push_bind(start)
+            .bind(start)
             .push(")");
         }
-        qb.push(" ORDER BY s.first_request_at DESC, s.session_id LIMIT ");
-        qb.push_bind(to_i64(query.limit))
+        q.push(" ORDER BY s.first_request_at DESC, s.session_id LIMIT ");
+        q.bind(to_i64(query.limit))
             .push(" OFFSET ")
-            .push_bind(to_i64(query.offset));
-        qb.push(") ORDER BY s.first_request_at DESC, s.session_id");
-        let rows = qb
-            .build()
+            .bind(to_i64(query.offset));
+        q.push(") ORDER BY s.first_request_at DESC, s.session_id");
+        let rows = crate::dialect::query(&q)
             .fetch_all(&self.readers)
             .await
             .map_err(read_err("query_sessions"))?;
@@ -151,14 +152,13 @@ impl SqliteStore {
         org_id: &str,
         query: &SessionQuery,
     ) -> Result<SessionAggregate> {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        let mut q = sql(
             "SELECT count(*) AS n, coalesce(sum(s.cost_nano), 0) AS cost, \
              coalesce(sum(s.request_count), 0) AS requests, coalesce(sum(s.latency_sum_ms), 0) AS latency \
              FROM sessions s WHERE ",
         );
-        push_session_conditions(&mut qb, org_id, query);
-        let row = qb
-            .build()
+        push_session_conditions(&mut q, org_id, query);
+        let row = crate::dialect::query(&q)
             .fetch_one(&self.readers)
             .await
             .map_err(read_err("aggregate_sessions"))?;
@@ -176,22 +176,21 @@ impl SqliteStore {
         contains: &str,
         query: &SessionQuery,
     ) -> Result<Vec<SessionNameRow>> {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        let mut q = sql(
             "SELECT s.name AS name, count(*) AS sessions, min(s.first_request_at) AS first_used, \
              max(s.last_request_at) AS last_used, sum(s.cost_nano) AS cost, sum(s.request_count) AS requests, \
              sum(max(s.last_response_at, s.last_request_at) - s.first_request_at) AS duration, \
              sum(s.latency_sum_ms) AS latency FROM sessions s WHERE s.name IS NOT NULL AND ",
         );
-        push_session_conditions(&mut qb, org_id, query);
+        push_session_conditions(&mut q, org_id, query);
         if !contains.is_empty() {
-            qb.push(" AND instr(lower(s.name), lower(")
-                .push_bind(contains.to_owned())
+            q.push(" AND instr(lower(s.name), lower(")
+                .bind(contains)
                 .push(")) > 0");
         }
-        qb.push(" GROUP BY s.name ORDER BY last_used DESC LIMIT ")
-            .push_bind(to_i64(query.limit.max(1)));
-        let rows = qb
-            .build()
+        q.push(" GROUP BY s.name ORDER BY last_used DESC LIMIT ")
+            .bind(to_i64(query.limit.max(1)));
+        let rows = crate::dialect::query(&q)
             .fetch_all(&self.readers)
             .await
             .map_err(read_err("session_names"))?;
@@ -219,14 +218,11 @@ impl SqliteStore {
         // at a time, which cost more than the scan itself for 100,000 sessions. The three
         // aggregates step through the same rows in the same order, so their elements line up.
         // (SQLite caps a value at 1e9 bytes: some 50 million sessions per query.)
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT json_group_array(s.request_count) AS requests, \
+        let mut q = sql("SELECT json_group_array(s.request_count) AS requests, \
              json_group_array(max(s.last_response_at, s.last_request_at) - s.first_request_at) \
-             AS durations, json_group_array(s.cost_nano) AS costs FROM sessions s WHERE ",
-        );
-        push_session_conditions(&mut qb, org_id, query);
-        let row = qb
-            .build()
+             AS durations, json_group_array(s.cost_nano) AS costs FROM sessions s WHERE ");
+        push_session_conditions(&mut q, org_id, query);
+        let row = crate::dialect::query(&q)
             .fetch_one(&self.readers)
             .await
             .map_err(read_err("session_points"))?;
@@ -277,53 +273,48 @@ enum Window {
 
 /// The organisation, the time window (a session overlapping it is matched whole), the name,
 /// the search text and the filter, for a query over sessions aliased `s`.
-fn push_session_conditions(qb: &mut QueryBuilder<Sqlite>, org_id: &str, query: &SessionQuery) {
-    push_conditions(qb, org_id, query, Window::Index);
+fn push_session_conditions(q: &mut Sql<'_>, org_id: &str, query: &SessionQuery) {
+    push_conditions(q, org_id, query, Window::Index);
 }
 
 /// [`push_session_conditions`], with the window found as `window` says.
-fn push_conditions(
-    qb: &mut QueryBuilder<Sqlite>,
-    org_id: &str,
-    query: &SessionQuery,
-    window: Window,
-) {
-    qb.push("s.org_id = ").push_bind(org_id.to_owned());
+fn push_conditions(q: &mut Sql<'_>, org_id: &str, query: &SessionQuery, window: Window) {
+    q.push("s.org_id = ").bind(org_id);
     if let Some(end) = query.end_ms {
-        qb.push(" AND s.first_request_at <= ").push_bind(end);
+        q.push(" AND s.first_request_at <= ").bind(end);
     }
     if let Some(start) = query.start_ms {
         // The expression must stay the one `sessions_org_active` indexes.
-        qb.push(match window {
+        q.push(match window {
             Window::Index => " AND max(s.last_response_at, s.last_request_at) >= ",
             Window::Walk => " AND +max(s.last_response_at, s.last_request_at) >= ",
         })
-        .push_bind(start);
+        .bind(start);
     }
     if let Some(name) = &query.name_equals {
-        qb.push(" AND s.name = ").push_bind(name.clone());
+        q.push(" AND s.name = ").bind(name.as_str());
     }
     if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
         if search.len() <= MAX_LIKE_SEARCH {
             // `LIKE` folds ASCII letters only, as `lower` does, so this matches exactly what
             // `instr(lower(..), lower(..)) > 0` below matches, at a third of the cost per session.
             let pattern = contains_pattern(search);
-            qb.push(" AND (s.session_id LIKE ")
-                .push_bind(pattern.clone())
+            q.push(" AND (s.session_id LIKE ")
+                .bind(pattern.clone())
                 .push(" ESCAPE '\\' OR coalesce(s.name, '') LIKE ")
-                .push_bind(pattern)
+                .bind(pattern)
                 .push(" ESCAPE '\\')");
         } else {
-            qb.push(" AND (instr(lower(s.session_id), lower(")
-                .push_bind(search.to_owned());
-            qb.push(")) > 0 OR instr(lower(coalesce(s.name, '')), lower(")
-                .push_bind(search.to_owned())
+            q.push(" AND (instr(lower(s.session_id), lower(")
+                .bind(search);
+            q.push(")) > 0 OR instr(lower(coalesce(s.name, '')), lower(")
+                .bind(search)
                 .push(")) > 0)");
         }
     }
-    qb.push(" AND (");
-    push_for_sessions(qb, &query.filter);
-    qb.push(")");
+    q.push(" AND (");
+    push_for_sessions(q, &query.filter);
+    q.push(")");
 }
 
 /// The longest search written as a `LIKE` pattern; SQLite refuses patterns over 50,000 bytes.

@@ -45,7 +45,7 @@ impl Query for SqliteStore {
     #[tracing::instrument(skip_all)]
     async fn get_call(&self, org_id: &str, id: CallId) -> Result<Option<CallRecord>> {
         let sql = format!(
-            "SELECT {CALL_JSON} FROM calls c LEFT JOIN call_bodies b ON b.id = c.id \
+            "SELECT {CALL_JSON} FROM calls c LEFT JOIN call_bodies b ON b.org_id = c.org_id AND b.id = c.id \
              WHERE c.id = ? AND c.org_id = ?"
         );
         // Built from constants only; every value is bound.
@@ -78,7 +78,7 @@ impl Query for SqliteStore {
         // No ORDER BY: sorting whole rows (bodies included) in SQLite costs more than reading
         // them. The index yields them by start already; ties are put in id order below.
         let sql = format!(
-            "SELECT {CALL_JSON} FROM calls c LEFT JOIN call_bodies b ON b.id = c.id \
+            "SELECT {CALL_JSON} FROM calls c LEFT JOIN call_bodies b ON b.org_id = c.org_id AND b.id = c.id \
              WHERE c.org_id = ? AND c.session_id = ?"
         );
         // Built from constants only; every value is bound.

@@ -12,11 +12,13 @@
 //! No SQL driver belongs here: engines own their SQL, their migrations and their connections.
 
 mod error;
+pub mod ids;
 pub mod keys;
 pub mod migrate;
 mod model;
 pub mod query;
 pub mod spool;
+pub mod sql;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -30,7 +32,7 @@ use canopy_core::{CallId, CallRecord};
 use crate::query::filter::Filter;
 use crate::query::{CallQuery, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery};
 
-pub use error::{Result, StoreError};
+pub use error::{Result, Source, StoreError};
 pub use model::{Principal, SessionSummary};
 
 /// The wall clock in Unix milliseconds, the unit every stored time uses.

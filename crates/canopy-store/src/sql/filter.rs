@@ -1,5 +1,5 @@
-//! Translates the filter AST ([`canopy_store::query::filter`]) into SQLite SQL with every value
-//! bound as a parameter: nothing from a request is ever spliced into the statement.
+//! Translates the filter AST ([`crate::query::filter`]) into SQL for any relational engine,
+//! with every value bound: nothing from a request is ever spliced into a statement.
 //!
 //! Filters run over calls (aliased `c`) or over sessions (aliased `s`). A condition on the other
 //! level crosses over with `EXISTS`: a call matches a session-level condition through its
@@ -7,24 +7,20 @@
 //! The largest subtree that is wholly on the other level goes into one `EXISTS`, so
 //! `model = a AND status = 500` over sessions asks for one call that is both.
 //!
-//! Semantics, where SQLite leaves a choice:
+//! Semantics every engine keeps:
 //! - `equals` on text is exact; `provider` compares case-insensitively.
-//! - `like` is case-sensitive: its pattern (`%`, `_`, `\` escapes, as in PostgreSQL) becomes an
-//!   equivalent `GLOB` pattern. `ilike` is `LIKE … ESCAPE '\'`, which SQLite folds for ASCII
-//!   letters only; so do `contains` / `not-contains` (`instr(lower(..), lower(..))`).
+//! - `like` is case-sensitive (`%`, `_`, `\` escapes, as in PostgreSQL); `ilike`, `contains`
+//!   and `not-contains` ignore case.
 //! - Negative operators are exact complements: `not-equals` and `not-contains` also match rows
 //!   where the value is absent (NULL, a missing property or score, a session without that tag).
 //! - `"null"` is IS NULL / IS NOT NULL; for a property, the key is absent / present.
 //!
-//! The module is public (hidden from docs) only so integration tests can reach
-//! [`matching_call_ids`] and [`matching_session_ids`]; queries built on it live in `queries`.
-#![doc(hidden)]
+//! The tables and columns named here are the schema every relational engine keeps: `calls`,
+//! `sessions`, `call_scores (org_id, call_id, name, value)` and
+//! `session_tags (org_id, session_id, tag)`.
 
-use canopy_store::query::filter::{Condition, Field, Filter, Level, Op, Value};
-use canopy_store::{Result, StoreError};
-use sqlx::{QueryBuilder, Sqlite};
-
-use crate::SqliteStore;
+use crate::query::filter::{Condition, Field, FieldType, Filter, Level, Op, Value};
+use crate::sql::{Arg, Sql};
 
 /// The rows a filter is evaluated against: their level and their alias in the statement.
 #[derive(Debug, Clone, Copy)]
@@ -54,53 +50,19 @@ const CALL_SESSION: Scope = Scope {
     alias: "s2",
 };
 
+/// The score that holds a call's thumbs-up (1) or thumbs-down (0).
+pub const FEEDBACK_SCORE: &str = "helicone-score-feedback";
+
 /// Appends `filter` as a boolean SQL expression over calls aliased `c` (the caller constrains
 /// the organisation). Session-level conditions ask the call's session.
-pub(crate) fn push_for_calls(qb: &mut QueryBuilder<Sqlite>, filter: &Filter) {
-    push_node(qb, filter, CALLS);
+pub fn push_for_calls(sql: &mut Sql<'_>, filter: &Filter) {
+    push_node(sql, filter, CALLS);
 }
 
 /// Appends `filter` as a boolean SQL expression over sessions aliased `s`. Call-level
 /// conditions match a session when any of its calls matches; its totals stay whole.
-pub(crate) fn push_for_sessions(qb: &mut QueryBuilder<Sqlite>, filter: &Filter) {
-    push_node(qb, filter, SESSIONS);
-}
-
-/// The ids of the organisation's calls that match `filter`, oldest first.
-#[doc(hidden)]
-pub async fn matching_call_ids(
-    store: &SqliteStore,
-    org: &str,
-    filter: &Filter,
-) -> Result<Vec<String>> {
-    let mut qb = QueryBuilder::<Sqlite>::new("SELECT c.id FROM calls c WHERE c.org_id = ");
-    qb.push_bind(org.to_owned()).push(" AND (");
-    push_for_calls(&mut qb, filter);
-    qb.push(") ORDER BY c.created_at, c.id");
-    let ids = qb.build_query_scalar().fetch_all(&store.readers).await;
-    ids.map_err(|source| StoreError::Read {
-        what: "matching_call_ids",
-        source: source.into(),
-    })
-}
-
-/// The ids of the organisation's sessions that match `filter`, oldest first.
-#[doc(hidden)]
-pub async fn matching_session_ids(
-    store: &SqliteStore,
-    org: &str,
-    filter: &Filter,
-) -> Result<Vec<String>> {
-    let mut qb =
-        QueryBuilder::<Sqlite>::new("SELECT s.session_id FROM sessions s WHERE s.org_id = ");
-    qb.push_bind(org.to_owned()).push(" AND (");
-    push_for_sessions(&mut qb, filter);
-    qb.push(") ORDER BY s.first_request_at, s.session_id");
-    let ids = qb.build_query_scalar().fetch_all(&store.readers).await;
-    ids.map_err(|source| StoreError::Read {
-        what: "matching_session_ids",
-        source: source.into(),
-    })
+pub fn push_for_sessions(sql: &mut Sql<'_>, filter: &Filter) {
+    push_node(sql, filter, SESSIONS);
 }
 
 /// Which levels a subtree's conditions are on.
@@ -126,17 +88,17 @@ fn levels(filter: &Filter) -> Levels {
     }
 }
 
-fn push_node(qb: &mut QueryBuilder<Sqlite>, filter: &Filter, scope: Scope) {
+fn push_node(sql: &mut Sql<'_>, filter: &Filter, scope: Scope) {
     if let Levels::Only(level) = levels(filter)
         && level != scope.level
         && !same_row(filter, scope)
     {
-        push_crossing(qb, filter, scope);
+        push_crossing(sql, filter, scope);
         return;
     }
     match filter {
         Filter::All => {
-            qb.push("1");
+            sql.push("TRUE");
         }
         Filter::And(l, r) | Filter::Or(l, r) => {
             let joiner = if matches!(filter, Filter::And(..)) {
@@ -144,13 +106,13 @@ fn push_node(qb: &mut QueryBuilder<Sqlite>, filter: &Filter, scope: Scope) {
             } else {
                 " OR "
             };
-            qb.push("(");
-            push_node(qb, l, scope);
-            qb.push(joiner);
-            push_node(qb, r, scope);
-            qb.push(")");
+            sql.push("(");
+            push_node(sql, l, scope);
+            sql.push(joiner);
+            push_node(sql, r, scope);
+            sql.push(")");
         }
-        Filter::Leaf(c) => push_condition(qb, c, scope),
+        Filter::Leaf(c) => push_condition(sql, c, scope),
     }
 }
 
@@ -167,18 +129,18 @@ fn same_row(filter: &Filter, scope: Scope) -> bool {
 }
 
 /// `filter`, wholly on the other level, asked of the row's session or of the session's calls.
-fn push_crossing(qb: &mut QueryBuilder<Sqlite>, filter: &Filter, scope: Scope) {
+fn push_crossing(sql: &mut Sql<'_>, filter: &Filter, scope: Scope) {
     let (inner, table) = match scope.level {
         Level::Call => (CALL_SESSION, "sessions"),
         Level::Session => (SESSION_CALLS, "calls"),
     };
     let (o, i) = (scope.alias, inner.alias);
-    qb.push(format!(
+    sql.push(&format!(
         "EXISTS (SELECT 1 FROM {table} {i} WHERE {i}.org_id = {o}.org_id \
          AND {i}.session_id = {o}.session_id AND "
     ));
-    push_node(qb, filter, inner);
-    qb.push(")");
+    push_node(sql, filter, inner);
+    sql.push(")");
 }
 
 /// What a condition compares: SQL over the scope's alias (built from constants only), or a
@@ -195,20 +157,43 @@ enum Expr<'a> {
     Score { alias: &'static str, name: &'a str },
 }
 
-fn push_condition(qb: &mut QueryBuilder<Sqlite>, c: &Condition, scope: Scope) {
+fn push_condition(sql: &mut Sql<'_>, c: &Condition, scope: Scope) {
     let a = scope.alias;
+    let text = c.field.field_type() == FieldType::Text;
     match (&c.field, scope.level) {
-        (Field::SessionTag, _) => push_tags(qb, c, a),
+        (Field::SessionTag, _) => push_tags(sql, c, a),
         (Field::SessionSessionId, Level::Call) => {
             // A call without a session has no session to match.
-            qb.push(format!("({a}.session_id IS NOT NULL AND "));
-            push_compare(qb, &Expr::Column(format!("{a}.session_id")), c.op, &c.value);
-            qb.push(")");
+            sql.push(&format!("({a}.session_id IS NOT NULL AND "));
+            push_compare(
+                sql,
+                &Expr::Column(format!("{a}.session_id")),
+                c.op,
+                &c.value,
+                text,
+            );
+            sql.push(")");
         }
         (Field::SessionId, Level::Session) => {
-            push_compare(qb, &Expr::Column(format!("{a}.session_id")), c.op, &c.value);
+            let column = Expr::Column(format!("{a}.session_id"));
+            push_compare(sql, &column, c.op, &c.value, text);
         }
-        (field, _) => push_compare(qb, &expr(field, a), c.op, &c.value),
+        (Field::Property(key), _) if c.op == Op::Equals => {
+            let value = match &c.value {
+                Value::Text(v) => Some(v.clone()),
+                Value::Int(n) => Some(n.to_string()),
+                Value::Float(f) => Some(f.to_string()),
+                Value::Null | Value::Bool(_) => None,
+            };
+            let fast = value.and_then(|v| sql.dialect().property_equals(sql, a, key, &v));
+            match fast {
+                Some(condition) => {
+                    sql.push(&condition);
+                }
+                None => push_compare(sql, &Expr::Property { alias: a, key }, c.op, &c.value, true),
+            }
+        }
+        (field, _) => push_compare(sql, &expr(field, a), c.op, &c.value, text),
     }
 }
 
@@ -255,113 +240,91 @@ fn expr<'f>(field: &'f Field, a: &'static str) -> Expr<'f> {
     }
 }
 
-/// The score that holds a call's thumbs-up (1) or thumbs-down (0).
-const FEEDBACK_SCORE: &str = "helicone-score-feedback";
-
-fn push_expr(qb: &mut QueryBuilder<Sqlite>, e: &Expr<'_>) {
+/// The SQL text of `e`, binding what it looks up.
+fn render(sql: &mut Sql<'_>, e: &Expr<'_>) -> String {
     match e {
-        Expr::Column(sql) | Expr::Folded(sql) => {
-            qb.push(sql);
-        }
-        Expr::Property { alias, key } if json_path_safe(key) => {
-            qb.push(format!("json_extract({alias}.properties, "));
-            qb.push_bind(format!("$.\"{key}\"")).push(")");
-        }
-        Expr::Property { alias, key } => {
-            // A key that JSON escapes cannot be written as a JSON path; look it up instead.
-            qb.push(format!(
-                "(SELECT j.value FROM json_each({alias}.properties) j WHERE j.key = "
-            ));
-            qb.push_bind(key.to_string()).push(")");
-        }
+        Expr::Column(text) | Expr::Folded(text) => text.clone(),
+        Expr::Property { alias, key } => sql.dialect().property(sql, alias, key),
         Expr::Score { alias, name } => {
-            qb.push(format!(
+            let name = sql.param(*name);
+            format!(
                 "(SELECT cs.value FROM call_scores cs WHERE cs.org_id = {alias}.org_id \
-                 AND cs.call_id = {alias}.id AND cs.name = "
-            ));
-            qb.push_bind(name.to_string()).push(")");
+                 AND cs.call_id = {alias}.id AND cs.name = {name})"
+            )
         }
     }
 }
 
-/// Whether `key` appears verbatim in stored JSON and so can be named in a quoted JSON path.
-fn json_path_safe(key: &str) -> bool {
-    !key.is_empty()
-        && !key
-            .chars()
-            .any(|ch| ch == '"' || ch == '\\' || ch.is_control())
-}
-
-fn push_value(qb: &mut QueryBuilder<Sqlite>, value: &Value, fold: bool) {
-    if fold {
-        qb.push("lower(");
-    }
-    match value {
-        Value::Null => qb.push_bind(None::<i64>),
-        Value::Text(s) => qb.push_bind(s.clone()),
-        Value::Int(n) => qb.push_bind(*n),
-        Value::Float(f) => qb.push_bind(*f),
-        Value::Bool(b) => qb.push_bind(i64::from(*b)),
+/// Binds `value`, as text when it is compared with text, and returns its placeholder.
+fn param(sql: &mut Sql<'_>, value: &Value, text: bool, fold: bool) -> String {
+    let arg = match value {
+        Value::Text(s) => Arg::Text(s.clone()),
+        Value::Int(n) if text => Arg::Text(n.to_string()),
+        Value::Float(f) if text => Arg::Text(f.to_string()),
+        Value::Int(n) => Arg::Int(*n),
+        Value::Float(f) => Arg::Float(*f),
+        Value::Bool(b) => Arg::Int(i64::from(*b)),
+        // Only reached for operators that ignore NULL values; such a comparison is unknown.
+        Value::Null => return "NULL".to_owned(),
     };
+    let placeholder = sql.param(arg);
     if fold {
-        qb.push(")");
+        format!("lower({placeholder})")
+    } else {
+        placeholder
     }
 }
 
 /// `e op value`, with NULL-aware negatives (see the module docs).
-fn push_compare(qb: &mut QueryBuilder<Sqlite>, e: &Expr<'_>, op: Op, value: &Value) {
+fn push_compare(sql: &mut Sql<'_>, e: &Expr<'_>, op: Op, value: &Value, text: bool) {
     let fold = matches!(e, Expr::Folded(_));
-    match (op, value) {
-        (Op::Equals, Value::Null) => {
-            push_expr(qb, e);
-            qb.push(" IS NULL");
+    let dialect = sql.dialect();
+    let lhs = render(sql, e);
+    let condition = match (op, value) {
+        (Op::Equals, Value::Null) => format!("{lhs} IS NULL"),
+        (Op::NotEquals, Value::Null) => format!("{lhs} IS NOT NULL"),
+        (Op::Contains, _) => {
+            let needle = param(sql, value, true, false);
+            format!("coalesce({}, FALSE)", dialect.contains(&lhs, &needle))
         }
-        (Op::NotEquals, Value::Null) => {
-            push_expr(qb, e);
-            qb.push(" IS NOT NULL");
-        }
-        (Op::Contains | Op::NotContains, _) => {
-            let negate = op == Op::NotContains;
-            qb.push(if negate {
-                "coalesce(instr(lower("
-            } else {
-                "instr(lower("
-            });
-            push_expr(qb, e);
-            qb.push("), lower(");
-            push_value(qb, value, false);
-            qb.push(if negate { ")), 0) = 0" } else { ")) > 0" });
+        (Op::NotContains, _) => {
+            let needle = param(sql, value, true, false);
+            format!("NOT coalesce({}, FALSE)", dialect.contains(&lhs, &needle))
         }
         (Op::Like, Value::Text(pattern)) => {
-            push_expr(qb, e);
-            qb.push(" GLOB ");
-            push_value(qb, &Value::Text(like_to_glob(pattern)), fold);
+            let pattern = if fold {
+                pattern.to_lowercase()
+            } else {
+                pattern.clone()
+            };
+            dialect.like(sql, &lhs, &pattern)
         }
         (Op::ILike, _) => {
-            push_expr(qb, e);
-            qb.push(" LIKE ");
-            push_value(qb, value, fold);
-            qb.push(" ESCAPE '\\'");
+            let pattern = param(sql, value, true, fold);
+            dialect.ilike(&lhs, &pattern)
+        }
+        (Op::NotEquals, _) => {
+            let rhs = param(sql, value, text, fold);
+            dialect.distinct(&lhs, &rhs)
         }
         _ => {
-            push_expr(qb, e);
-            qb.push(match op {
-                Op::NotEquals => " IS NOT ",
-                Op::Gt => " > ",
-                Op::Gte => " >= ",
-                Op::Lt => " < ",
-                Op::Lte => " <= ",
-                Op::Like => " GLOB ",
-                _ => " = ",
-            });
-            push_value(qb, value, fold);
+            let rhs = param(sql, value, text, fold);
+            let symbol = match op {
+                Op::Gt => ">",
+                Op::Gte => ">=",
+                Op::Lt => "<",
+                Op::Lte => "<=",
+                _ => "=",
+            };
+            format!("{lhs} {symbol} {rhs}")
         }
-    }
+    };
+    sql.push(&condition);
 }
 
 /// A session's tags: positive operators ask for some tag that matches, negative ones for no
 /// tag that matches the positive; `"null"` asks for no tags at all (or some).
-fn push_tags(qb: &mut QueryBuilder<Sqlite>, c: &Condition, s: &'static str) {
+fn push_tags(sql: &mut Sql<'_>, c: &Condition, s: &'static str) {
     let (negate, op) = match (c.op, &c.value) {
         (Op::Equals, Value::Null) => (true, None),
         (Op::NotEquals, Value::Null) => (false, None),
@@ -370,55 +333,52 @@ fn push_tags(qb: &mut QueryBuilder<Sqlite>, c: &Condition, s: &'static str) {
         (op, _) => (false, Some(op)),
     };
     if negate {
-        qb.push("NOT ");
+        sql.push("NOT ");
     }
-    qb.push(format!(
+    sql.push(&format!(
         "EXISTS (SELECT 1 FROM session_tags t WHERE t.org_id = {s}.org_id \
          AND t.session_id = {s}.session_id"
     ));
     if let Some(op) = op {
-        qb.push(" AND ");
-        push_compare(qb, &Expr::Column("t.tag".to_owned()), op, &c.value);
+        sql.push(" AND ");
+        push_compare(sql, &Expr::Column("t.tag".to_owned()), op, &c.value, true);
     }
-    qb.push(")");
-}
-
-/// A LIKE pattern (`%`, `_`, and `\` escaping the next character) as the GLOB pattern that
-/// matches the same strings, case-sensitively.
-fn like_to_glob(pattern: &str) -> String {
-    let mut glob = String::with_capacity(pattern.len() + 8);
-    let mut chars = pattern.chars();
-    while let Some(ch) = chars.next() {
-        let literal = match ch {
-            '%' => {
-                glob.push('*');
-                continue;
-            }
-            '_' => {
-                glob.push('?');
-                continue;
-            }
-            // A trailing backslash stands for itself.
-            '\\' => chars.next().unwrap_or('\\'),
-            other => other,
-        };
-        if matches!(literal, '*' | '?' | '[') {
-            glob.push('[');
-            glob.push(literal);
-            glob.push(']');
-        } else {
-            glob.push(literal);
-        }
-    }
-    glob
+    sql.push(")");
 }
 
 #[cfg(test)]
 mod tests {
-    use canopy_store::query::filter::{Field, Filter, Op, Value};
-    use sqlx::{QueryBuilder, Sqlite};
+    use super::*;
+    use crate::sql::Dialect;
 
-    use super::{like_to_glob, push_for_calls, push_for_sessions};
+    /// A dialect that writes `?N` and spells every hook with its name, to show the shape.
+    struct Plain;
+
+    impl Dialect for Plain {
+        fn placeholder(&self, n: usize, _arg: &Arg) -> String {
+            format!("?{n}")
+        }
+        fn property(&self, sql: &mut Sql<'_>, alias: &str, key: &str) -> String {
+            let key = sql.param(key);
+            format!("prop({alias}, {key})")
+        }
+        fn contains(&self, haystack: &str, needle: &str) -> String {
+            format!("contains({haystack}, {needle})")
+        }
+        fn like(&self, sql: &mut Sql<'_>, expr: &str, pattern: &str) -> String {
+            let pattern = sql.param(pattern);
+            format!("{expr} LIKE {pattern}")
+        }
+        fn ilike(&self, expr: &str, pattern: &str) -> String {
+            format!("{expr} ILIKE {pattern}")
+        }
+        fn distinct(&self, a: &str, b: &str) -> String {
+            format!("{a} IS DISTINCT FROM {b}")
+        }
+        fn greatest(&self, a: &str, b: &str) -> String {
+            format!("greatest({a}, {b})")
+        }
+    }
 
     #[test]
     fn values_and_keys_are_bound_never_spliced() {
@@ -433,21 +393,31 @@ mod tests {
             .and(Filter::leaf(Field::SessionTag, Op::Contains, text()))
             .and(Filter::leaf(Field::Model, Op::Like, text()));
         for push in [push_for_calls, push_for_sessions] {
-            let mut qb = QueryBuilder::<Sqlite>::new("");
-            push(&mut qb, &filter);
-            let sql = qb.into_string();
-            assert!(!sql.contains("OR 1=1"), "{sql}");
-            assert_eq!(sql.matches('?').count(), 6, "{sql}");
+            let mut sql = Sql::new(&Plain, "");
+            push(&mut sql, &filter);
+            assert!(!sql.text().contains("OR 1=1"), "{}", sql.text());
+            assert_eq!(sql.args().len(), 6, "{sql:?}");
+            for n in 1..=6 {
+                assert!(sql.text().contains(&format!("?{n}")), "{sql:?}");
+            }
         }
     }
 
     #[test]
-    fn like_patterns_become_equivalent_globs() {
-        assert_eq!(like_to_glob("gpt-4%"), "gpt-4*");
-        assert_eq!(like_to_glob("a_c"), "a?c");
-        assert_eq!(like_to_glob(r"100\%"), "100%");
-        assert_eq!(like_to_glob(r"a\_b"), "a_b");
-        assert_eq!(like_to_glob("*?[x]"), "[*][?][[]x]");
-        assert_eq!(like_to_glob(r"end\"), r"end\");
+    fn a_subtree_on_the_other_level_crosses_once() {
+        let filter = Filter::leaf(Field::Model, Op::Equals, Value::Text("a".into()))
+            .and(Filter::leaf(Field::Status, Op::Equals, Value::Int(500)));
+        let mut sql = Sql::new(&Plain, "");
+        push_for_sessions(&mut sql, &filter);
+        assert_eq!(sql.text().matches("EXISTS").count(), 1, "{}", sql.text());
+        assert_eq!(sql.args(), [Arg::Text("a".into()), Arg::Int(500)]);
+    }
+
+    #[test]
+    fn numbers_compared_with_text_are_bound_as_text() {
+        let filter = Filter::leaf(Field::UserId, Op::Equals, Value::Int(42));
+        let mut sql = Sql::new(&Plain, "");
+        push_for_calls(&mut sql, &filter);
+        assert_eq!(sql.args(), [Arg::Text("42".into())]);
     }
 }
