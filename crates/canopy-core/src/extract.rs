@@ -32,6 +32,17 @@ pub enum WireFormat {
     Gemini,
 }
 
+impl WireFormat {
+    /// The format's name as the config file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Openai => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+        }
+    }
+}
+
 /// What a response says about the call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResponseFacts {
@@ -41,16 +52,72 @@ pub struct ResponseFacts {
     pub model: Option<String>,
     /// The generated text, capped at [`MAX_OUTPUT_TEXT`].
     pub output_text: String,
+    /// The response had another format's shape (Anthropic events where OpenAI chunks were
+    /// expected, say): usage and text were read in this format instead.
+    pub format_mismatch: Option<WireFormat>,
 }
 
 /// Reads a whole (non-streamed) JSON response body. A body that is not JSON gives no facts.
+///
+/// A body whose shape contradicts `format` (an Anthropic message read as OpenAI's) is read in
+/// the format it has, and [`ResponseFacts::format_mismatch`] names that format.
 pub fn from_body(format: WireFormat, body: &[u8]) -> ResponseFacts {
+    let (facts, actual) = read_body(format, body);
+    match actual {
+        Some(actual) if actual != format => {
+            let (mut facts, _) = read_body(actual, body);
+            facts.format_mismatch = Some(actual);
+            facts
+        }
+        _ => facts,
+    }
+}
+
+/// Reads streamed chunks as a logging client sent them (Helicone's manual logger puts them in
+/// `providerResponse.textBody`): SSE (`data:` lines), JSON lines, or one whole JSON body.
+pub fn from_logged_text(format: WireFormat, text: &str) -> ResponseFacts {
+    let trimmed = text.trim();
+    if trimmed.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_ok() {
+        return from_body(format, trimmed.as_bytes());
+    }
+    let mut observer = StreamObserver::new(format);
+    let is_sse = trimmed
+        .lines()
+        .any(|line| line.starts_with("data:") || line.starts_with("event:"));
+    if is_sse {
+        let mut splitter = crate::sse::SseSplitter::new();
+        splitter.feed(trimmed.as_bytes(), |event| {
+            observer.observe(&event.parse());
+        });
+        splitter.finish(|event| {
+            observer.observe(&event.parse());
+        });
+    } else {
+        for line in trimmed.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            observer.observe(&Event {
+                event: None,
+                data: Cow::Borrowed(line),
+            });
+        }
+    }
+    observer.into_facts()
+}
+
+/// Reads a body in `format`; the second value is the format its shape says it has, when that
+/// can be told.
+fn read_body(format: WireFormat, body: &[u8]) -> (ResponseFacts, Option<WireFormat>) {
     let mut facts = ResponseFacts::default();
+    let mut actual = None;
     match format {
         WireFormat::Openai => {
             let Ok(r) = serde_json::from_slice::<OpenaiBody>(body) else {
-                return facts;
+                return (facts, None);
             };
+            if r.kind.as_deref() == Some("message") {
+                actual = Some(WireFormat::Anthropic);
+            } else if r.candidates.is_some() || r.usage_metadata.is_some() {
+                actual = Some(WireFormat::Gemini);
+            }
             facts.model = r.model;
             facts.usage = r.usage.map(OpenaiUsage::normalise);
             for choice in r.choices {
@@ -67,8 +134,9 @@ pub fn from_body(format: WireFormat, body: &[u8]) -> ResponseFacts {
         }
         WireFormat::Anthropic => {
             let Ok(r) = serde_json::from_slice::<AnthropicMessage>(body) else {
-                return facts;
+                return (facts, None);
             };
+            actual = shape_of(r.choices.is_some(), r.candidates.is_some(), None);
             facts.model = r.model;
             facts.usage = r.usage.map(|u| {
                 let mut usage = Usage::default();
@@ -81,12 +149,13 @@ pub fn from_body(format: WireFormat, body: &[u8]) -> ResponseFacts {
         }
         WireFormat::Gemini => {
             let Ok(r) = serde_json::from_slice::<GeminiBody>(body) else {
-                return facts;
+                return (facts, None);
             };
+            actual = r.shape();
             r.apply(&mut facts);
         }
     }
-    facts
+    (facts, actual)
 }
 
 /// Accumulates what a streamed response says, one SSE event at a time.
@@ -114,10 +183,13 @@ impl StreamObserver {
             return false;
         }
         match self.format {
-            WireFormat::Openai => return self.observe_openai(event.event.as_deref(), data),
-            WireFormat::Anthropic => self.observe_anthropic(data),
+            WireFormat::Openai => return self.observe_openai(event, data),
+            WireFormat::Anthropic => self.observe_anthropic(event, data),
             WireFormat::Gemini => {
                 if let Ok(r) = serde_json::from_slice::<GeminiBody>(data) {
+                    if let Some(actual) = r.shape() {
+                        return self.switch(actual, event);
+                    }
                     r.apply(&mut self.facts);
                 }
             }
@@ -125,10 +197,32 @@ impl StreamObserver {
         false
     }
 
-    fn observe_openai(&mut self, event_type: Option<&str>, data: &[u8]) -> bool {
+    /// The stream has `actual`'s shape, not the expected one: read it (from this event on) in
+    /// that format, once, and say so in the facts.
+    fn switch(&mut self, actual: WireFormat, event: &Event<'_>) -> bool {
+        if self.facts.format_mismatch.is_some() || actual == self.format {
+            return false;
+        }
+        self.facts.format_mismatch = Some(actual);
+        self.format = actual;
+        self.observe(event)
+    }
+
+    fn observe_openai(&mut self, event: &Event<'_>, data: &[u8]) -> bool {
+        let event_type = event.event.as_deref();
         let Ok(mut chunk) = serde_json::from_slice::<OpenaiChunk<'_>>(data) else {
             return false;
         };
+        if chunk.candidates.is_some() {
+            return self.switch(WireFormat::Gemini, event);
+        }
+        if chunk
+            .kind
+            .as_ref()
+            .is_some_and(|k| is_anthropic_event(&k.0))
+        {
+            return self.switch(WireFormat::Anthropic, event);
+        }
         let usage_only = chunk.usage.is_some() && chunk.choices.as_ref().is_some_and(Vec::is_empty);
         // Responses API events carry their type in the data as well as in `event:`.
         let kind = chunk.kind.as_ref().map(|k| &*k.0).or(event_type);
@@ -165,10 +259,14 @@ impl StreamObserver {
         usage_only
     }
 
-    fn observe_anthropic(&mut self, data: &[u8]) {
+    fn observe_anthropic(&mut self, raw: &Event<'_>, data: &[u8]) {
         let Ok(event) = serde_json::from_slice::<AnthropicEvent>(data) else {
             return;
         };
+        if let Some(actual) = shape_of(event.choices.is_some(), event.candidates.is_some(), None) {
+            self.switch(actual, raw);
+            return;
+        }
         if let Some(message) = event.message {
             self.facts.model = message.model.or(self.facts.model.take());
             if let Some(u) = message.usage {
@@ -199,6 +297,25 @@ impl StreamObserver {
     }
 }
 
+/// Whether an event type is one of Anthropic's Messages stream events.
+fn is_anthropic_event(kind: &str) -> bool {
+    kind.starts_with("message_") || kind.starts_with("content_block_") || kind == "ping"
+}
+
+/// The format a response's telltale fields belong to: `choices` is OpenAI's, `candidates` or
+/// `usageMetadata` Gemini's, a `type` of `message` or an Anthropic event name Anthropic's.
+fn shape_of(choices: bool, candidates: bool, kind: Option<&str>) -> Option<WireFormat> {
+    if choices {
+        Some(WireFormat::Openai)
+    } else if candidates {
+        Some(WireFormat::Gemini)
+    } else if kind.is_some_and(|k| k == "message" || is_anthropic_event(k)) {
+        Some(WireFormat::Anthropic)
+    } else {
+        None
+    }
+}
+
 fn push_capped(out: &mut String, text: &str) {
     if text.is_empty() || out.len() >= MAX_OUTPUT_TEXT {
         return;
@@ -217,6 +334,11 @@ fn push_capped(out: &mut String, text: &str) {
 
 #[derive(Deserialize)]
 struct OpenaiBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    candidates: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "usageMetadata")]
+    usage_metadata: Option<serde::de::IgnoredAny>,
     model: Option<String>,
     usage: Option<OpenaiUsage>,
     #[serde(default)]
@@ -262,6 +384,7 @@ struct OpenaiChunk<'a> {
     response: Option<ResponsesSummary>,
     #[serde(borrow)]
     delta: Option<OutputDelta<'a>>,
+    candidates: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -352,6 +475,8 @@ impl OpenaiUsage {
 
 #[derive(Deserialize)]
 struct AnthropicMessage {
+    choices: Option<serde::de::IgnoredAny>,
+    candidates: Option<serde::de::IgnoredAny>,
     model: Option<String>,
     usage: Option<AnthropicUsage>,
     #[serde(default)]
@@ -365,6 +490,8 @@ struct AnthropicBlock {
 
 #[derive(Deserialize)]
 struct AnthropicEvent {
+    choices: Option<serde::de::IgnoredAny>,
+    candidates: Option<serde::de::IgnoredAny>,
     message: Option<AnthropicMessage>,
     usage: Option<AnthropicUsage>,
     delta: Option<AnthropicBlock>,
@@ -423,6 +550,9 @@ impl AnthropicUsage {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GeminiBody {
+    choices: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
     model_version: Option<String>,
     usage_metadata: Option<GeminiUsage>,
     #[serde(default)]
@@ -450,6 +580,11 @@ struct GeminiContent {
 }
 
 impl GeminiBody {
+    /// The format the body's shape says it has, when it is not Gemini's.
+    fn shape(&self) -> Option<WireFormat> {
+        shape_of(self.choices.is_some(), false, self.kind.as_deref())
+    }
+
     fn apply(self, facts: &mut ResponseFacts) {
         if self.model_version.is_some() {
             facts.model = self.model_version;

@@ -8,15 +8,19 @@
 //! - [`sse`]: an incremental Server-Sent Events parser.
 //! - [`extract`]: reading usage and models out of provider responses, plain and streamed.
 //! - [`pricing`]: the price catalog and cost in integer nano-USD.
+//! - [`completion`]: the rules every ingest path completes a record with: usage, cost, bounds.
+//! - [`redact`]: secrets removed from URLs and error texts before they are stored or logged.
 //! - [`replay`]: how a recorded request body is changed before it is replayed.
 //!
 //! Nothing here touches the network, the disk or a clock: callers pass in what they read.
 //! Keep it that way so every piece can be tested as a pure function.
 
+pub mod completion;
 pub mod extract;
 pub mod headers;
 pub mod pricing;
 pub mod record;
+pub mod redact;
 pub mod replay;
 pub mod session;
 pub mod sse;

@@ -209,8 +209,9 @@ impl CallRecord {
             && (self.request_model.is_some() || self.response_model.is_some())
     }
 
-    /// Whether the call counts as an error in session totals.
+    /// Whether the call counts as an error in session totals: a failed status, or an error
+    /// text (an upstream body that broke mid-stream keeps its 200 but failed).
     pub fn is_error(&self) -> bool {
-        self.status < 0 || self.status >= 400
+        self.status < 0 || self.status >= 400 || self.error.is_some()
     }
 }

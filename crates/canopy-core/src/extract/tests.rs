@@ -207,3 +207,77 @@ fn stream_text_with_escapes_is_read_whole() {
     assert_eq!(facts.output_text, "say \"hi\"\ncafé");
     assert_eq!(facts.model.as_deref(), Some("gpt-4o"));
 }
+
+const ANTHROPIC_STREAM: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-sonnet-4-5\",\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":9}}\n\n";
+
+#[test]
+fn an_anthropic_stream_read_as_openai_is_read_as_anthropic_and_flagged() {
+    let facts = observe_stream(WireFormat::Openai, ANTHROPIC_STREAM);
+    assert_eq!(facts.format_mismatch, Some(WireFormat::Anthropic));
+    let usage = facts.usage.unwrap();
+    assert_eq!((usage.prompt_tokens, usage.completion_tokens), (25, 9));
+    assert_eq!(facts.model.as_deref(), Some("claude-sonnet-4-5"));
+    assert_eq!(facts.output_text, "Hi");
+    assert_eq!(
+        observe_stream(WireFormat::Anthropic, ANTHROPIC_STREAM).format_mismatch,
+        None
+    );
+}
+
+#[test]
+fn an_openai_stream_read_as_anthropic_is_flagged() {
+    let wire = "data: {\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"delta\":{\"content\":\"Yo\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
+    let facts = observe_stream(WireFormat::Anthropic, wire);
+    assert_eq!(facts.format_mismatch, Some(WireFormat::Openai));
+    assert_eq!(facts.usage.unwrap().prompt_tokens, 4);
+    assert_eq!(
+        observe_stream(WireFormat::Openai, wire).format_mismatch,
+        None
+    );
+}
+
+#[test]
+fn whole_bodies_in_the_wrong_format_are_read_in_their_own() {
+    let anthropic =
+        br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5",
+        "content":[{"type":"text","text":"ok"}],"usage":{"input_tokens":10,
+        "cache_read_input_tokens":90,"output_tokens":3}}"#;
+    let facts = from_body(WireFormat::Openai, anthropic);
+    assert_eq!(facts.format_mismatch, Some(WireFormat::Anthropic));
+    assert_eq!(
+        facts.usage.unwrap().prompt_tokens,
+        100,
+        "cache reads folded in"
+    );
+    let openai =
+        br#"{"object":"chat.completion","model":"gpt-4o","choices":[{"message":{"content":"x"}}],
+        "usage":{"prompt_tokens":5,"completion_tokens":1}}"#;
+    let facts = from_body(WireFormat::Anthropic, openai);
+    assert_eq!(facts.format_mismatch, Some(WireFormat::Openai));
+    assert_eq!(facts.usage.unwrap().prompt_tokens, 5);
+    assert_eq!(from_body(WireFormat::Openai, openai).format_mismatch, None);
+}
+
+#[test]
+fn logged_text_bodies_are_read_as_json_lines_sse_or_one_body() {
+    let lines = "{\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"delta\":{\"content\":\"He\"}}]}\n\
+                 {\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"delta\":{\"content\":\"y\"}}]}\n\
+                 {\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":2}}\n";
+    let facts = from_logged_text(WireFormat::Openai, lines);
+    assert_eq!(facts.usage.unwrap().prompt_tokens, 11);
+    assert_eq!(facts.output_text, "Hey");
+    assert_eq!(facts.model.as_deref(), Some("gpt-4o"));
+
+    let facts = from_logged_text(WireFormat::Anthropic, ANTHROPIC_STREAM);
+    assert_eq!(facts.usage.unwrap().completion_tokens, 9);
+
+    let whole = r#"{"model":"gpt-4o","choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+    assert_eq!(
+        from_logged_text(WireFormat::Openai, whole)
+            .usage
+            .unwrap()
+            .prompt_tokens,
+        3
+    );
+    assert_eq!(from_logged_text(WireFormat::Openai, "").usage, None);
+}

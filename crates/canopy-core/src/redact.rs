@@ -1,0 +1,245 @@
+//! Removing secrets from URLs and from text that quotes URLs, before anything is stored or logged.
+//!
+//! Provider keys travel in URLs more often than they should: Gemini's `?key=`, `api_key` or
+//! `token` query parameters, signed URLs (`sig`), and `user:password@` in a
+//! `Helicone-Target-Url`. Canopy forwards them upstream untouched, but every URL it stores
+//! (target URL, request path, stored headers, error texts) or logs goes through
+//! [`redact_url`] or [`redact_text`] first.
+
+use std::borrow::Cow;
+
+/// What a secret is replaced with.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Parts of a query parameter's name that mark its value as a secret (compared ignoring case;
+/// a name containing any of them is redacted). Over-redacting a harmless parameter costs a
+/// little detail in a stored URL; under-redacting leaks a key.
+const SECRET_NAME_PARTS: &[&str] = &[
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "sig",
+    "auth",
+    "credential",
+    "session_id",
+];
+
+/// Whether a query parameter's name marks its value as a secret.
+pub fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_NAME_PARTS.iter().any(|part| name.contains(part))
+}
+
+/// A URL with its userinfo (`user:password@`) and the values of secret-looking query
+/// parameters replaced by `[REDACTED]`. Anything that is not a URL comes back unchanged.
+pub fn redact_url(url: &str) -> Cow<'_, str> {
+    let userinfo = userinfo_range(url);
+    let query = url.find('?');
+    if userinfo.is_none() && query.is_none() {
+        return Cow::Borrowed(url);
+    }
+    let mut out = String::with_capacity(url.len());
+    let head_end = query.unwrap_or(url.len());
+    match userinfo {
+        Some((start, end)) if end <= head_end => {
+            out.push_str(&url[..start]);
+            out.push_str(REDACTED);
+            out.push_str(&url[end..head_end]);
+        }
+        _ => out.push_str(&url[..head_end]),
+    }
+    if let Some(q) = query {
+        let (query, fragment) = match url[q + 1..].find('#') {
+            Some(f) => (&url[q + 1..q + 1 + f], &url[q + 1 + f..]),
+            None => (&url[q + 1..], ""),
+        };
+        out.push('?');
+        for (i, pair) in query.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((name, _)) if is_secret_param(&percent_decoded(name)) => {
+                    out.push_str(name);
+                    out.push('=');
+                    out.push_str(REDACTED);
+                }
+                _ => out.push_str(pair),
+            }
+        }
+        out.push_str(fragment);
+    }
+    if out == url {
+        Cow::Borrowed(url)
+    } else {
+        Cow::Owned(out)
+    }
+}
+
+/// Text (an error message, a header value) with every `http://` or `https://` URL in it
+/// redacted as [`redact_url`] does.
+pub fn redact_text(text: &str) -> Cow<'_, str> {
+    if !text.contains("://") {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(start) = find_url_start(rest) {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let mut end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
+            .unwrap_or(tail.len());
+        // A URL quoted in a sentence often ends in punctuation that is not part of it.
+        while end > 0 && matches!(tail.as_bytes()[end - 1], b')' | b'.' | b',' | b';' | b']') {
+            end -= 1;
+        }
+        let url = &tail[..end];
+        let redacted = redact_url(url);
+        changed |= matches!(redacted, Cow::Owned(_));
+        out.push_str(&redacted);
+        rest = &tail[end..];
+        if end == 0 {
+            // Not a URL after all; step past the scheme's first byte.
+            let step = tail.chars().next().map_or(1, char::len_utf8);
+            out.push_str(&tail[..step]);
+            rest = &tail[step..];
+        }
+    }
+    out.push_str(rest);
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Where the next `http://` or `https://` (any case) starts.
+fn find_url_start(text: &str) -> Option<usize> {
+    let lower = text.as_bytes();
+    (0..lower.len()).find(|&i| {
+        let rest = &lower[i..];
+        starts_with_ignore_case(rest, b"http://") || starts_with_ignore_case(rest, b"https://")
+    })
+}
+
+fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// The byte range of `user:password` in `scheme://user:password@host/...`, if any.
+fn userinfo_range(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://")? + 3;
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let at = url[start..authority_end].rfind('@')?;
+    Some((start, start + at))
+}
+
+/// A query parameter name with `%XX` escapes and `+` decoded, as far as they decode.
+fn percent_decoded(name: &str) -> Cow<'_, str> {
+    if !name.contains(['%', '+']) {
+        return Cow::Borrowed(name);
+    }
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_query_parameters_and_userinfo_are_redacted() {
+        assert_eq!(
+            redact_url(
+                "https://generativelanguage.googleapis.com/v1beta/models/g:generateContent?key=AIzaSECRET&alt=sse"
+            ),
+            "https://generativelanguage.googleapis.com/v1beta/models/g:generateContent?key=[REDACTED]&alt=sse"
+        );
+        assert_eq!(
+            redact_url("http://bob:hunter2@127.0.0.1:9/v1?api_key=s1&Token=s2&x=1#frag"),
+            "http://[REDACTED]@127.0.0.1:9/v1?api_key=[REDACTED]&Token=[REDACTED]&x=1#frag"
+        );
+        assert_eq!(
+            redact_url("https://x.blob/f?sv=1&sig=abc%2F&client%5Fsecret=z"),
+            "https://x.blob/f?sv=1&sig=[REDACTED]&client%5Fsecret=[REDACTED]"
+        );
+        assert!(matches!(
+            redact_url("https://api.openai.com/v1/chat/completions?stream=true"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(redact_url("/v1/chat/completions"), "/v1/chat/completions");
+        // An `@` after the path is not userinfo.
+        assert_eq!(redact_url("https://h/a@b"), "https://h/a@b");
+    }
+
+    #[test]
+    fn urls_inside_text_are_redacted_and_the_rest_is_kept() {
+        let text = "cannot reach the upstream http://u:p@127.0.0.1:1/v1/x?key=SECRET: error \
+                    sending request for url (http://127.0.0.1:1/v1/x?key=SECRET).";
+        let redacted = redact_text(text);
+        assert!(
+            !redacted.contains("SECRET") && !redacted.contains("u:p@"),
+            "{redacted}"
+        );
+        assert!(redacted.ends_with("?key=[REDACTED])."), "{redacted}");
+        assert!(redacted.starts_with("cannot reach the upstream http://[REDACTED]@127.0.0.1:1"));
+        assert!(matches!(redact_text("no urls here"), Cow::Borrowed(_)));
+        assert!(matches!(
+            redact_text("see https://example.com/docs"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(redact_text("HTTPS://h/?Key=v"), "HTTPS://h/?Key=[REDACTED]");
+    }
+
+    #[test]
+    fn names_are_matched_by_their_parts() {
+        for name in [
+            "key",
+            "api_key",
+            "apiKey",
+            "x-goog-api-key",
+            "access_token",
+            "sig",
+            "password",
+        ] {
+            assert!(is_secret_param(name), "{name}");
+        }
+        for name in ["model", "alt", "stream", "limit"] {
+            assert!(!is_secret_param(name), "{name}");
+        }
+    }
+}
