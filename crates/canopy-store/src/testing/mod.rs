@@ -162,6 +162,7 @@ macro_rules! conformance_tests {
                 an_overlapping_batch_counts_only_its_new_calls,
                 a_call_repeated_within_one_batch_counts_once,
                 the_same_call_id_in_two_organisations_is_two_calls,
+                a_reused_caller_chosen_id_keeps_both_calls,
             }
             filter {
                 everything_is_scoped_to_the_organisation,

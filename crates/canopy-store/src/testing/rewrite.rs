@@ -1,11 +1,13 @@
 //! Writing is idempotent by (organisation, call id): a batch replayed from the spool, whole or
-//! overlapping an earlier one, never counts a call twice in the call log or in its session.
+//! overlapping an earlier one, never counts a call twice in the call log or in its session. A
+//! caller-chosen id reused for another call keeps both calls ([`crate::ids`]).
 
-use canopy_core::CallRecord;
+use canopy_core::{CallId, CallRecord};
 
 use super::Engine;
 use super::sample::{call_query, sample_call, session_query};
 use crate::SessionSummary;
+use crate::ids::{REUSED_ID_PROPERTY, reissued};
 use crate::query::filter::Filter;
 
 const ORG: &str = "org-rewrite";
@@ -150,4 +152,66 @@ pub async fn the_same_call_id_in_two_organisations_is_two_calls(e: Engine) {
         ours.values().all(|m| m.is_empty()),
         "scores stay with their organisation"
     );
+}
+
+/// A caller-chosen id reused for a different call (another start) keeps both calls: the first
+/// under the id, the later one under the id [`reissued`] derives, with the id it asked for in
+/// [`REUSED_ID_PROPERTY`]. Writing either again, or both in one batch, adds nothing.
+pub async fn a_reused_caller_chosen_id_keeps_both_calls(e: Engine) {
+    let chosen = CallId::parse("0b1b2b3b-4b5b-4b6b-8b7b-8b9babbbcbdb").expect("a UUID");
+    let mut calls = batch(0, 2);
+    for (call, start) in calls.iter_mut().zip([T0, T0 + 1_000]) {
+        call.id = chosen;
+        call.id_from_caller = true;
+        call.created_at_ms = start;
+    }
+    e.write(&calls[..1]).await;
+    e.write(&calls[..1]).await;
+    e.write(&calls[1..]).await;
+    e.write(&calls).await;
+
+    let fresh = reissued(ORG, chosen, T0 + 1_000);
+    assert_ne!(fresh, chosen);
+    let mut second = calls[1].clone();
+    second.id = fresh;
+    second
+        .properties
+        .insert(REUSED_ID_PROPERTY.to_owned(), chosen.to_string());
+    let first = e.query.get_call(ORG, chosen).await.expect("get_call");
+    assert_eq!(
+        first.map(|c| c.created_at_ms),
+        Some(T0),
+        "the id keeps its first call"
+    );
+    let moved = e.query.get_call(ORG, fresh).await.expect("get_call");
+    assert_eq!(
+        moved.map(|c| (c.id, c.created_at_ms, c.properties)),
+        Some((fresh, T0 + 1_000, second.properties.clone()))
+    );
+    check(&e, &[calls[0].clone(), second]).await;
+
+    // Both at once, in a batch of their own organisation.
+    let elsewhere: Vec<CallRecord> = calls
+        .iter()
+        .map(|c| CallRecord {
+            org_id: "org-rewrite-both".to_owned(),
+            ..c.clone()
+        })
+        .collect();
+    e.write(&elsewhere).await;
+    e.write(&elsewhere).await;
+    let count = e
+        .query
+        .count_calls("org-rewrite-both")
+        .await
+        .expect("count");
+    assert_eq!(count, 2, "both calls of one batch are kept, once");
+    let moved = e
+        .query
+        .get_call(
+            "org-rewrite-both",
+            reissued("org-rewrite-both", chosen, T0 + 1_000),
+        )
+        .await;
+    assert!(moved.expect("get_call").is_some());
 }
