@@ -1,10 +1,17 @@
 //! `TestApp::spawn()`: a mock provider and a Canopy server, both on port 0, ready to call.
+//!
+//! The store engine comes from `CANOPY_TEST_STORE`: unset or `sqlite`, a SQLite file in the
+//! test's temporary directory; `postgres`, a fresh PostgreSQL database from `canopy-testkit` (on
+//! the server named by `CANOPY_TEST_POSTGRES_URL`, else on a cluster of this test process).
 #![expect(
     clippy::expect_used,
+    clippy::panic,
     reason = "test support: a failed expectation is a failed test"
 )]
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use canopy::config::{FlagOverrides, Settings};
@@ -50,12 +57,58 @@ pub async fn spawn_mock() -> (String, oneshot::Sender<()>) {
     (url, tx)
 }
 
-/// Settings pointing OpenAI and Anthropic at `mock_url`, with a SQLite store in `dir`.
+/// The environment variable choosing the store engine of the end-to-end tests.
+pub const ENV_STORE: &str = "CANOPY_TEST_STORE";
+
+/// The store engine the end-to-end tests run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// The engine named by `CANOPY_TEST_STORE` (default SQLite); any other value fails the test.
+pub fn engine() -> Engine {
+    match std::env::var(ENV_STORE).as_deref() {
+        Err(_) | Ok("" | "sqlite") => Engine::Sqlite,
+        Ok("postgres") => Engine::Postgres,
+        Ok(other) => panic!("{ENV_STORE}={other:?}: expected `sqlite` or `postgres`"),
+    }
+}
+
+/// PostgreSQL databases by the test directory they belong to, so that settings made again for
+/// the same directory (a restart) find the same data. Dropping a `TestApp` drops its database.
+static DATABASES: Mutex<Option<HashMap<PathBuf, canopy_testkit::postgres::PgDatabase>>> =
+    Mutex::new(None);
+
+/// The store URL of the test whose files live in `dir`: SQLite `dir/canopy.db`, or a fresh
+/// PostgreSQL database that stays the same for `dir` until its `TestApp` is dropped.
+pub fn store_url(dir: &Path) -> String {
+    match engine() {
+        Engine::Sqlite => format!("sqlite://{}", dir.join("canopy.db").display()),
+        Engine::Postgres => {
+            let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+            databases
+                .get_or_insert_with(HashMap::new)
+                .entry(dir.to_owned())
+                .or_insert_with(canopy_testkit::postgres::fresh_database_blocking)
+                .url()
+                .to_owned()
+        }
+    }
+}
+
+/// The SQLite file behind `store_url(dir)`, for assertions about the file itself; `None` on
+/// other engines.
+pub fn sqlite_file(dir: &Path) -> Option<PathBuf> {
+    (engine() == Engine::Sqlite).then(|| dir.join("canopy.db"))
+}
+
+/// Settings pointing OpenAI and Anthropic at `mock_url`, with the test's store (`store_url`).
 pub fn settings(dir: &std::path::Path, mock_url: &str) -> Settings {
-    let store = format!("sqlite://{}", dir.join("canopy.db").display());
     let flags = FlagOverrides {
         listen: Some("127.0.0.1:0".into()),
-        store: Some(store),
+        store: Some(store_url(dir)),
     };
     let env = figment::providers::Env::prefixed("CANOPY_TEST_UNUSED_");
     let mut settings = canopy::config::load(None, env, flags)
@@ -211,6 +264,16 @@ impl TestApp {
         let mock_stop = std::mem::replace(&mut self._mock_stop, stop_tx);
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         (self.mock_url.clone(), mock_stop, dir)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The database of a directory handed on by `into_parts` stays for the restart.
+        let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(databases) = databases.as_mut() {
+            databases.remove(self.dir.path());
+        }
     }
 }
 
