@@ -19,10 +19,16 @@ pub fn normalize_path(raw: &str) -> String {
         out.push('/');
         out.push_str(segment);
     }
+    truncate_at_char(&mut out, MAX_PATH_BYTES);
+    // The cut may end the path on a separator or inside a segment's white space; the normal
+    // form has neither, so normalising it again changes nothing.
+    let kept = out
+        .trim_end_matches(|c: char| c == '/' || c.is_whitespace())
+        .len();
+    out.truncate(kept);
     if out.is_empty() {
         out.push('/');
     }
-    truncate_at_char(&mut out, MAX_PATH_BYTES);
     out
 }
 
@@ -62,6 +68,16 @@ mod tests {
         let path = normalize_path(&long);
         assert!(path.len() <= MAX_PATH_BYTES);
         assert!(path.starts_with("/é"));
+    }
+
+    #[test]
+    fn a_path_cut_at_the_cap_ends_in_neither_a_separator_nor_white_space() {
+        for tail in ["/b", " b"] {
+            let raw = format!("/{}{tail}", "a".repeat(MAX_PATH_BYTES - 2));
+            let path = normalize_path(&raw);
+            assert_eq!(path, format!("/{}", "a".repeat(MAX_PATH_BYTES - 2)));
+            assert_eq!(normalize_path(&path), path);
+        }
     }
 
     proptest! {
