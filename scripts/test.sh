@@ -13,6 +13,11 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
+# The fuzz targets, for a bounded time each, when cargo-fuzz is installed (.ci/run installs it).
+if cargo fuzz --version >/dev/null 2>&1; then
+  bash scripts/fuzz.sh
+fi
+
 # The compatibility suite runs the same debug binary the Rust tests built.
 cargo build -p canopy
 bash tests/compat/run.sh
