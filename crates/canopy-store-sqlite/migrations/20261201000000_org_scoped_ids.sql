@@ -79,3 +79,5 @@ CREATE INDEX calls_org_session ON calls (org_id, session_id, created_at) WHERE s
 CREATE INDEX calls_org_user ON calls (org_id, user_id, created_at) WHERE user_id IS NOT NULL;
 -- Retention walks calls oldest first across organisations; so does `canopy store copy`.
 CREATE INDEX calls_created ON calls (created_at, org_id, id);
+-- Retention removes sessions whose latest call is past it, across organisations.
+CREATE INDEX sessions_last ON sessions (last_request_at);

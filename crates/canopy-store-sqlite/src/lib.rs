@@ -11,6 +11,7 @@ mod dialect;
 mod keys;
 mod queries;
 mod read;
+mod retain;
 mod write;
 
 use std::str::FromStr;

@@ -40,3 +40,64 @@ pub enum StoreError {
 
 /// The storage boundary's result.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A store URL fit to print: the password in its user info, and any query parameter that
+/// looks like a secret, masked as `***`.
+pub fn redact_url(url: &str) -> String {
+    let (before_query, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match before_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _password)) => format!("{user}:***@{host}"),
+                    None => format!("{userinfo}@{host}"),
+                },
+                None => authority.to_owned(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => before_query.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if secret_key(key) => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+fn secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "pass", "secret", "token", "key"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            redact_url("postgres://canopy:s3cret@127.0.0.1:5432/db"),
+            "postgres://canopy:***@127.0.0.1:5432/db"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p@ss@h/db?sslmode=disable&password=x"),
+            "postgres://u:***@h/db?sslmode=disable&password=***"
+        );
+        assert_eq!(redact_url("sqlite://canopy.db"), "sqlite://canopy.db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

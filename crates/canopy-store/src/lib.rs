@@ -2,14 +2,21 @@
 //!
 //! Layout:
 //! - [`Ingest`] writes batches of calls and keeps the sessions table in the same transaction;
-//!   [`Query`] reads them back. Engines (`canopy-store-sqlite`, later PostgreSQL and
-//!   ClickHouse) implement both; the gateway holds an `Arc<dyn Ingest>` behind the writer.
+//!   [`Query`] reads them back; [`Annotate`] adds scores, properties, feedback and tags;
+//!   [`keys::Keys`] stores organisations and key hashes; [`Retain`] removes calls past their
+//!   retention; [`transfer::Transfer`] moves a whole store into another. Engines
+//!   (`canopy-store-sqlite`, `canopy-store-postgres`) implement them all; the gateway holds an
+//!   `Arc<dyn Ingest>` behind the writer.
+//! - [`sql`]: the SQL every relational engine shares (the filter language, session upserts,
+//!   chunking), behind a small [`sql::Dialect`] hook; [`migrate`]: the migration runner;
+//!   [`ids`]: call ids unique per organisation, and what happens to a reused one.
 //! - [`writer`]: the batching writer. The request path hands it records with
 //!   [`writer::IngestHandle::submit`], which never waits; records that cannot be queued go to
 //!   the on-disk [`spool`] and are written later.
-//! - [`testing`] (feature `testing`): the conformance story every engine must pass.
+//! - [`testing`] (feature `testing`): the store specification every engine must pass.
 //!
-//! No SQL driver belongs here: engines own their SQL, their migrations and their connections.
+//! No SQL driver belongs here: engines own their connections, their migrations and the SQL
+//! that is theirs alone.
 
 mod error;
 pub mod ids;
@@ -22,17 +29,19 @@ pub mod sql;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod transfer;
 pub mod writer;
 
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use canopy_core::{CallId, CallRecord};
+use serde::{Deserialize, Serialize};
 
 use crate::query::filter::Filter;
 use crate::query::{CallQuery, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery};
 
-pub use error::{Result, Source, StoreError};
+pub use error::{Result, Source, StoreError, redact_url};
 pub use model::{Principal, SessionSummary};
 
 /// The wall clock in Unix milliseconds, the unit every stored time uses.
@@ -108,6 +117,26 @@ pub trait Query: Send + Sync + 'static {
 
     /// A session's tags, oldest first.
     async fn session_tags(&self, org_id: &str, session_id: &str) -> Result<Vec<String>>;
+}
+
+/// Removing calls past their retention.
+#[async_trait]
+pub trait Retain: Send + Sync + 'static {
+    /// Removes every call that started before `before_ms`, with its bodies and scores, then
+    /// every session whose calls are all gone (its latest call started before `before_ms`),
+    /// with its tags and users. A session that keeps some calls keeps its totals.
+    ///
+    /// Works in small steps (or whole partitions), so that writes never wait long behind it.
+    async fn purge(&self, before_ms: i64) -> Result<Purged>;
+}
+
+/// What one purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purged {
+    /// Calls removed.
+    pub calls: u64,
+    /// Sessions removed.
+    pub sessions: u64,
 }
 
 /// Annotations users add after the fact. Each returns `false` when the call or session does

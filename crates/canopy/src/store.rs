@@ -5,7 +5,10 @@ use std::sync::Arc;
 use canopy_store::keys::Keys;
 use canopy_store::{Annotate, Ingest, Query, StoreError};
 
-/// An open store, seen through both traits.
+/// The store URLs this build opens, for messages.
+const SUPPORTED: &str = "sqlite://path/to.db and postgres://user:pass@host:port/db";
+
+/// An open store, seen through each of its traits.
 pub struct Store {
     pub ingest: Arc<dyn Ingest>,
     pub query: Arc<dyn Query>,
@@ -17,6 +20,8 @@ pub struct Store {
 enum Closer {
     #[cfg(feature = "sqlite")]
     Sqlite(canopy_store_sqlite::SqliteStore),
+    #[cfg(feature = "postgres")]
+    Postgres(canopy_store_postgres::PostgresStore),
 }
 
 impl Store {
@@ -26,19 +31,31 @@ impl Store {
             #[cfg(feature = "sqlite")]
             Some("sqlite") => {
                 let store = canopy_store_sqlite::SqliteStore::connect(url).await?;
-                let shared = Arc::new(store.clone());
-                Ok(Self {
-                    ingest: shared.clone(),
-                    query: shared.clone(),
-                    annotate: shared.clone(),
-                    keys: shared,
-                    closer: Closer::Sqlite(store),
-                })
+                Ok(Self::of(store.clone(), Closer::Sqlite(store)))
+            }
+            #[cfg(feature = "postgres")]
+            Some("postgres" | "postgresql") => {
+                let store = canopy_store_postgres::PostgresStore::connect(url).await?;
+                Ok(Self::of(store.clone(), Closer::Postgres(store)))
             }
             _ => Err(StoreError::BadUrl {
-                url: url.to_owned(),
-                reason: "this build supports sqlite:// stores".to_owned(),
+                url: canopy_store::redact_url(url),
+                reason: format!("this build supports {SUPPORTED}"),
             }),
+        }
+    }
+
+    fn of<S>(store: S, closer: Closer) -> Self
+    where
+        S: Ingest + Query + Annotate + Keys,
+    {
+        let shared = Arc::new(store);
+        Self {
+            ingest: shared.clone(),
+            query: shared.clone(),
+            annotate: shared.clone(),
+            keys: shared,
+            closer,
         }
     }
 
@@ -47,6 +64,8 @@ impl Store {
         match &self.closer {
             #[cfg(feature = "sqlite")]
             Closer::Sqlite(store) => store.close().await,
+            #[cfg(feature = "postgres")]
+            Closer::Postgres(store) => store.close().await,
         }
     }
 }

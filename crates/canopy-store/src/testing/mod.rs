@@ -36,6 +36,7 @@ pub mod calls;
 pub mod filter;
 pub mod isolation;
 pub mod keys;
+pub mod retain;
 pub mod rewrite;
 mod sample;
 pub mod sessions;
@@ -44,7 +45,7 @@ pub mod tree;
 use std::sync::Arc;
 
 use crate::keys::Keys;
-use crate::{Annotate, Ingest, Query};
+use crate::{Annotate, Ingest, Query, Retain};
 
 pub use sample::sample_call;
 
@@ -62,19 +63,22 @@ pub struct Engine {
     pub annotate: Arc<dyn Annotate>,
     /// Stores organisations and keys.
     pub keys: Arc<dyn Keys>,
+    /// Removes calls past their retention.
+    pub retain: Arc<dyn Retain>,
 }
 
 impl Engine {
     /// An engine whose four views are one store.
     pub fn new<S>(store: Arc<S>) -> Self
     where
-        S: Ingest + Query + Annotate + Keys,
+        S: Ingest + Query + Annotate + Keys + Retain,
     {
         Self {
             ingest: store.clone(),
             query: store.clone(),
             annotate: store.clone(),
-            keys: store,
+            keys: store.clone(),
+            retain: store,
         }
     }
 
@@ -156,6 +160,10 @@ macro_rules! conformance_tests {
                 session_queries_never_see_another_organisations_sessions,
                 annotations_never_reach_another_organisations_data,
                 filters_never_cross_into_another_organisation,
+            }
+            retain {
+                purge_removes_old_calls_and_sessions_with_no_calls_left,
+                purge_of_nothing_old_removes_nothing,
             }
             rewrite {
                 writing_a_batch_twice_changes_nothing,
