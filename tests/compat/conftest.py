@@ -1,8 +1,14 @@
 """Fixtures that run the real `canopy` binary: the mock provider and a gateway in front of it.
 
-Every test gets its own mock provider and its own gateway with a fresh SQLite store, so tests
-never see each other's calls. Nothing waits on a fixed port or a sleep: both processes listen on
-port 0 and the fixtures read the address each prints on its first stdout line.
+Every test gets its own mock provider and its own gateway with a fresh store, so tests never see
+each other's calls. Nothing waits on a fixed port or a sleep: both processes listen on port 0 and
+the fixtures read the address each prints on its first stdout line.
+
+The store engine comes from `CANOPY_TEST_STORE`: unset or `sqlite`, a SQLite file in the test's
+temporary directory; `postgres`, a new database on the server named by the admin URL in
+`CANOPY_TEST_POSTGRES_URL` (`scripts/with-services.sh` starts one and sets it), dropped after the
+test. Rows read from PostgreSQL are given SQLite's representation (JSON as text, booleans as
+0/1, times as epoch milliseconds), so a test's assertions hold on every engine.
 
 A test makes calls through the official SDKs, then calls `canopy.stop()` (SIGTERM; the gateway
 drains its write queue before it exits) and reads what was recorded with `canopy.calls()`,
@@ -11,15 +17,21 @@ drains its write queue before it exits) and reads what was recorded with `canopy
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import glob
 import json
 import os
 import queue
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import threading
+import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 
 import anthropic
@@ -35,6 +47,65 @@ OPENAI_KEY = "sk-compat-secret"
 ANTHROPIC_KEY = "sk-ant-compat-secret"
 # The Canopy key sent in Helicone-Auth (Canopy runs open on loopback with no keys configured).
 CANOPY_KEY = "Bearer x"
+
+
+def store_engine() -> str:
+    engine = os.environ.get("CANOPY_TEST_STORE") or "sqlite"
+    if engine not in ("sqlite", "postgres"):
+        pytest.exit(f"CANOPY_TEST_STORE={engine!r}: expected `sqlite` or `postgres`", returncode=2)
+    return engine
+
+
+class PostgresDatabase:
+    """A new database on the test server, for one gateway; `drop()` removes it."""
+
+    def __init__(self):
+        admin = os.environ.get("CANOPY_TEST_POSTGRES_URL")
+        if not admin:
+            pytest.exit(
+                "CANOPY_TEST_STORE=postgres needs CANOPY_TEST_POSTGRES_URL: "
+                "run under `bash scripts/with-services.sh`",
+                returncode=2,
+            )
+        import psycopg
+
+        self.admin = admin
+        self.name = f"canopy_compat_{uuid.uuid4().hex}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        self.url = urllib.parse.urlsplit(admin)._replace(path=f"/{self.name}").geturl()
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def postgres_program(name: str) -> str:
+    """A PostgreSQL client program of the newest installed version (it must not be older than
+    the server), else the one on the PATH."""
+    installed = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda path: int(Path(path).parts[-3]) if Path(path).parts[-3].isdigit() else 0,
+    )
+    found = installed[-1] if installed else shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} not found: install it with `apt-get install postgresql-client`")
+    return found
+
+
+def sqlite_value(value):
+    """A PostgreSQL value as SQLite's schema stores it."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if isinstance(value, datetime.datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 def canopy_bin() -> str:
@@ -149,17 +220,26 @@ class Mock:
 
 
 class Canopy:
-    """`canopy serve` in front of the mock, with its own SQLite store."""
+    """`canopy serve` in front of the mock, with its own store (see the module's docs)."""
 
     def __init__(self, mock: Mock, tmp: Path):
         self.tmp = tmp
+        self.engine = store_engine()
         self.db_path = tmp / "canopy.db"
+        self.postgres: PostgresDatabase | None = None
+        if self.engine == "postgres":
+            self.postgres = PostgresDatabase()
+            self.store_url = self.postgres.url
+        else:
+            self.store_url = f"sqlite://{self.db_path}"
+        self.exit_code: int | None = None
+        self._db = None
         self.config_path = tmp / "canopy.toml"
         self.config_path.write_text(
             "\n".join(
                 [
                     'listen = "127.0.0.1:0"',
-                    f'store = "sqlite://{self.db_path}"',
+                    f'store = "{self.store_url}"',
                     "[providers.openai]",
                     f'base_url = "{mock.url}"',
                     "[providers.anthropic]",
@@ -171,13 +251,16 @@ class Canopy:
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("CANOPY_")}
         env["CANOPY_LOG"] = "warn"
-        self.process = Process("canopy", [canopy_bin(), "serve", "--config", str(self.config_path)], tmp, env=env)
+        try:
+            self.process = Process("canopy", [canopy_bin(), "serve", "--config", str(self.config_path)], tmp, env=env)
+        except BaseException:
+            if self.postgres is not None:
+                self.postgres.drop()
+            raise
         assert self.process.announcement.startswith("canopy listening on "), self.process.announcement
         self.url = self.process.url
         self.openai_url = f"{self.url}/v1"
         self.anthropic_url = f"{self.url}/anthropic"
-        self.exit_code: int | None = None
-        self._db: sqlite3.Connection | None = None
 
     # --- clients -------------------------------------------------------------------------------
 
@@ -201,14 +284,25 @@ class Canopy:
 
     # --- the store -----------------------------------------------------------------------------
 
-    def db(self) -> sqlite3.Connection:
+    def db(self):
+        """A read connection to the store: sqlite3, or psycopg on PostgreSQL."""
         assert self.exit_code is not None, "call canopy.stop() before reading the store"
         if self._db is None:
-            self._db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
-            self._db.row_factory = sqlite3.Row
+            if self.postgres is not None:
+                import psycopg
+                from psycopg.rows import dict_row
+
+                self._db = psycopg.connect(self.postgres.url, autocommit=True, row_factory=dict_row)
+            else:
+                self._db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+                self._db.row_factory = sqlite3.Row
         return self._db
 
     def query(self, sql: str, *params) -> list[dict]:
+        """Rows of `sql`, written with SQLite's `?` placeholders, on any engine."""
+        if self.postgres is not None:
+            rows = self.db().execute(sql.replace("?", "%s"), params).fetchall()
+            return [{key: sqlite_value(value) for key, value in row.items()} for row in rows]
         return [dict(row) for row in self.db().execute(sql, params)]
 
     def calls(self) -> list[dict]:
@@ -234,7 +328,15 @@ class Canopy:
         return rows[0]
 
     def store_bytes(self) -> bytes:
-        """The raw bytes of the database and any side files (WAL, shared memory, journal)."""
+        """Everything the store holds as bytes: the SQLite database and its side files (WAL,
+        shared memory, journal), or a dump of the PostgreSQL database's rows."""
+        if self.postgres is not None:
+            return subprocess.run(
+                [postgres_program("pg_dump"), "--data-only", "--no-owner", "-d", self.postgres.url],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            ).stdout
         return b"".join(p.read_bytes() for p in sorted(self.tmp.glob("canopy.db*")) if p.is_file())
 
     def close(self) -> None:
@@ -242,6 +344,8 @@ class Canopy:
             self._db.close()
         if self.exit_code is None:
             self.process.kill()
+        if self.postgres is not None:
+            self.postgres.drop()
 
 
 @pytest.fixture
