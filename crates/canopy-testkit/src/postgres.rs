@@ -14,7 +14,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::process::{free_port, off_runtime, spawn_script};
@@ -60,8 +60,8 @@ fn shared_server_url() -> &'static str {
     }
 }
 
-/// A database created for one test. Dropping it drops the database (connections still open to
-/// it are ended first).
+/// A database created for one test. Dropping it drops the database, in the background:
+/// connections still open to it are ended, and nothing waits for that (see `Drop`).
 #[derive(Debug)]
 pub struct PgDatabase {
     url: String,
@@ -82,10 +82,26 @@ impl PgDatabase {
 }
 
 impl Drop for PgDatabase {
+    /// Starts `DROP DATABASE ... WITH (FORCE)` and returns at once. Waiting here could stall the
+    /// test for a minute: a pool of the same test, on a runtime this drop blocks, may be half-way
+    /// through opening a connection, and PostgreSQL waits for that login (up to its
+    /// `authentication_timeout`) before dropping. A `psql` left running when the test process
+    /// exits finishes by itself; a cluster that has already gone took the database with it.
     fn drop(&mut self) {
-        // Best effort: a cluster that has already gone took the database with it.
         let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        let _ = psql(&self.admin_url, &sql);
+        let started = Command::new(program("psql"))
+            .args(["-X", "-q", "-d", &self.admin_url, "-c", &sql])
+            .env("PGCONNECT_TIMEOUT", "10")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if let Ok(mut child) = started {
+            // Reaped by a thread of its own, so a long test run leaves no zombies.
+            let _ = std::thread::Builder::new()
+                .name("canopy-testkit-dropdb".to_owned())
+                .spawn(move || child.wait());
+        }
     }
 }
 
