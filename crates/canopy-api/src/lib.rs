@@ -86,6 +86,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/analytics/sessions", get(analytics::sessions))
         .route("/api/custom/v1/log", post(custom_log::log))
         .route("/api/v1/trace/custom/log", post(custom_log::log))
+        .route("/api/oai/v1/log", post(custom_log::log_openai))
+        .route("/api/anthropic/v1/log", post(custom_log::log_anthropic))
         .route("/api", get(not_found).post(not_found))
         .route(
             "/api/{*rest}",
@@ -154,6 +156,8 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
         sessions::replay,
         analytics::sessions,
         custom_log::log,
+        custom_log::log_openai,
+        custom_log::log_anthropic,
     )
 )]
 pub struct ApiDoc;

@@ -1,4 +1,6 @@
-//! `POST /custom/v1/log` (and `/v1/trace/custom/log`): record a step Canopy did not proxy.
+//! `POST /custom/v1/log` (and `/v1/trace/custom/log`): record a step Canopy did not proxy;
+//! `POST /oai/v1/log` and `/anthropic/v1/log`: the same body for an OpenAI or Anthropic call
+//! logged by hand, where Helicone's manual-logger helpers post when given a provider.
 //!
 //! Helicone's body: `{providerRequest: {url, json, meta}, providerResponse: {json, textBody,
 //! status, headers}, timing: {startTime, endTime, timeToFirstToken}, provider}`, where
@@ -8,6 +10,12 @@
 //! Session fields are read, first match wins, from the HTTP headers, then `meta` keys named
 //! like the headers (`Helicone-Session-Id`, ...), then the `meta` keys `session_id`,
 //! `session_path` and `session_name` that Helicone's own examples use.
+//!
+//! Usage is read from `providerResponse.json`, or, when that is empty, from
+//! `providerResponse.textBody`, where the helpers' streaming recipe puts the chunks (JSON lines
+//! or SSE). The record is completed by the rules every ingest path shares
+//! ([`canopy_core::completion`]): figures are bounded, URLs redacted, and a priced model whose
+//! usage is unknown costs null, never 0.
 
 use canopy_store::now_ms;
 use std::collections::BTreeMap;
@@ -15,10 +23,11 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use canopy_core::extract::{self, WireFormat};
+use canopy_core::completion;
+use canopy_core::extract::{self, ResponseFacts, WireFormat};
 use canopy_core::headers::CallHeaders;
 use canopy_core::record::StoredBody;
-use canopy_core::{CallKind, CallRecord, UsageSource};
+use canopy_core::{CallKind, CallRecord};
 use serde_json::{Map, Value};
 
 use crate::ApiState;
@@ -41,7 +50,44 @@ pub async fn log(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Envelope<Logged>>> {
-    let record = record(&state, &org.org_id, &headers, &body)?;
+    submit(&state, &org.org_id, &headers, &body, None)
+}
+
+/// Records an OpenAI call logged by hand (Helicone's manual logger with the OpenAI provider).
+#[utoipa::path(post, path = "/api/oai/v1/log", request_body(content = Object, description = "Helicone's custom log body; usage is also read from providerResponse.textBody (JSON lines or SSE)"),
+    responses((status = 200, body = Envelope<Logged>), (status = 400, body = Envelope<String>)))]
+pub async fn log_openai(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Envelope<Logged>>> {
+    submit(&state, &org.org_id, &headers, &body, Some(WireFormat::Openai))
+}
+
+/// Records an Anthropic call logged by hand (Helicone's manual logger with the Anthropic
+/// provider).
+#[utoipa::path(post, path = "/api/anthropic/v1/log", request_body(content = Object, description = "Helicone's custom log body; usage is also read from providerResponse.textBody (JSON lines or SSE)"),
+    responses((status = 200, body = Envelope<Logged>), (status = 400, body = Envelope<String>)))]
+pub async fn log_anthropic(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Envelope<Logged>>> {
+    submit(&state, &org.org_id, &headers, &body, Some(WireFormat::Anthropic))
+}
+
+/// Builds, completes and hands over the record of one logged step. `route_format` is the
+/// provider format the route names, if any.
+fn submit(
+    state: &ApiState,
+    org_id: &str,
+    headers: &HeaderMap,
+    body: &Value,
+    route_format: Option<WireFormat>,
+) -> ApiResult<Json<Envelope<Logged>>> {
+    let record = record(state, org_id, headers, body, route_format)?;
     let id = record.id.to_string();
     state.ingest.submit(record);
     Ok(ok(Logged { request_id: id }))
@@ -63,6 +109,7 @@ fn record(
     org_id: &str,
     headers: &HeaderMap,
     body: &Value,
+    route_format: Option<WireFormat>,
 ) -> ApiResult<CallRecord> {
     let body = object(body, "the body")?;
     let request = object(
@@ -129,11 +176,12 @@ fn record(
         .and_then(Value::as_i64);
 
     let call = call_headers(headers, &meta);
-    let response_json = response.get("json").filter(|v| !v.is_null());
-    let response_text = match (
-        response.get("textBody").and_then(Value::as_str),
-        response_json,
-    ) {
+    // The helpers' streaming recipe sends `json: {}` with the chunks in `textBody`.
+    let response_json = response
+        .get("json")
+        .filter(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty()));
+    let text_body = response.get("textBody").and_then(Value::as_str);
+    let response_text = match (text_body, response_json) {
         (Some(text), _) => Some(text.to_owned()),
         (None, Some(json)) => Some(json.to_string()),
         (None, None) => None,
@@ -150,12 +198,13 @@ fn record(
         org_id: org_id.to_owned(),
         created_at_ms: start,
         response_created_at_ms: Some(end),
-        latency_ms: Some(end - start),
+        latency_ms: Some(end.saturating_sub(start)),
         time_to_first_token_ms: ttft,
         provider: body
             .get("provider")
             .and_then(Value::as_str)
-            .map_or_else(|| "custom".to_owned(), str::to_ascii_lowercase),
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_else(|| default_provider(route_format).to_owned()),
         target_url: url.clone(),
         request_path: url,
         method: "POST".to_owned(),
@@ -176,10 +225,34 @@ fn record(
     if status >= 400 {
         record.error = Some(format!("the logged step answered {status}"));
     }
-    if kind == CallKind::Llm {
-        price(state, &mut record, response_json);
-    }
+    let format = route_format.unwrap_or(if record.provider == "anthropic" {
+        WireFormat::Anthropic
+    } else {
+        WireFormat::Openai
+    });
+    let facts = match (kind, response_json, text_body) {
+        (CallKind::Llm, Some(json), _) => extract::from_body(format, json.to_string().as_bytes()),
+        (CallKind::Llm, None, Some(text)) => {
+            let facts = extract::from_logged_text(format, text);
+            record.is_stream = !text.trim_start().starts_with('{') || text.lines().count() > 1;
+            facts
+        }
+        _ => ResponseFacts::default(),
+    };
+    // No tokenizer here: a priced model with no usage in the log costs null, never 0.
+    let provider = record.provider.clone();
+    completion::complete(&mut record, facts, true, |_| None, &state.prices, &provider);
     Ok(record)
+}
+
+/// The provider a logged call is recorded under when the body names none.
+fn default_provider(route_format: Option<WireFormat>) -> &'static str {
+    match route_format {
+        Some(WireFormat::Openai) => "openai",
+        Some(WireFormat::Anthropic) => "anthropic",
+        Some(WireFormat::Gemini) => "gemini",
+        None => "custom",
+    }
 }
 
 /// Reads Canopy's headers from HTTP headers, `meta` keys named like headers, and the plain
@@ -248,31 +321,5 @@ fn stored(text: String, omitted: bool) -> StoredBody {
             truncated: false,
             omitted: false,
         }
-    }
-}
-
-/// Reads usage from a logged LLM response and prices it.
-fn price(state: &ApiState, record: &mut CallRecord, response: Option<&Value>) {
-    let Some(response) = response else { return };
-    let format = if record.provider == "anthropic" {
-        WireFormat::Anthropic
-    } else {
-        WireFormat::Openai
-    };
-    let facts = extract::from_body(format, response.to_string().as_bytes());
-    record.response_model = facts.model;
-    if let Some(usage) = facts.usage {
-        record.usage = usage;
-        record.usage_source = UsageSource::Reported;
-    }
-    let model = record
-        .response_model
-        .clone()
-        .or_else(|| record.request_model.clone());
-    if let Some((matched, cost)) =
-        model.and_then(|m| state.prices.price(&record.provider, &m, &record.usage))
-    {
-        record.pricing_model = Some(matched.to_owned());
-        record.cost_nano_usd = Some(cost);
     }
 }
