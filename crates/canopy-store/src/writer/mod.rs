@@ -85,6 +85,16 @@ impl IngestHandle {
         spool_batch(&self.spool, std::slice::from_ref(&record), reason);
     }
 
+    /// Records waiting in the queue for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity().saturating_sub(self.tx.capacity())
+    }
+
+    /// Records waiting in the on-disk spool for the store.
+    pub fn spool_depth(&self) -> u64 {
+        self.spool.depth()
+    }
+
     /// The number of records written to the store so far; tests and benchmarks wait on it.
     pub fn written(&self) -> watch::Receiver<u64> {
         self.written.clone()
@@ -281,7 +291,7 @@ impl Task {
                     // The store is still failing. Move what is left to a new spool file so the
                     // part already written is not written again; if that fails, keep the file.
                     if written > 0 && self.spool.append(&records[written..]).is_ok() {
-                        let _ = spool::remove_file(&file);
+                        let _ = self.spool.remove_replayed(&file, records.len() + torn);
                     }
                     return;
                 }
@@ -289,7 +299,7 @@ impl Task {
                 self.count_written(chunk.len());
                 counter!(INGEST_REPLAYED_TOTAL).increment(chunk.len() as u64);
             }
-            if let Err(error) = spool::remove_file(&file) {
+            if let Err(error) = self.spool.remove_replayed(&file, records.len() + torn) {
                 tracing::error!(%error, "Cannot delete a replayed spool file; it will be replayed again.");
             }
             tracing::info!(file = %file.display(), records = records.len(), "Replayed spooled records.");
