@@ -24,8 +24,8 @@ use http_body::{Body, Frame, SizeHint};
 
 use crate::Gateway;
 use crate::telemetry::{
-    GATEWAY_REQUESTS_TOTAL, GATEWAY_UNPRICED_CALLS_TOTAL, LABEL_MODEL, LABEL_PROVIDER,
-    LABEL_STATUS_CLASS, UPSTREAM_TTFT_SECONDS, status_class,
+    GATEWAY_REQUESTS_TOTAL, GATEWAY_UNPRICED_CALLS_TOTAL, LABEL_PROVIDER, LABEL_STATUS_CLASS,
+    UPSTREAM_TTFT_SECONDS, provider_label, status_class,
 };
 
 /// What the capture needs to know about the call besides its record.
@@ -211,6 +211,7 @@ pub fn finish_record(
         .response_model
         .clone()
         .or_else(|| record.request_model.clone());
+    let provider = provider_label(&gateway.inner.providers, &record.provider);
     if let Some(model) = model {
         match gateway
             .inner
@@ -223,13 +224,14 @@ pub fn finish_record(
             }
             None => {
                 record.cost_nano_usd = None;
-                metrics::counter!(GATEWAY_UNPRICED_CALLS_TOTAL, LABEL_MODEL => model).increment(1);
+                metrics::counter!(GATEWAY_UNPRICED_CALLS_TOTAL, LABEL_PROVIDER => provider.clone())
+                    .increment(1);
             }
         }
     }
     metrics::counter!(
         GATEWAY_REQUESTS_TOTAL,
-        LABEL_PROVIDER => record.provider.clone(),
+        LABEL_PROVIDER => provider,
         LABEL_STATUS_CLASS => status_class(record.status),
     )
     .increment(1);

@@ -1,30 +1,67 @@
 //! Metric names of the proxy path. Every name the gateway emits is defined here, once.
+//!
+//! Label values never come straight from a request: a provider label is a route Canopy serves
+//! (a built-in or configured provider, or `gateway`), anything else is [`OTHER`]; error kinds
+//! and status classes are fixed sets. So the number of series stays bounded whatever callers
+//! send.
 
-/// Proxied calls, by provider, route kind and status class.
-pub const GATEWAY_REQUESTS_TOTAL: &str = "gateway_requests_total";
+use crate::Providers;
+use crate::error::ErrorKind;
+use crate::provider::GATEWAY_ROUTE;
+
+/// Proxied calls, by provider and status class.
+pub const GATEWAY_REQUESTS_TOTAL: &str = "canopy_gateway_requests_total";
+/// Proxied calls in flight: accepted and not yet answered to the last byte.
+pub const GATEWAY_IN_FLIGHT_CALLS: &str = "canopy_gateway_in_flight_calls";
 /// Time from sending upstream to the response head, seconds.
-pub const UPSTREAM_DURATION_SECONDS: &str = "upstream_duration_seconds";
+pub const UPSTREAM_DURATION_SECONDS: &str = "canopy_upstream_duration_seconds";
 /// Time from the request to the first body byte of a streamed response, seconds.
-pub const UPSTREAM_TTFT_SECONDS: &str = "upstream_ttft_seconds";
+pub const UPSTREAM_TTFT_SECONDS: &str = "canopy_upstream_ttft_seconds";
 /// Calls whose model is not in the price catalog (their cost is recorded as null).
-pub const GATEWAY_UNPRICED_CALLS_TOTAL: &str = "gateway_unpriced_calls_total";
+pub const GATEWAY_UNPRICED_CALLS_TOTAL: &str = "canopy_gateway_unpriced_calls_total";
 /// Errors Canopy answered itself, by kind.
-pub const GATEWAY_ERRORS_TOTAL: &str = "gateway_errors_total";
+pub const GATEWAY_ERRORS_TOTAL: &str = "canopy_gateway_errors_total";
+/// Responses whose shape contradicted their provider's configured format, by expected and
+/// actual format; they were read in the format they had.
+pub const GATEWAY_FORMAT_MISMATCH_TOTAL: &str = "canopy_gateway_format_mismatch_total";
+/// Request bodies streamed upstream uncaptured because the body memory budget was spent.
+pub const GATEWAY_UNBUFFERED_BODIES_TOTAL: &str = "canopy_gateway_unbuffered_bodies_total";
 
-/// Label: the provider's route name.
+/// Label: the provider's route name, or [`OTHER`].
 pub const LABEL_PROVIDER: &str = "provider";
 /// Label: `1xx`..`5xx`, or `failed` for Canopy's own negative statuses.
 pub const LABEL_STATUS_CLASS: &str = "status_class";
-/// Label: the model as requested, for unpriced calls.
-pub const LABEL_MODEL: &str = "model";
 /// Label: an error kind's code.
 pub const LABEL_KIND: &str = "kind";
+/// Label: the wire format a provider is configured with.
+pub const LABEL_EXPECTED: &str = "expected";
+/// Label: the wire format a response turned out to have.
+pub const LABEL_ACTUAL: &str = "actual";
+/// The label value every unknown provider folds into.
+pub const OTHER: &str = "other";
 
-/// Registers descriptions so `/metrics` explains each series.
+/// Every error kind, so each kind's counter exists (at 0) before its first error.
+const ERROR_KINDS: &[ErrorKind] = &[
+    ErrorKind::InvalidHeader,
+    ErrorKind::InvalidBody,
+    ErrorKind::Unauthorized,
+    ErrorKind::UnknownRoute,
+    ErrorKind::TargetNotAllowed,
+    ErrorKind::PayloadTooLarge,
+    ErrorKind::UpstreamUnreachable,
+    ErrorKind::UpstreamTimeout,
+];
+
+/// Registers descriptions so `/metrics` explains each series, and starts the counters whose
+/// labels are known in advance at 0.
 pub fn describe() {
     metrics::describe_counter!(
         GATEWAY_REQUESTS_TOTAL,
         "Calls proxied, by provider and status class."
+    );
+    metrics::describe_gauge!(
+        GATEWAY_IN_FLIGHT_CALLS,
+        "Proxied calls accepted and not yet answered to the last byte."
     );
     metrics::describe_histogram!(
         UPSTREAM_DURATION_SECONDS,
@@ -38,12 +75,34 @@ pub fn describe() {
     );
     metrics::describe_counter!(
         GATEWAY_UNPRICED_CALLS_TOTAL,
-        "Calls whose model has no price."
+        "Calls whose model has no price, by provider."
     );
     metrics::describe_counter!(
         GATEWAY_ERRORS_TOTAL,
         "Errors Canopy answered itself, by kind."
     );
+    metrics::describe_counter!(
+        GATEWAY_FORMAT_MISMATCH_TOTAL,
+        "Responses whose shape contradicted the provider's configured format."
+    );
+    metrics::describe_counter!(
+        GATEWAY_UNBUFFERED_BODIES_TOTAL,
+        "Request bodies streamed uncaptured because the body memory budget was spent."
+    );
+    metrics::gauge!(GATEWAY_IN_FLIGHT_CALLS).set(0.0);
+    for kind in ERROR_KINDS {
+        metrics::counter!(GATEWAY_ERRORS_TOTAL, LABEL_KIND => kind.code()).increment(0);
+    }
+}
+
+/// The provider label of a call recorded under route `name`: the name when Canopy serves that
+/// route, else [`OTHER`].
+pub fn provider_label(providers: &Providers, name: &str) -> String {
+    if name == GATEWAY_ROUTE || providers.get(name).is_some() {
+        name.to_owned()
+    } else {
+        OTHER.to_owned()
+    }
 }
 
 /// The status class label of a recorded status.
@@ -55,5 +114,20 @@ pub fn status_class(status: i32) -> &'static str {
         400..=499 => "4xx",
         500..=599 => "5xx",
         _ => "failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_canopy_does_not_serve_folds_into_other() -> Result<(), String> {
+        let providers = Providers::new(Vec::new(), "openai")?;
+        assert_eq!(provider_label(&providers, "anthropic"), "anthropic");
+        assert_eq!(provider_label(&providers, GATEWAY_ROUTE), "gateway");
+        assert_eq!(provider_label(&providers, "made-up-\u{7}route"), OTHER);
+        assert_eq!(provider_label(&providers, ""), OTHER);
+        Ok(())
     }
 }

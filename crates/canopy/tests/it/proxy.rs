@@ -251,10 +251,10 @@ async fn a_caller_chosen_request_id_is_kept_and_an_unknown_model_costs_null() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("gateway_unpriced_calls_total{model=\"my-finetune-xyz\"}"),
+        metrics.contains("canopy_gateway_unpriced_calls_total{provider=\"openai\"} 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("ingest_written_total"), "{metrics}");
+    assert!(metrics.contains("canopy_ingest_written_total"), "{metrics}");
     let health = app
         .client
         .get(format!("{}/healthz", app.url))
