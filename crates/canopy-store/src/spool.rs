@@ -161,7 +161,12 @@ pub fn read_file(path: &Path) -> Result<(Vec<CallRecord>, usize)> {
             continue;
         }
         match serde_json::from_slice(&line) {
-            Ok(record) => records.push(record),
+            Ok(mut record) => {
+                // A file from an older version or another hand is bounded and redacted like
+                // every other ingest path.
+                canopy_core::completion::validate(&mut record);
+                records.push(record);
+            }
             Err(_) => bad += 1,
         }
     }
