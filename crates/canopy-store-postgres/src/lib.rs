@@ -16,6 +16,7 @@ mod partition;
 mod queries;
 mod read;
 mod retain;
+mod transfer;
 mod write;
 
 use std::str::FromStr;

@@ -117,7 +117,11 @@ pub trait Transfer: Send + Sync + 'static {
     async fn export_keys(&self) -> Result<Vec<StoredKey>>;
 
     /// Up to `limit` calls with their bodies, of every organisation, in (start, organisation,
-    /// id) order, starting after `after`.
+    /// id) order, starting after `after`. Organisations and ids compare in the engine's own
+    /// text order, the same in the order and in the comparison with `after`, so that paging
+    /// with [`CallCursor::after`] the last call of each page reads every call exactly once.
+    /// Calls come back with `id_from_caller` false: they are stored calls, whose ids are
+    /// settled.
     async fn export_calls(&self, after: Option<&CallCursor>, limit: u32)
     -> Result<Vec<CallRecord>>;
 
@@ -128,6 +132,8 @@ pub trait Transfer: Send + Sync + 'static {
     async fn export_session_marks(&self) -> Result<Vec<SessionMarks>>;
 
     /// Adds organisations, keeping their ids; one already present (by id) is left as it is.
+    /// An organisation whose name the store already gives another id is an error: the two
+    /// stores hold different organisations of that name, and merging them is not a copy.
     async fn import_orgs(&self, orgs: &[OrgRow]) -> Result<()>;
 
     /// Adds keys, keeping their ids and hashes; one already present (by id) takes the
@@ -137,7 +143,8 @@ pub trait Transfer: Send + Sync + 'static {
     /// Sets scores, replacing a score of the same call and name.
     async fn import_scores(&self, scores: &[ScoreRow]) -> Result<()>;
 
-    /// Sets sessions' feedback and adds their tags; sessions not present are skipped.
+    /// Sets sessions' feedback (no feedback leaves the session's as it is) and adds their tags
+    /// (a tag already there keeps its time); sessions not present are skipped.
     async fn import_session_marks(&self, marks: &[SessionMarks]) -> Result<()>;
 
     /// Per organisation with calls or sessions, the figures a copy checks, by organisation id.

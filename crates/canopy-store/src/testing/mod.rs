@@ -13,9 +13,10 @@
 //!
 //! The macro expands to one `#[tokio::test]` per case, on a multi-thread runtime, grouped in
 //! one module per topic (`calls::get_call_is_scoped_to_its_organisation`, …), and calls the
-//! fresh-engine function once per case. Whatever that function returns beside the engine (a
-//! temporary directory, a database to drop) is held until the case ends. The calling crate
-//! needs `tokio` (features `macros`, `rt-multi-thread`) among its dev-dependencies.
+//! fresh-engine function once per case (twice for [`transfer`], whose cases copy one store
+//! into another). Whatever that function returns beside the engine (a temporary directory, a
+//! database to drop) is held until the case ends. The calling crate needs `tokio` (features
+//! `macros`, `rt-multi-thread`) among its dev-dependencies.
 //!
 //! Adding a case is one `pub async fn` in the topic's module and one line in
 //! [`conformance_tests!`](crate::conformance_tests).
@@ -23,9 +24,10 @@
 //! Topics: [`calls`] (round trip, reads, sorting, paging, scores), [`sessions`] (totals kept at
 //! write time, session queries), [`tree`] (tree, timeline and histograms over what an engine
 //! returns), [`annotate`], [`keys`], [`isolation`] (no organisation sees another's data through
-//! any method), [`rewrite`] (a replayed batch never counts twice) and [`filter`] (the filter
-//! language at both levels). [`sample_call`] is the complete record the cases start from; other
-//! tests and benchmarks use it too.
+//! any method), [`rewrite`] (a replayed batch never counts twice), [`filter`] (the filter
+//! language at both levels) and [`transfer`] (copying a whole store, idempotently).
+//! [`sample_call`] is the complete record the cases start from; other tests and benchmarks use
+//! it too.
 #![expect(
     clippy::expect_used,
     reason = "test support: a failed expectation is a failed conformance check"
@@ -40,11 +42,13 @@ pub mod retain;
 pub mod rewrite;
 mod sample;
 pub mod sessions;
+pub mod transfer;
 pub mod tree;
 
 use std::sync::Arc;
 
 use crate::keys::Keys;
+use crate::transfer::Transfer;
 use crate::{Annotate, Ingest, Query, Retain};
 
 pub use sample::sample_call;
@@ -65,20 +69,23 @@ pub struct Engine {
     pub keys: Arc<dyn Keys>,
     /// Removes calls past their retention.
     pub retain: Arc<dyn Retain>,
+    /// Reads the whole store out and writes one in.
+    pub transfer: Arc<dyn Transfer>,
 }
 
 impl Engine {
-    /// An engine whose four views are one store.
+    /// An engine whose views are all one store.
     pub fn new<S>(store: Arc<S>) -> Self
     where
-        S: Ingest + Query + Annotate + Keys + Retain,
+        S: Ingest + Query + Annotate + Keys + Retain + Transfer,
     {
         Self {
             ingest: store.clone(),
             query: store.clone(),
             annotate: store.clone(),
             keys: store.clone(),
-            retain: store,
+            retain: store.clone(),
+            transfer: store,
         }
     }
 
@@ -187,6 +194,27 @@ macro_rules! conformance_tests {
                 filtered_sessions_page_and_keep_whole_totals,
             }
         );
+        $crate::conformance_tests!(@pairs $fresh;
+            transfer {
+                a_copy_holds_everything_the_store_held,
+                export_calls_pages_in_start_organisation_id_order,
+                imports_are_idempotent,
+            }
+        );
+    };
+    (@pairs $fresh:ident; $($topic:ident { $($case:ident),* $(,)? })*) => {
+        $(
+            mod $topic {
+                $(
+                    #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $case() {
+                        let (from, _from_guard) = super::$fresh().await;
+                        let (to, _to_guard) = super::$fresh().await;
+                        $crate::testing::$topic::$case(from, to).await;
+                    }
+                )*
+            }
+        )*
     };
     (@topics $fresh:ident; $($topic:ident { $($case:ident),* $(,)? })*) => {
         $(
