@@ -1,29 +1,69 @@
 #!/usr/bin/env bash
-# Runs every test: the Rust workspace (unit, property, store conformance, end-to-end through
-# real sockets), the compatibility suite that drives Canopy with the official OpenAI and
-# Anthropic Python SDKs, and the dashboard's browser tests (Playwright driving Debian's
-# Chromium). Needs cargo, python3, node with npm, and /usr/bin/chromium; installs the SDKs into
-# .venv and playwright-core into ui-tests/node_modules on first run.
+# Runs every test, on every store engine. This is the README's test command and what CI runs.
+#
+#  1. Installs what the machine lacks (scripts/install-test-deps.sh: Python, Node.js, Chromium,
+#     the PostgreSQL server, redis-server; from Debian's packages, as root or through sudo).
+#  2. Starts one PostgreSQL cluster for the whole run (scripts/with-services.sh), named to the
+#     tests by CANOPY_TEST_POSTGRES_URL; each test creates its own database on it.
+#  3. The Rust workspace, built once: unit and property tests, every engine's store conformance
+#     suite, the end-to-end suite (crates/canopy/tests/it) on SQLite.
+#  4. The end-to-end suite again on PostgreSQL (CANOPY_TEST_STORE=postgres), from the same build,
+#     then the fuzz targets for a bounded time each (scripts/fuzz.sh) when cargo-fuzz is installed.
+#  5. The SDK compatibility suite (official OpenAI and Anthropic Python SDKs against the debug
+#     binary of step 3) on SQLite, then on PostgreSQL; it installs the SDKs into
+#     ${CANOPY_VENV:-.venv} on its first run.
+#  6. The dashboard's browser tests (Playwright driving Debian's Chromium).
+#
+# Redis-backed tests start their own redis-server through canopy-testkit. Rust tests run under
+# cargo-nextest when it is installed (one process per test), else under cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ -z "${CANOPY_TEST_POSTGRES_URL:-}" ]; then
+  bash scripts/install-test-deps.sh
+  exec bash scripts/with-services.sh bash "$0" "$@"
+fi
+# The first runs use the default engine, whatever the caller's environment says.
+unset CANOPY_TEST_STORE
+
+target="$(mkdir -p "${CARGO_TARGET_DIR:-target}" && cd "${CARGO_TARGET_DIR:-target}" && pwd)"
+export CANOPY_BIN="$target/debug/canopy"
+
+step() { printf '\n=== %s\n' "$*"; }
+
 if cargo nextest --version >/dev/null 2>&1; then
+  step "Rust workspace (SQLite end to end; every engine's conformance)"
   cargo nextest run --workspace --no-fail-fast
+  step "End-to-end suite on PostgreSQL"
+  # --workspace selects the same build as above, so nothing is compiled again.
+  CANOPY_TEST_STORE=postgres cargo nextest run --workspace --no-fail-fast \
+    -E 'package(=canopy) & binary(=it)'
 else
+  step "Rust workspace (SQLite end to end; every engine's conformance)"
   cargo test --workspace --no-fail-fast
+  step "End-to-end suite on PostgreSQL"
+  CANOPY_TEST_STORE=postgres cargo test --workspace --no-fail-fast --test it
 fi
 
 # The fuzz targets, for a bounded time each, when cargo-fuzz is installed (.ci/run installs it).
 if cargo fuzz --version >/dev/null 2>&1; then
+  step "Fuzz targets"
   bash scripts/fuzz.sh
 fi
 
-# The compatibility suite runs the same debug binary the Rust tests built.
-cargo build -p canopy
+# The SDK and browser suites run the debug binary the Rust tests built (the end-to-end tests
+# need it), so it is not built again.
+if [ ! -x "$CANOPY_BIN" ]; then
+  echo "no canopy binary at $CANOPY_BIN after the Rust tests" >&2
+  exit 1
+fi
+step "SDK compatibility suite on SQLite"
 bash tests/compat/run.sh
+step "SDK compatibility suite on PostgreSQL"
+CANOPY_TEST_STORE=postgres bash tests/compat/run.sh
 
-# The dashboard's browser tests run last, against the same debug binary.
+step "Browser tests"
 if [ ! -d ui-tests/node_modules/playwright-core ]; then
   npm ci --prefix ui-tests --no-audit --no-fund
 fi
-CANOPY_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/canopy" npm test --prefix ui-tests
+npm test --prefix ui-tests
