@@ -1,14 +1,16 @@
 //! The API's one error type and its public codes.
 //!
 //! Every failure answers Helicone's envelope, `{"data": null, "error": "<message>"}`, with the
-//! status below. Messages name what was wrong (the field, the filter column, the id).
+//! status below. Messages name what was wrong (the field, the filter column, the id), except
+//! for the store's failures: those answer a generic message, and the cause travels in the
+//! response's [`ErrorCause`] extension to the server's logging layer, never to the client.
 //!
-//! | variant | status | when |
+//! | variant | status | message |
 //! |---|---|---|
-//! | `BadRequest` | 400 | a malformed body, an unknown filter table / column / operator, a bad value |
+//! | `BadRequest` | 400 | a malformed body or query string, an unknown filter table / column / operator, a bad value |
 //! | `Unauthorized` | 401 | a missing, unknown or revoked key |
 //! | `NotFound` | 404 | no such request or session in the caller's organisation |
-//! | `Store` | 500 | the store failed |
+//! | `Store` | 500 | `internal error` (the cause is logged) |
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -28,8 +30,8 @@ pub enum ApiError {
     /// Nothing by that id.
     #[error("{0}")]
     NotFound(String),
-    /// The store failed.
-    #[error("the store failed: {0}")]
+    /// The store failed. Its text names tables and driver details, so it is logged, not answered.
+    #[error("internal error")]
     Store(#[from] StoreError),
 }
 
@@ -43,7 +45,20 @@ impl ApiError {
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    /// What is logged about a server error; `None` for the client's errors.
+    pub fn cause(&self) -> Option<String> {
+        match self {
+            Self::Store(error) => Some(format!("the store failed: {error}")),
+            Self::BadRequest(_) | Self::Unauthorized(_) | Self::NotFound(_) => None,
+        }
+    }
 }
+
+/// Why a response is a server error, for the logging layer in front of the API. It is a
+/// response extension: it never reaches the client.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
 
 /// Helicone's response envelope.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -68,7 +83,11 @@ impl IntoResponse for ApiError {
             data: None,
             error: Some(self.to_string()),
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Some(cause) = self.cause() {
+            response.extensions_mut().insert(ErrorCause(cause));
+        }
+        response
     }
 }
 
@@ -89,3 +108,26 @@ pub fn done_or_not_found(
 
 /// The handlers' result.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_store_failure_answers_a_generic_message_and_keeps_the_cause_for_the_log() {
+        let driver_text = "no such column: calls.secret_column";
+        let error = ApiError::Store(StoreError::Read {
+            what: "session list",
+            source: driver_text.into(),
+        });
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let cause = response.extensions().get::<ErrorCause>().cloned().unwrap();
+        assert!(cause.0.contains(driver_text), "{cause:?}");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert_eq!(body, r#"{"data":null,"error":"internal error"}"#);
+    }
+}

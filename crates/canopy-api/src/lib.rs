@@ -16,6 +16,7 @@
 pub mod dto;
 mod error;
 mod extract;
+pub mod openapi;
 pub mod replay;
 pub mod routes;
 pub mod time;
@@ -33,7 +34,9 @@ use canopy_store::writer::IngestHandle;
 use canopy_store::{Annotate, Query};
 use utoipa::OpenApi;
 
-pub use error::{ApiError, Envelope};
+pub use openapi::ApiDoc;
+
+pub use error::{ApiError, Envelope, ErrorCause};
 
 use crate::routes::{analytics, custom_log, requests, sessions};
 
@@ -130,34 +133,3 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
         uri.path()
     ))
 }
-
-/// The OpenAPI document of every route above, built from the handlers and shapes themselves.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Canopy API",
-        description = "Helicone-compatible query API of Canopy, the self-hosted LLM gateway."
-    ),
-    paths(
-        requests::query,
-        requests::count,
-        requests::get,
-        requests::feedback,
-        requests::property,
-        requests::score,
-        sessions::query,
-        sessions::count,
-        sessions::names,
-        sessions::metrics,
-        sessions::get,
-        sessions::feedback,
-        sessions::tag,
-        sessions::add_tag,
-        sessions::replay,
-        analytics::sessions,
-        custom_log::log,
-        custom_log::log_openai,
-        custom_log::log_anthropic,
-    )
-)]
-pub struct ApiDoc;

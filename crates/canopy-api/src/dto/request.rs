@@ -20,16 +20,18 @@ pub const FEEDBACK_SCORE: &str = "helicone-score-feedback";
 #[serde(default)]
 pub struct RequestQueryParams {
     /// Helicone's filter tree; `"all"` or `{}` for everything.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = super::filter_schema)]
     pub filter: Option<serde_json::Value>,
     /// Rows to skip.
     pub offset: Option<u64>,
     /// Page size (default 10, at most 1000).
+    #[schema(maximum = 1000)]
     pub limit: Option<u64>,
     /// `{"created_at": "desc"}` and the other sort keys Helicone accepts.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = sort_schema)]
     pub sort: Option<serde_json::Value>,
     /// `{"key": "request_created_at", "direction": "asc"}`, as Helicone's replay cookbook sends.
+    #[serde(deserialize_with = "super::object_only")]
     pub sort_by: Option<SortBy>,
 }
 
@@ -37,10 +39,51 @@ pub struct RequestQueryParams {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SortBy {
     /// A sort key.
+    #[schema(schema_with = sort_key_schema)]
     pub key: String,
     /// `asc` or `desc`.
     #[serde(default)]
+    #[schema(schema_with = direction_schema)]
     pub direction: Option<String>,
+}
+
+/// Every sort key [`RequestQueryParams`] accepts.
+pub const SORT_KEYS: &[&str] = &[
+    "created_at",
+    "request_created_at",
+    "latency",
+    "delay_ms",
+    "cost",
+    "cost_usd",
+    "costUSD",
+    "total_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "status",
+    "response_status",
+];
+
+fn sort_key_schema() -> utoipa::openapi::schema::Object {
+    super::one_of(SORT_KEYS)
+}
+
+fn direction_schema() -> utoipa::openapi::schema::Object {
+    super::one_of_or_null(&["asc", "desc"])
+}
+
+/// `{"<sort key>": "asc" | "desc"}`; the first key is used.
+fn sort_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .property_names(Some(sort_key_schema()))
+        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::RefOr(
+            direction_schema().into(),
+        )))
+        .description(Some(
+            "`{\"created_at\": \"desc\"}`: a sort key and its direction.",
+        ))
+        .build()
 }
 
 /// Parses a filter, or everything when absent.
@@ -77,19 +120,37 @@ fn descending(direction: Option<&str>) -> Result<bool, ApiError> {
 impl RequestQueryParams {
     /// Validates the body into a store query.
     pub fn to_query(&self) -> Result<CallQuery, ApiError> {
-        let (sort, descending) = match (&self.sort_by, &self.sort) {
-            (Some(by), _) => (sort_key(&by.key)?, descending(by.direction.as_deref())?),
-            (None, Some(serde_json::Value::Object(sort))) => match sort.iter().next() {
-                Some((key, direction)) => (sort_key(key)?, descending(direction.as_str())?),
-                None => (CallSortKey::CreatedAt, true),
-            },
-            (None, None | Some(serde_json::Value::Null)) => (CallSortKey::CreatedAt, true),
-            (None, Some(_)) => {
+        // Both sort forms are checked; `sort_by` wins when both are sent.
+        let sort = match &self.sort {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Object(sort)) => {
+                // The first key sorts; every key must still be a valid sort.
+                let mut keys = Vec::with_capacity(sort.len());
+                for (key, direction) in sort {
+                    let direction = match direction {
+                        serde_json::Value::String(d) => Some(d.as_str()),
+                        serde_json::Value::Null => None,
+                        _ => {
+                            return Err(ApiError::BadRequest(format!(
+                                "sort.{key} must be `asc` or `desc`"
+                            )));
+                        }
+                    };
+                    keys.push((sort_key(key)?, descending(direction)?));
+                }
+                keys.first().copied()
+            }
+            Some(_) => {
                 return Err(ApiError::BadRequest(
                     "sort must be an object like {\"created_at\": \"desc\"}".into(),
                 ));
             }
         };
+        let sort_by = match &self.sort_by {
+            Some(by) => Some((sort_key(&by.key)?, descending(by.direction.as_deref())?)),
+            None => None,
+        };
+        let (sort, descending) = sort_by.or(sort).unwrap_or((CallSortKey::CreatedAt, true));
         let limit = self.limit.unwrap_or(10);
         if limit > MAX_CALL_LIMIT {
             return Err(ApiError::BadRequest(format!(
@@ -101,7 +162,7 @@ impl RequestQueryParams {
             sort,
             descending,
             limit,
-            offset: self.offset.unwrap_or(0),
+            offset: super::offset(self.offset)?,
         })
     }
 }
@@ -118,14 +179,14 @@ pub struct RequestRow {
     pub request_properties: BTreeMap<String, String>,
     pub request_model: Option<String>,
     pub model_override: Option<String>,
-    #[schema(value_type = Object)]
+    /// The stored body: JSON as parsed, other text (a raw SSE stream) as a string, or null.
     pub request_body: serde_json::Value,
     pub response_id: String,
     pub response_created_at: Option<String>,
     /// The upstream's status, or Canopy's negative codes (−1 unreachable, −2 timeout, −3 client cancelled).
     pub response_status: i32,
     pub response_model: Option<String>,
-    #[schema(value_type = Object)]
+    /// The stored body: JSON as parsed, other text (a raw SSE stream) as a string, or null.
     pub response_body: serde_json::Value,
     /// The model the call is known by: the response's, else the request's.
     pub model: Option<String>,
@@ -246,6 +307,7 @@ pub struct FeedbackBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PropertyBody {
     /// Property name.
+    #[schema(min_length = 1)]
     pub key: String,
     /// Property value.
     pub value: String,
@@ -255,8 +317,18 @@ pub struct PropertyBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ScoreBody {
     /// Named scores; booleans count as 1 and 0.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = scores_schema)]
     pub scores: BTreeMap<String, serde_json::Value>,
+}
+
+fn scores_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
+    let value =
+        ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Number, Type::Boolean]));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::RefOr(value.build().into())))
+        .build()
 }
 
 impl ScoreBody {

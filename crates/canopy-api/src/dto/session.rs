@@ -30,18 +30,21 @@ pub struct SessionQueryParams {
     /// Case-insensitive substring of the session id or name.
     pub search: Option<String>,
     /// Sessions overlapping this window are listed, with their whole totals.
+    #[serde(deserialize_with = "super::object_only")]
     pub time_filter: Option<TimeFilter>,
     /// Minutes to add to the returned times (Helicone's dashboards send it; Canopy answers in UTC
     /// and only checks it is within a day).
-    pub timezone_difference: Option<i64>,
+    #[schema(minimum = -1440, maximum = 1440)]
+    pub timezone_difference: Option<f64>,
     /// Exact session name.
     pub name_equals: Option<String>,
     /// Helicone's filter tree over `request_response_rmt` and `sessions_request_response_rmt`.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = super::filter_schema)]
     pub filter: Option<serde_json::Value>,
     /// Rows to skip.
     pub offset: Option<u64>,
     /// Page size (default 50, at most 1000).
+    #[schema(maximum = 1000)]
     pub limit: Option<u64>,
 }
 
@@ -62,14 +65,14 @@ impl SessionQueryParams {
             name_equals: self.name_equals.clone().filter(|s| !s.is_empty()),
             filter: parse_filter(self.filter.as_ref())?,
             limit,
-            offset: self.offset.unwrap_or(0),
+            offset: super::offset(self.offset)?,
         })
     }
 }
 
-fn check_timezone(minutes: Option<i64>) -> Result<(), ApiError> {
+fn check_timezone(minutes: Option<f64>) -> Result<(), ApiError> {
     match minutes {
-        Some(m) if m.abs() > 1440 => Err(ApiError::BadRequest(format!(
+        Some(m) if !(-1440.0..=1440.0).contains(&m) => Err(ApiError::BadRequest(format!(
             "timezoneDifference must be within ±1440 minutes, got {m}"
         ))),
         _ => Ok(()),
@@ -138,22 +141,30 @@ pub struct SessionNameParams {
     /// Names containing this (names query); the exact name (metrics query), as Helicone reads it.
     pub name_contains: Option<String>,
     /// Minutes to add to the returned times (checked, not applied).
-    pub timezone_difference: Option<i64>,
+    #[schema(minimum = -1440, maximum = 1440)]
+    pub timezone_difference: Option<f64>,
     /// Only sessions overlapping this window.
+    #[serde(deserialize_with = "super::object_only")]
     pub time_filter: Option<TimeFilter>,
     /// Helicone's filter tree.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = super::filter_schema)]
     pub filter: Option<serde_json::Value>,
     /// Percentile at which outliers are cut: `p50`, `p75` (default), `p95`, `p99`, `p99.9`.
+    #[schema(schema_with = p_size_schema)]
     pub p_size: Option<String>,
     /// Keep only the interquartile band instead.
     pub use_interquartile: Option<bool>,
+}
+
+fn p_size_schema() -> utoipa::openapi::schema::Object {
+    super::one_of_or_null(&["p50", "p75", "p95", "p99", "p99.9"])
 }
 
 impl SessionNameParams {
     /// The session query these parameters describe (every matching session, no page).
     pub fn to_query(&self, name_equals: Option<String>) -> Result<SessionQuery, ApiError> {
         check_timezone(self.timezone_difference)?;
+        self.percentile()?;
         Ok(SessionQuery {
             search: None,
             start_ms: self.time_filter.and_then(|t| t.start_time_unix_ms),
@@ -371,8 +382,10 @@ pub fn session_detail(
 
 /// Query parameters of `GET /v1/analytics/sessions`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AnalyticsParams {
     /// `user` matches the user id; any other type matches the property of that name.
+    #[param(min_length = 1)]
     pub entity_type: String,
     /// The value to match.
     pub entity_id: String,
@@ -381,6 +394,7 @@ pub struct AnalyticsParams {
     /// Window end.
     pub end_date: Option<String>,
     /// Page size (default 100, at most 1000).
+    #[param(maximum = 1000)]
     pub limit: Option<u64>,
 }
 

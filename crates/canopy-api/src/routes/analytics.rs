@@ -1,24 +1,25 @@
 //! `GET /v1/analytics/sessions`: the sessions of one user or one property value.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use canopy_store::query::SessionQuery;
 use canopy_store::query::filter::{Condition, Field, Filter, Op, Value};
 
 use crate::ApiState;
 use crate::dto::session::{AnalyticsParams, EntitySession, entity_session};
 use crate::error::{ApiError, ApiResult, Envelope, ok};
-use crate::extract::Org;
+use crate::extract::{ApiQuery, Org};
+use crate::openapi::ErrorEnvelope;
 use crate::time;
 
 /// Sessions of an entity: `entity_type=user` matches the user id, any other type matches the
 /// property of that name. Each session is counted whole.
-#[utoipa::path(get, path = "/api/v1/analytics/sessions", params(AnalyticsParams),
-    responses((status = 200, body = Envelope<Vec<EntitySession>>), (status = 400, body = Envelope<String>)))]
+#[utoipa::path(get, operation_id = "entitySessions", path = "/api/v1/analytics/sessions", params(AnalyticsParams),
+    responses((status = 200, body = Envelope<Vec<EntitySession>>), (status = 400, body = ErrorEnvelope)))]
 pub async fn sessions(
     State(state): State<ApiState>,
     Org(org): Org,
-    Query(params): Query<AnalyticsParams>,
+    ApiQuery(params): ApiQuery<AnalyticsParams>,
 ) -> ApiResult<Json<Envelope<Vec<EntitySession>>>> {
     let field = match params.entity_type.as_str() {
         "" => return Err(ApiError::BadRequest("entity_type must not be empty".into())),
@@ -26,12 +27,14 @@ pub async fn sessions(
         other => Field::Property(other.to_owned()),
     };
     let date = |name: &str, text: Option<&str>| -> ApiResult<Option<i64>> {
-        text.map(|t| {
-            time::parse(t).ok_or_else(|| {
-                ApiError::BadRequest(format!("{name} must be a date or time, got `{t}`"))
+        // An empty value (`start_date=`) is no bound, as an absent one.
+        text.filter(|t| !t.is_empty())
+            .map(|t| {
+                time::parse(t).ok_or_else(|| {
+                    ApiError::BadRequest(format!("{name} must be a date or time, got `{t}`"))
+                })
             })
-        })
-        .transpose()
+            .transpose()
     };
     let limit = params.limit.unwrap_or(100);
     if limit > canopy_store::query::MAX_SESSION_LIMIT {

@@ -1,7 +1,7 @@
 //! `/v1/request/*`: query, count, fetch and annotate calls.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use super::call_id;
 use crate::ApiState;
@@ -10,11 +10,12 @@ use crate::dto::request::{
     request_row,
 };
 use crate::error::{ApiError, ApiResult, Envelope, done_or_not_found, ok};
-use crate::extract::{ApiJson, Org};
+use crate::extract::{ApiJson, ApiPath, Org};
+use crate::openapi::{Done, ErrorEnvelope};
 
 /// Filtered, sorted, paginated calls.
-#[utoipa::path(post, path = "/api/v1/request/query", request_body = RequestQueryParams,
-    responses((status = 200, body = Envelope<Vec<RequestRow>>), (status = 400, body = Envelope<String>)))]
+#[utoipa::path(post, operation_id = "queryRequests", path = "/api/v1/request/query", request_body = RequestQueryParams,
+    responses((status = 200, body = Envelope<Vec<RequestRow>>), (status = 400, body = ErrorEnvelope)))]
 pub async fn query(
     State(state): State<ApiState>,
     Org(org): Org,
@@ -31,27 +32,28 @@ pub async fn query(
 }
 
 /// How many calls match a filter.
-#[utoipa::path(post, path = "/api/v1/request/count/query", request_body = RequestQueryParams,
-    responses((status = 200, body = Envelope<u64>), (status = 400, body = Envelope<String>)))]
+#[utoipa::path(post, operation_id = "countRequests", path = "/api/v1/request/count/query", request_body = RequestQueryParams,
+    responses((status = 200, body = Envelope<u64>), (status = 400, body = ErrorEnvelope)))]
 pub async fn count(
     State(state): State<ApiState>,
     Org(org): Org,
     ApiJson(params): ApiJson<RequestQueryParams>,
 ) -> ApiResult<Json<Envelope<u64>>> {
-    let filter = crate::dto::request::parse_filter(params.filter.as_ref())?;
+    // The whole body is checked, as for a query, though only the filter counts.
+    let query = params.to_query()?;
     Ok(ok(state
         .query
-        .count_matching_calls(&org.org_id, &filter)
+        .count_matching_calls(&org.org_id, &query.filter)
         .await?))
 }
 
 /// One call, bodies included.
-#[utoipa::path(get, path = "/api/v1/request/{id}", params(("id" = String, Path, description = "The request id")),
-    responses((status = 200, body = Envelope<RequestRow>), (status = 404, body = Envelope<String>)))]
+#[utoipa::path(get, operation_id = "getRequest", path = "/api/v1/request/{id}", params(("id" = String, Path, description = "The request id")),
+    responses((status = 200, body = Envelope<RequestRow>), (status = 404, body = ErrorEnvelope)))]
 pub async fn get(
     State(state): State<ApiState>,
     Org(org): Org,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Envelope<RequestRow>>> {
     let id = call_id(&id)?;
     let call = state
@@ -64,13 +66,13 @@ pub async fn get(
 }
 
 /// Thumbs-up or thumbs-down on a call.
-#[utoipa::path(post, path = "/api/v1/request/{id}/feedback", request_body = FeedbackBody,
+#[utoipa::path(post, operation_id = "requestFeedback", path = "/api/v1/request/{id}/feedback", request_body = FeedbackBody,
     params(("id" = String, Path, description = "The request id")),
-    responses((status = 200, body = Envelope<String>), (status = 404, body = Envelope<String>)))]
+    responses((status = 200, body = Done), (status = 404, body = ErrorEnvelope)))]
 pub async fn feedback(
     State(state): State<ApiState>,
     Org(org): Org,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FeedbackBody>,
 ) -> ApiResult<Json<Envelope<()>>> {
     let id = call_id(&id)?;
@@ -82,13 +84,13 @@ pub async fn feedback(
 }
 
 /// Sets a property on a call.
-#[utoipa::path(put, path = "/api/v1/request/{id}/property", request_body = PropertyBody,
+#[utoipa::path(put, operation_id = "setRequestProperty", path = "/api/v1/request/{id}/property", request_body = PropertyBody,
     params(("id" = String, Path, description = "The request id")),
-    responses((status = 200, body = Envelope<String>), (status = 404, body = Envelope<String>)))]
+    responses((status = 200, body = Done), (status = 404, body = ErrorEnvelope)))]
 pub async fn property(
     State(state): State<ApiState>,
     Org(org): Org,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PropertyBody>,
 ) -> ApiResult<Json<Envelope<()>>> {
     let id = call_id(&id)?;
@@ -105,13 +107,13 @@ pub async fn property(
 }
 
 /// Adds named scores to a call.
-#[utoipa::path(post, path = "/api/v1/request/{id}/score", request_body = ScoreBody,
+#[utoipa::path(post, operation_id = "scoreRequest", path = "/api/v1/request/{id}/score", request_body = ScoreBody,
     params(("id" = String, Path, description = "The request id")),
-    responses((status = 200, body = Envelope<String>), (status = 400, body = Envelope<String>), (status = 404, body = Envelope<String>)))]
+    responses((status = 200, body = Done), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn score(
     State(state): State<ApiState>,
     Org(org): Org,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ScoreBody>,
 ) -> ApiResult<Json<Envelope<()>>> {
     let id = call_id(&id)?;

@@ -1,7 +1,7 @@
 //! `/v1/session/*`: list, count, names, metrics, one session's tree, and annotations.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use canopy_store::query::histogram::{self, Cut};
 
 use crate::ApiState;
@@ -13,12 +13,13 @@ use crate::dto::session::{
 };
 use crate::dto::{mean, usd};
 use crate::error::{ApiError, ApiResult, Envelope, done_or_not_found, ok};
-use crate::extract::{ApiJson, Org};
+use crate::extract::{ApiJson, ApiPath, Org};
+use crate::openapi::{Done, ErrorEnvelope};
 use crate::replay::{ReplayParams, ReplayResult};
 
 /// A page of sessions, newest first, each with its whole totals.
-#[utoipa::path(post, path = "/api/v1/session/query", request_body = SessionQueryParams,
-    responses((status = 200, body = Envelope<Vec<SessionRow>>), (status = 400, body = Envelope<String>)))]
+#[utoipa::path(post, operation_id = "querySessions", path = "/api/v1/session/query", request_body = SessionQueryParams,
+    responses((status = 200, body = Envelope<Vec<SessionRow>>), (status = 400, body = ErrorEnvelope)))]
 pub async fn query(
     State(state): State<ApiState>,
     Org(org): Org,
@@ -32,8 +33,8 @@ pub async fn query(
 }
 
 /// Totals over every matching session.
-#[utoipa::path(post, path = "/api/v1/session/count", request_body = SessionQueryParams,
-    responses((status = 200, body = Envelope<SessionCount>), (status = 400, body = Envelope<String>)))]
+#[utoipa::path(post, operation_id = "countSessions", path = "/api/v1/session/count", request_body = SessionQueryParams,
+    responses((status = 200, body = Envelope<SessionCount>), (status = 400, body = ErrorEnvelope)))]
 pub async fn count(
     State(state): State<ApiState>,
     Org(org): Org,
@@ -53,8 +54,8 @@ pub async fn count(
 }
 
 /// Session names and how each has been used.
-#[utoipa::path(post, path = "/api/v1/session/name/query", request_body = SessionNameParams,
-    responses((status = 200, body = Envelope<Vec<SessionNameEntry>>), (status = 400, body = Envelope<String>)))]
+#[utoipa::path(post, operation_id = "querySessionNames", path = "/api/v1/session/name/query", request_body = SessionNameParams,
+    responses((status = 200, body = Envelope<Vec<SessionNameEntry>>), (status = 400, body = ErrorEnvelope)))]
 pub async fn names(
     State(state): State<ApiState>,
     Org(org): Org,
@@ -70,8 +71,8 @@ pub async fn names(
 }
 
 /// Histograms of calls per session, duration (seconds) and cost (USD), with averages.
-#[utoipa::path(post, path = "/api/v1/session/metrics/query", request_body = SessionNameParams,
-    responses((status = 200, body = Envelope<SessionMetrics>), (status = 400, body = Envelope<String>)))]
+#[utoipa::path(post, operation_id = "querySessionMetrics", path = "/api/v1/session/metrics/query", request_body = SessionNameParams,
+    responses((status = 200, body = Envelope<SessionMetrics>), (status = 400, body = ErrorEnvelope)))]
 pub async fn metrics(
     State(state): State<ApiState>,
     Org(org): Org,
@@ -109,12 +110,12 @@ pub async fn metrics(
 }
 
 /// One session with its server-built tree, per-node roll-ups, timeline and calls.
-#[utoipa::path(get, path = "/api/v1/session/{id}", params(("id" = String, Path, description = "The session id")),
-    responses((status = 200, body = Envelope<SessionDetail>), (status = 404, body = Envelope<String>)))]
+#[utoipa::path(get, operation_id = "getSession", path = "/api/v1/session/{id}", params(("id" = String, Path, description = "The session id")),
+    responses((status = 200, body = Envelope<SessionDetail>), (status = 404, body = ErrorEnvelope)))]
 pub async fn get(
     State(state): State<ApiState>,
     Org(org): Org,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Envelope<SessionDetail>>> {
     Ok(ok(detail(&*state.query, &org.org_id, &id).await?))
 }
@@ -141,13 +142,13 @@ pub async fn detail(
 }
 
 /// Thumbs-up or thumbs-down on a session.
-#[utoipa::path(post, path = "/api/v1/session/{id}/feedback", request_body = crate::dto::request::FeedbackBody,
+#[utoipa::path(post, operation_id = "sessionFeedback", path = "/api/v1/session/{id}/feedback", request_body = crate::dto::request::FeedbackBody,
     params(("id" = String, Path, description = "The session id")),
-    responses((status = 200, body = Envelope<String>), (status = 404, body = Envelope<String>)))]
+    responses((status = 200, body = Done), (status = 404, body = ErrorEnvelope)))]
 pub async fn feedback(
     State(state): State<ApiState>,
     Org(org): Org,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<crate::dto::request::FeedbackBody>,
 ) -> ApiResult<Json<Envelope<()>>> {
     done_or_not_found(
@@ -162,30 +163,31 @@ pub async fn feedback(
 /// Body of `POST /v1/session/{id}/tag`.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct TagBody {
-    /// The tag.
+    /// The tag; surrounding white space is dropped, and it must not be empty.
+    #[schema(pattern = r"\S")]
     pub tag: String,
 }
 
 /// The session's latest tag, as Helicone answers (all tags are in the session detail).
-#[utoipa::path(get, path = "/api/v1/session/{id}/tag", params(("id" = String, Path, description = "The session id")),
-    responses((status = 200, body = Envelope<String>)))]
+#[utoipa::path(get, operation_id = "getSessionTag", path = "/api/v1/session/{id}/tag", params(("id" = String, Path, description = "The session id")),
+    responses((status = 200, body = Envelope<Option<String>>)))]
 pub async fn tag(
     State(state): State<ApiState>,
     Org(org): Org,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Envelope<Option<String>>>> {
     let tags = state.query.session_tags(&org.org_id, &id).await?;
     Ok(ok(tags.last().cloned()))
 }
 
 /// Tags a session.
-#[utoipa::path(post, path = "/api/v1/session/{id}/tag", request_body = TagBody,
+#[utoipa::path(post, operation_id = "addSessionTag", path = "/api/v1/session/{id}/tag", request_body = TagBody,
     params(("id" = String, Path, description = "The session id")),
-    responses((status = 200, body = Envelope<String>), (status = 400, body = Envelope<String>), (status = 404, body = Envelope<String>)))]
+    responses((status = 200, body = Done), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn add_tag(
     State(state): State<ApiState>,
     Org(org): Org,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TagBody>,
 ) -> ApiResult<Json<Envelope<()>>> {
     let tag = body.tag.trim();
@@ -202,13 +204,13 @@ pub async fn add_tag(
 }
 
 /// Replays a session's LLM calls, changed, through the gateway, and compares them step by step.
-#[utoipa::path(post, path = "/api/v1/session/{id}/replay", request_body = ReplayParams,
+#[utoipa::path(post, operation_id = "replaySession", path = "/api/v1/session/{id}/replay", request_body = ReplayParams,
     params(("id" = String, Path, description = "The session id")),
-    responses((status = 200, body = Envelope<ReplayResult>), (status = 400, body = Envelope<String>), (status = 404, body = Envelope<String>)))]
+    responses((status = 200, body = Envelope<ReplayResult>), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn replay(
     State(state): State<ApiState>,
     Org(org): Org,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: axum::http::HeaderMap,
     ApiJson(params): ApiJson<ReplayParams>,
 ) -> ApiResult<Json<Envelope<ReplayResult>>> {
