@@ -58,6 +58,20 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// How records are batched into the store.
     pub writer: WriterSection,
+    /// Who may read `/metrics`: `required` asks for a Canopy key whenever the API does (once
+    /// any key exists); `open` serves anyone who can reach the listener.
+    pub metrics_auth: MetricsAuth,
+}
+
+/// Values of `metrics_auth`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAuth {
+    /// A key is needed whenever keys are required.
+    #[default]
+    Required,
+    /// No key is needed.
+    Open,
 }
 
 /// One `[providers.<name>]` section.
@@ -115,6 +129,7 @@ impl Default for Config {
             upstream_idle_timeout_secs: gateway.upstream_idle_timeout.as_secs(),
             shutdown_grace_secs: 30,
             writer: WriterSection::default(),
+            metrics_auth: MetricsAuth::default(),
         }
     }
 }
@@ -194,6 +209,7 @@ pub fn env_filtered(env: Env) -> Env {
         "upstream_idle_timeout_secs",
         "shutdown_grace_secs",
         "writer",
+        "metrics_auth",
     ];
     env.split("__").filter(|key| {
         let first = key.as_str().split('.').next().unwrap_or_default();
@@ -225,6 +241,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Run open (no keys) even on a non-loopback address (`--insecure-no-auth`).
     pub insecure_no_auth: bool,
+    /// Who may read `/metrics`.
+    pub metrics_auth: MetricsAuth,
 }
 
 impl Loaded {
@@ -317,6 +335,7 @@ impl Loaded {
             writer,
             shutdown_grace: Duration::from_secs(c.shutdown_grace_secs),
             insecure_no_auth: false,
+            metrics_auth: c.metrics_auth,
         })
     }
 

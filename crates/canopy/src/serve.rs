@@ -5,18 +5,24 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use canopy_core::pricing::PriceCatalog;
 use canopy_gateway::{Gateway, Providers};
+use canopy_store::Query;
 use canopy_store::keys::{AuthMode, KeyRing};
 use canopy_store::spool::Spool;
 use canopy_store::writer::{self, IngestHandle, ShutdownReport};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
-use crate::config::Settings;
+use crate::config::{MetricsAuth, Settings};
 use crate::store::Store;
 use crate::telemetry;
 
@@ -47,6 +53,9 @@ pub async fn run(
 ) -> anyhow::Result<ServeReport> {
     // TLS everywhere uses rustls with the ring provider; installing it twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The recorder comes first, so that nothing counted while starting (a spool replayed at
+    // start) is lost.
+    let metrics = telemetry::prometheus().clone();
     let store = Arc::new(Store::open(&settings.store).await.with_context(|| {
         format!(
             "invalid configuration in {}: key `store` = `{}` cannot be opened",
@@ -87,18 +96,22 @@ pub async fn run(
         keys.clone(),
     )
     .context("cannot build the upstream client")?;
-    let metrics = telemetry::prometheus().clone();
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/metrics",
-            get(move || std::future::ready(metrics.render())),
-        )
-        .merge(canopy_api::router(api));
-    // The dashboard's routes (`/`, `/ui/*`) come before the proxy, the fallback for every path.
-    #[cfg(feature = "ui")]
-    let app = app.merge(canopy_ui::router());
-    let app = app.merge(canopy_gateway::router(gateway));
+    let app = router(
+        Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz(store.query.clone(), ingest.clone())))
+            .route(
+                "/metrics",
+                get(metrics_route(
+                    metrics,
+                    ingest.clone(),
+                    keys.clone(),
+                    settings.metrics_auth,
+                )),
+            )
+            .merge(canopy_api::router(api)),
+        gateway,
+    );
 
     let stop = CancellationToken::new();
     let trigger = stop.clone();
@@ -153,6 +166,97 @@ pub async fn run(
     }
     tracing::info!(written = report.written, "Stopped.");
     Ok(ServeReport { writer: report })
+}
+
+/// Canopy's own routes, then the dashboard, then the proxy (the fallback for every path),
+/// each in its layers. Outer to inner:
+/// 1. own routes only: a request id (the caller's `x-request-id`, else a new UUIDv7) is set
+///    and answered in `x-request-id`; proxied answers pass through unchanged;
+/// 2. the request span (method, matched route, request id; see [`telemetry::request_span`]);
+/// 3. every 5xx is logged with its cause.
+fn router(own: Router, gateway: Gateway) -> Router {
+    // The dashboard's routes (`/`, `/ui/*`) come before the proxy.
+    #[cfg(feature = "ui")]
+    let own = own.merge(canopy_ui::router());
+    let request_id = HeaderName::from_static(telemetry::HEADER_REQUEST_ID);
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(telemetry::request_span::<axum::body::Body>)
+        .on_failure(());
+    let own = own
+        .layer(middleware::from_fn(telemetry::log_server_errors))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(trace.clone())
+        .layer(SetRequestIdLayer::new(request_id, telemetry::MakeId));
+    let proxy = canopy_gateway::router(gateway)
+        .layer(middleware::from_fn(telemetry::log_server_errors))
+        .layer(trace);
+    own.merge(proxy)
+}
+
+/// How long `/readyz` waits for the store.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /readyz`: 200 when the store answers a query, 503 when it does not; both report the
+/// writer's queue and spool depths. `/healthz` stays liveness only.
+fn readyz(
+    query: Arc<dyn Query>,
+    ingest: IngestHandle,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> + Clone + Send + 'static
+{
+    move || {
+        let query = query.clone();
+        let ingest = ingest.clone();
+        Box::pin(async move {
+            // A primary-key read of a session no organisation has: cheap at any size.
+            let check = tokio::time::timeout(READY_TIMEOUT, query.get_session("", "")).await;
+            let store = match check {
+                Ok(Ok(_)) => "ok",
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "Not ready: the store failed a query.");
+                    "unreachable"
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        ?READY_TIMEOUT,
+                        "Not ready: the store did not answer in time."
+                    );
+                    "timed_out"
+                }
+            };
+            let ready = store == "ok";
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let body = serde_json::json!({
+                "status": if ready { "ready" } else { "unavailable" },
+                "store": store,
+                "spool_depth": ingest.spool_depth(),
+                "queue_depth": ingest.queue_depth(),
+            });
+            (status, axum::Json(body)).into_response()
+        })
+    }
+}
+
+/// `GET /metrics`: Prometheus text. With `metrics_auth = "required"` it needs a Canopy key
+/// whenever the API does (`Authorization: Bearer <key>`, as Prometheus sends its
+/// `authorization` credentials).
+fn metrics_route(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    ingest: IngestHandle,
+    keys: KeyRing,
+    auth: MetricsAuth,
+) -> impl Fn(HeaderMap) -> std::future::Ready<Response> + Clone + Send + 'static {
+    move |headers: HeaderMap| {
+        if auth == MetricsAuth::Required
+            && let Err(error) = keys.authenticate(canopy_api::canopy_key(&headers).as_deref())
+        {
+            return std::future::ready(telemetry::metrics_unauthorized(&error.to_string()));
+        }
+        std::future::ready(telemetry::render(&handle, &ingest).into_response())
+    }
 }
 
 /// The URL this server answers on, for sending replays through its own proxy.

@@ -1,11 +1,35 @@
-//! Logging and the Prometheus recorder of the process.
+//! Logging, request spans and the Prometheus recorder of the process.
+//!
+//! Every request runs in a span named `request` with its method, its route (the matched route
+//! of Canopy's own endpoints, `proxy` for provider routes, never the raw path) and a request
+//! id: the caller's `x-request-id` when it sent a usable one, else a fresh UUIDv7. Canopy's own
+//! endpoints answer the id in `x-request-id`; proxied answers pass through unchanged. Every 5xx
+//! is logged inside that span with its cause.
 
 use std::sync::OnceLock;
 
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use canopy_core::CallId;
+use canopy_store::writer::IngestHandle;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tower_http::request_id::{MakeRequestId, RequestId};
+use tracing::Span;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
+
+/// `canopy_build_info{version}`: always 1; the label says which build is running.
+pub const BUILD_INFO: &str = "canopy_build_info";
+/// Label: the running build's version.
+pub const LABEL_VERSION: &str = "version";
+/// The header a request id is read from and answered in.
+pub const HEADER_REQUEST_ID: &str = "x-request-id";
+/// The longest caller-chosen request id used; a longer one is replaced.
+const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Starts logging to stderr. Request and response bodies are never logged.
 pub fn init_logging(filter: &str, format: LogFormat) {
@@ -19,7 +43,8 @@ pub fn init_logging(filter: &str, format: LogFormat) {
     };
 }
 
-/// The process-wide Prometheus recorder, installed on first use.
+/// The process-wide Prometheus recorder, installed on first use. Every metric is described
+/// then, and every counter whose labels are known starts at 0.
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -35,7 +60,82 @@ pub fn prometheus() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_ok() {
             canopy_gateway::telemetry::describe();
             canopy_store::telemetry::describe();
+            metrics::describe_gauge!(BUILD_INFO, "Always 1; the version label names the build.");
+            metrics::gauge!(BUILD_INFO, LABEL_VERSION => env!("CARGO_PKG_VERSION")).set(1.0);
         }
         handle
     })
+}
+
+/// Renders the metrics after setting the gauges that are read rather than kept: the writer's
+/// queue and spool depths.
+pub fn render(handle: &PrometheusHandle, ingest: &IngestHandle) -> String {
+    use canopy_store::telemetry::{INGEST_QUEUE_DEPTH, INGEST_SPOOL_DEPTH};
+    metrics::gauge!(INGEST_QUEUE_DEPTH).set(ingest.queue_depth() as f64);
+    metrics::gauge!(INGEST_SPOOL_DEPTH).set(ingest.spool_depth() as f64);
+    handle.render()
+}
+
+/// Request ids for Canopy's own endpoints: UUIDv7, like call ids.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeId;
+
+impl MakeRequestId for MakeId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&CallId::new().to_string())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The span a request runs in. Health checks and metric scrapes are DEBUG, the rest INFO.
+pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("proxy", MatchedPath::as_str);
+    let id = request
+        .headers()
+        .get(HEADER_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN)
+        .map_or_else(|| CallId::new().to_string(), str::to_owned);
+    let method = request.method().as_str();
+    if matches!(route, "/healthz" | "/readyz" | "/metrics") {
+        tracing::debug_span!("request", method, route, request_id = %id)
+    } else {
+        tracing::info_span!("request", method, route, request_id = %id)
+    }
+}
+
+/// Logs every 5xx answer with its cause: the API's [`canopy_api::ErrorCause`] at ERROR, an
+/// answer without one (an upstream's 5xx passed through, or the gateway's own 502 / 504, which
+/// the call's record explains) at WARN.
+pub async fn log_server_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_server_error() {
+        match response.extensions().get::<canopy_api::ErrorCause>() {
+            Some(cause) => {
+                tracing::error!(status = status.as_u16(), cause = %cause.0, "Answered a server error.");
+            }
+            None => tracing::warn!(
+                status = status.as_u16(),
+                cause = "upstream or gateway",
+                "Answered a server error."
+            ),
+        }
+    }
+    response
+}
+
+/// The answer to an unauthenticated `/metrics` read when a key is required.
+pub fn metrics_unauthorized(message: &str) -> Response {
+    let mut response = Response::new(Body::from(format!("{message}\n")));
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer"),
+    );
+    response
 }

@@ -12,6 +12,7 @@ mod cli;
 mod demo;
 mod failures;
 mod harness;
+mod observability;
 mod proxy;
 mod replay;
 mod sessions;

@@ -1,0 +1,200 @@
+//! How Canopy reports on itself: `/metrics` (prefixed names, bounded labels, counters from 0,
+//! gauges, the key when keys are required), `/readyz`, request ids, and the API's answer when
+//! the store fails.
+
+use std::time::Duration;
+
+use canopy::config::MetricsAuth;
+
+use crate::harness::{TestApp, chat};
+
+async fn metrics(app: &TestApp, key: Option<&str>) -> reqwest::Response {
+    let mut request = app.client.get(format!("{}/metrics", app.url));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    request.send().await.unwrap()
+}
+
+/// Reads `/metrics` until `line` appears, for at most ten seconds.
+async fn metrics_with(app: &TestApp, line: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = metrics(app, None).await.text().await.unwrap();
+        if text.lines().any(|l| l == line) || tokio::time::Instant::now() > deadline {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_prefixed_start_at_zero_and_never_take_labels_from_requests() {
+    let app = TestApp::spawn().await;
+    let text = metrics(&app, None).await.text().await.unwrap();
+    for line in [
+        "canopy_ingest_written_total 0",
+        "canopy_ingest_dropped_total{reason=\"store_failed\"} 0",
+        "canopy_gateway_errors_total{kind=\"upstream_unreachable\"} 0",
+        "canopy_ingest_queue_depth 0",
+        "canopy_ingest_spool_depth 0",
+        "canopy_gateway_in_flight_calls 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+    }
+    let version = format!(
+        "canopy_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(text.lines().any(|l| l == version), "{text}");
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        assert!(line.starts_with("canopy_"), "unprefixed series `{line}`");
+    }
+
+    // A route no provider serves, and a model with control characters.
+    let refused = app
+        .client
+        .post(format!(
+            "{}/made-up-provider-1234/v1/chat/completions",
+            app.url
+        ))
+        .json(&chat("gpt-4o-mini", false, "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 404);
+    let served = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .json(&chat("evil\u{7}model\nname", false, "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert!(served.status().is_success(), "{}", served.status());
+    served.bytes().await.unwrap();
+
+    let text = metrics_with(
+        &app,
+        "canopy_gateway_requests_total{provider=\"other\",status_class=\"4xx\"} 1",
+    )
+    .await;
+    let text = if text.contains("canopy_gateway_unpriced_calls_total{provider=\"openai\"} 1") {
+        text
+    } else {
+        metrics_with(
+            &app,
+            "canopy_gateway_unpriced_calls_total{provider=\"openai\"} 1",
+        )
+        .await
+    };
+    assert!(!text.contains("made-up-provider"), "{text}");
+    assert!(!text.contains("evil"), "{text}");
+}
+
+#[tokio::test]
+async fn metrics_need_a_key_once_keys_exist_unless_configured_open() {
+    let app = TestApp::spawn().await;
+    let key = app.create_key("acme").await;
+    let refused = metrics(&app, None).await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(metrics(&app, Some("sk-canopy-wrong")).await.status(), 401);
+    let allowed = metrics(&app, Some(&key)).await;
+    assert_eq!(allowed.status(), 200);
+    assert!(allowed.text().await.unwrap().contains("canopy_build_info"));
+
+    let open = TestApp::spawn_with(|s| s.metrics_auth = MetricsAuth::Open).await;
+    open.create_key("acme").await;
+    assert_eq!(metrics(&open, None).await.status(), 200);
+}
+
+#[tokio::test]
+async fn readyz_checks_the_store_and_reports_the_spool_while_healthz_stays_liveness() {
+    let app = TestApp::spawn().await;
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["store"], "ok");
+    assert_eq!(body["spool_depth"], 0);
+
+    app.store.close().await;
+    let unready = app
+        .client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unready.status(), 503);
+    let body: serde_json::Value = unready.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["store"], "unreachable");
+    assert!(body["spool_depth"].is_u64(), "{body}");
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn a_store_failure_answers_a_generic_500_without_driver_text() {
+    let app = TestApp::spawn().await;
+    app.store.close().await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/session/query", app.url))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"data": null, "error": "internal error"})
+    );
+}
+
+#[tokio::test]
+async fn canopys_own_routes_answer_a_request_id_and_proxied_answers_pass_through() {
+    let app = TestApp::spawn().await;
+    let fresh = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    let id = fresh.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(canopy_core::CallId::parse(&id).is_some(), "{id}");
+
+    let chosen = app
+        .client
+        .post(format!("{}/api/v1/request/count/query", app.url))
+        .header("x-request-id", "trace-me-42")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chosen.headers()["x-request-id"], "trace-me-42");
+
+    let proxied = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .json(&chat("gpt-4o-mini", false, "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert!(proxied.status().is_success());
+    assert!(proxied.headers().get("x-request-id").is_none());
+}
