@@ -17,11 +17,12 @@
 # Redis-backed tests start their own redis-server through canopy-testkit. Rust tests run under
 # cargo-nextest when it is installed (one process per test), else under cargo test.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+cd "$(dirname "$self")/.."
 
 if [ -z "${CANOPY_TEST_POSTGRES_URL:-}" ]; then
   bash scripts/install-test-deps.sh
-  exec bash scripts/with-services.sh bash "$0" "$@"
+  exec bash scripts/with-services.sh bash "$self" "$@"
 fi
 # The first runs use the default engine, whatever the caller's environment says.
 unset CANOPY_TEST_STORE
