@@ -153,6 +153,54 @@ impl CallHeaders {
     }
 }
 
+impl CallHeaders {
+    /// Reads Canopy's headers from raw HTTP header values (see [`CallHeaders::from_pairs`]). A
+    /// value Canopy reads that is not UTF-8 is refused, naming its header, and not read: two
+    /// different session ids must never become the same text by replacing their bytes.
+    pub fn from_raw_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> (Self, Option<HeaderError>) {
+        let mut text = Vec::new();
+        let mut refused = None;
+        for (name, value) in pairs {
+            match std::str::from_utf8(value) {
+                Ok(value) => text.push((name, value)),
+                Err(_) => {
+                    let lower = name.to_ascii_lowercase();
+                    if let Some(header) = canopy_suffix(&lower).and_then(read_header_name) {
+                        refused.get_or_insert(HeaderError {
+                            header,
+                            message: format!("{name} is not valid UTF-8"),
+                        });
+                    }
+                }
+            }
+        }
+        let (headers, error) = Self::from_pairs(text);
+        (headers, refused.or(error))
+    }
+}
+
+/// The canonical name of a Canopy header that is read into [`CallHeaders`], by the part of its
+/// name after `helicone-` / `canopy-`; `None` for a header Canopy does not read.
+fn read_header_name(suffix: &str) -> Option<&'static str> {
+    Some(match suffix {
+        "auth" => "Helicone-Auth",
+        "request-id" => HEADER_REQUEST_ID,
+        "session-id" => HEADER_SESSION_ID,
+        "session-path" => HEADER_SESSION_PATH,
+        "session-name" => "Helicone-Session-Name",
+        "user-id" => "Helicone-User-Id",
+        "prompt-id" => "Helicone-Prompt-Id",
+        "target-url" => "Helicone-Target-Url",
+        "omit-request" => "Helicone-Omit-Request",
+        "omit-response" => "Helicone-Omit-Response",
+        "stream-usage" => "Helicone-Stream-Usage",
+        other if other.starts_with("property-") => "Helicone-Property-*",
+        _ => return None,
+    })
+}
+
 /// The part of a Canopy header's name after `helicone-` or `canopy-`.
 pub fn canopy_suffix(name: &str) -> Option<&str> {
     name.strip_prefix("helicone-")
@@ -197,6 +245,26 @@ mod tests {
         assert_eq!(c.properties[PROPERTY_SESSION_PATH], "/triage/classify");
         assert_eq!(c.properties[PROPERTY_SESSION_NAME], "Support");
         assert_eq!(c.properties[PROPERTY_PROMPT_ID], "classify");
+    }
+
+    #[test]
+    fn values_that_are_not_utf8_are_refused_not_replaced() {
+        let pairs: &[(&str, &[u8])] = &[
+            ("helicone-session-id", b"s-\xff"),
+            ("helicone-session-path", b"/a"),
+        ];
+        let (c, error) = CallHeaders::from_raw_pairs(pairs.iter().copied());
+        let error = error.unwrap();
+        assert_eq!(error.header, HEADER_SESSION_ID);
+        assert!(error.message.contains("UTF-8"), "{}", error.message);
+        assert_eq!(c.session_id, None, "never merged as U+FFFD");
+        let pairs: &[(&str, &[u8])] = &[("Canopy-Session-Path", b"/\xc3")];
+        let (_, error) = CallHeaders::from_raw_pairs(pairs.iter().copied());
+        assert_eq!(error.unwrap().header, HEADER_SESSION_PATH);
+        let pairs: &[(&str, &[u8])] = &[("x-other", b"\xff"), ("helicone-session-id", b"ok")];
+        let (c, error) = CallHeaders::from_raw_pairs(pairs.iter().copied());
+        assert!(error.is_none(), "only headers Canopy reads are checked");
+        assert_eq!(c.session_id.as_deref(), Some("ok"));
     }
 
     #[test]

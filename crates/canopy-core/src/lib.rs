@@ -5,6 +5,7 @@
 //! - [`usage`]: token counts as one shape for every provider.
 //! - [`headers`]: Canopy's `Helicone-*` request headers, read into one shape.
 //! - [`session`]: session path normalisation.
+//! - [`path`]: request paths kept below a provider's base path.
 //! - [`sse`]: an incremental Server-Sent Events parser.
 //! - [`extract`]: reading usage and models out of provider responses, plain and streamed.
 //! - [`pricing`]: the price catalog and cost in integer nano-USD.
@@ -18,6 +19,7 @@
 pub mod completion;
 pub mod extract;
 pub mod headers;
+pub mod path;
 pub mod pricing;
 pub mod record;
 pub mod redact;

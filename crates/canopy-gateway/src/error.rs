@@ -8,6 +8,7 @@
 //! |---|---|---|---|
 //! | `InvalidHeader` | 400 | `invalid_request_error` | `invalid_request_error` |
 //! | `InvalidBody` | 400 | `invalid_request_error` | `invalid_request_error` |
+//! | `InvalidPath` | 400 | `invalid_request_error` | `invalid_request_error` |
 //! | `Unauthorized` | 401 | `invalid_request_error` | `authentication_error` |
 //! | `UnknownRoute` | 404 | `invalid_request_error` | `not_found_error` |
 //! | `TargetNotAllowed` | 403 | `invalid_request_error` | `permission_error` |
@@ -26,6 +27,8 @@ pub enum ErrorKind {
     InvalidHeader,
     /// The request body could not be read (the client stopped sending it).
     InvalidBody,
+    /// The path would leave the provider's base path (`..` in any spelling).
+    InvalidPath,
     /// No valid Canopy key was sent while keys are required.
     Unauthorized,
     /// No provider serves the route.
@@ -46,6 +49,7 @@ impl ErrorKind {
         match self {
             Self::InvalidHeader => StatusCode::BAD_REQUEST,
             Self::InvalidBody => StatusCode::BAD_REQUEST,
+            Self::InvalidPath => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnknownRoute => StatusCode::NOT_FOUND,
             Self::TargetNotAllowed => StatusCode::FORBIDDEN,
@@ -60,6 +64,7 @@ impl ErrorKind {
         match self {
             Self::InvalidHeader => "invalid_header",
             Self::InvalidBody => "invalid_body",
+            Self::InvalidPath => "invalid_path",
             Self::Unauthorized => "invalid_canopy_key",
             Self::UnknownRoute => "unknown_route",
             Self::TargetNotAllowed => "target_not_allowed",
@@ -80,6 +85,7 @@ impl ErrorKind {
         match self {
             Self::InvalidHeader => "invalid_request_error",
             Self::InvalidBody => "invalid_request_error",
+            Self::InvalidPath => "invalid_request_error",
             Self::Unauthorized => "authentication_error",
             Self::UnknownRoute => "not_found_error",
             Self::TargetNotAllowed => "permission_error",
@@ -93,6 +99,7 @@ impl ErrorKind {
         match self {
             Self::InvalidHeader => "INVALID_ARGUMENT",
             Self::InvalidBody => "INVALID_ARGUMENT",
+            Self::InvalidPath => "INVALID_ARGUMENT",
             Self::Unauthorized => "UNAUTHENTICATED",
             Self::UnknownRoute => "NOT_FOUND",
             Self::TargetNotAllowed => "PERMISSION_DENIED",

@@ -57,14 +57,15 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// Reads Canopy's headers from an HTTP request (see [`CallHeaders::from_pairs`]).
+/// Reads Canopy's headers from an HTTP request (see [`CallHeaders::from_raw_pairs`]): a value
+/// that is not UTF-8 is refused with the header's name, never read with its bytes replaced.
 pub fn call_headers(headers: &HeaderMap) -> (CallHeaders, Option<HeaderError>) {
-    let pairs: Vec<(&str, String)> = headers
-        .iter()
-        .filter(|(name, _)| canopy_suffix(name.as_str()).is_some())
-        .map(|(name, value)| (name.as_str(), text(value)))
-        .collect();
-    CallHeaders::from_pairs(pairs.iter().map(|(name, value)| (*name, value.as_str())))
+    CallHeaders::from_raw_pairs(
+        headers
+            .iter()
+            .filter(|(name, _)| canopy_suffix(name.as_str()).is_some())
+            .map(|(name, value)| (name.as_str(), value.as_bytes())),
+    )
 }
 
 /// Whether a header must not reach the upstream.
@@ -137,7 +138,8 @@ fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// A header value as text; bytes that are not UTF-8 are replaced, not rejected.
+/// A header value as stored text; bytes that are not UTF-8 are replaced (Canopy's own headers
+/// are checked before this, in [`call_headers`]).
 fn text(value: &HeaderValue) -> String {
     String::from_utf8_lossy(value.as_bytes()).trim().to_owned()
 }
@@ -186,6 +188,18 @@ mod tests {
         ] {
             assert!(!up.contains_key(gone), "{gone} must not go upstream");
         }
+    }
+
+    #[test]
+    fn a_session_id_that_is_not_utf8_is_refused() {
+        let mut h = headers(&[("helicone-session-path", "/a")]);
+        h.append(
+            "helicone-session-id",
+            HeaderValue::from_bytes(b"s-\xfe").unwrap(),
+        );
+        let (call, error) = call_headers(&h);
+        assert_eq!(error.unwrap().header, "Helicone-Session-Id");
+        assert_eq!(call.session_id, None);
     }
 
     #[test]

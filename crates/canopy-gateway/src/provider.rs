@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 
 use canopy_core::extract::WireFormat;
+use canopy_core::path::below_base;
 use url::Url;
+
+use crate::error::{ErrorKind, GatewayError};
 
 /// One upstream a route prefix forwards to.
 #[derive(Debug, Clone)]
@@ -98,6 +101,14 @@ impl Providers {
         self.by_name.get(name)
     }
 
+    /// The first path segments Canopy proxies: `v1`, `gateway` and every provider's name.
+    pub fn routes(&self) -> std::collections::BTreeSet<String> {
+        let mut routes: std::collections::BTreeSet<String> = self.by_name.keys().cloned().collect();
+        routes.insert("v1".to_owned());
+        routes.insert(GATEWAY_ROUTE.to_owned());
+        routes
+    }
+
     /// The provider behind `/v1/*`.
     pub fn default_provider(&self) -> Option<&Provider> {
         self.by_name.get(&self.default)
@@ -126,19 +137,36 @@ pub fn guess_format(path: &str) -> WireFormat {
 }
 
 /// Joins a provider's base URL with the client's path (below the route prefix) and query.
-pub fn upstream_url(base: &Url, rest: &str, query: Option<&str>) -> String {
+///
+/// The path never leaves the base path: its dot segments are resolved here, in every spelling
+/// an upstream's URL parser would resolve them (`..`, `%2e%2e`, backslashes), and a path that
+/// would climb above the base path, or hides a dot segment behind escapes, is refused with a 400
+/// in `format`'s error shape ([`canopy_core::path::below_base`]).
+pub fn upstream_url(
+    base: &Url,
+    rest: &str,
+    query: Option<&str>,
+    format: WireFormat,
+) -> Result<String, GatewayError> {
+    let rest = below_base(rest).map_err(|e| {
+        GatewayError::new(
+            ErrorKind::InvalidPath,
+            format,
+            format!("{e}; Canopy sends a call only under the provider's base path"),
+        )
+    })?;
     let origin = base.as_str().trim_end_matches('/');
     let mut url = String::with_capacity(origin.len() + rest.len() + 2);
     url.push_str(origin);
     if !rest.starts_with('/') {
         url.push('/');
     }
-    url.push_str(rest);
+    url.push_str(&rest);
     if let Some(query) = query.filter(|q| !q.is_empty()) {
         url.push('?');
         url.push_str(query);
     }
-    url
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -148,15 +176,40 @@ mod tests {
     #[test]
     fn joins_base_paths_and_queries() {
         let groq = Url::parse("https://api.groq.com/openai").unwrap();
+        let openai = WireFormat::Openai;
         assert_eq!(
-            upstream_url(&groq, "/v1/chat/completions", None),
+            upstream_url(&groq, "/v1/chat/completions", None, openai).unwrap(),
             "https://api.groq.com/openai/v1/chat/completions"
         );
         let local = Url::parse("http://127.0.0.1:8000/").unwrap();
         assert_eq!(
-            upstream_url(&local, "v1/models", Some("a=1")),
+            upstream_url(&local, "v1/models", Some("a=1"), openai).unwrap(),
             "http://127.0.0.1:8000/v1/models?a=1"
         );
+    }
+
+    #[test]
+    fn paths_stay_below_the_base_path() {
+        let based = Url::parse("http://127.0.0.1:9411/v1").unwrap();
+        let url = |rest: &str| upstream_url(&based, rest, None, WireFormat::Openai);
+        assert_eq!(
+            url("/a/../models").unwrap(),
+            "http://127.0.0.1:9411/v1/models"
+        );
+        for escape in [
+            "/%2e%2e/x",
+            "/../x",
+            "/..\\x",
+            "/%2e%2e%2fx",
+            "/a/%2E%2E/%2e%2e/x",
+        ] {
+            let error = url(escape).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidPath, "{escape}");
+            assert_eq!(error.kind.status(), http::StatusCode::BAD_REQUEST);
+            assert!(error.message.contains("base path"), "{}", error.message);
+        }
+        let error = upstream_url(&based, "/../x", None, WireFormat::Anthropic).unwrap_err();
+        assert_eq!(error.body()["error"]["type"], "invalid_request_error");
     }
 
     #[test]
@@ -187,6 +240,13 @@ mod tests {
             "http://127.0.0.1:9/"
         );
         assert!(providers.get("anthropic").is_some());
+        let routes = providers.routes();
+        assert!(
+            ["v1", "gateway", "openai", "anthropic"]
+                .iter()
+                .all(|r| routes.contains(*r))
+        );
+        assert!(!routes.contains("api"));
         assert!(Providers::new(vec![], "nope").is_err());
     }
 }

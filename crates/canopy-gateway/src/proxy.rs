@@ -259,9 +259,10 @@ fn resolve(
     query: Option<&str>,
 ) -> Result<Target, GatewayError> {
     if let Some(p) = provider {
+        let format = provider::format_for_path(p.format, rest);
         return Ok(Target {
-            url: provider::upstream_url(&p.base_url, rest, query),
-            format: provider::format_for_path(p.format, rest),
+            url: provider::upstream_url(&p.base_url, rest, query, format)?,
+            format,
             http2_prior_knowledge: p.http2_prior_knowledge,
         });
     }
@@ -304,7 +305,7 @@ fn resolve(
         );
     }
     Ok(Target {
-        url: provider::upstream_url(&base, rest, query),
+        url: provider::upstream_url(&base, rest, query, format)?,
         format,
         http2_prior_knowledge: false,
     })

@@ -320,3 +320,117 @@ async fn the_gateway_route_and_http2_upstreams_work() {
     assert!(call.cost_nano_usd.is_some());
     assert_eq!(app.call(&h2_id).await.provider, "local-h2");
 }
+
+/// Posts `body` to `target` exactly as written: HTTP clients resolve dot segments in a URL
+/// before sending it, so a raw request line is the only way to send one. Returns the status
+/// and the JSON answer.
+async fn raw_post(base: &str, target: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.to_string();
+    let request = format!(
+        "POST {target} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
+    let (_, json) = answer.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(json).unwrap_or_default())
+}
+
+/// A provider whose base URL has a path, as `[providers.based] base_url = "http://…/v1"`.
+async fn app_with_based_provider() -> TestApp {
+    TestApp::spawn_with(|settings| {
+        let mut based = settings.providers[0].clone();
+        based.name = "based".to_owned();
+        based.base_url = based.base_url.join("v1").unwrap();
+        settings.providers.push(based);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_path_never_leaves_the_providers_base_path() {
+    let app = app_with_based_provider().await;
+    let body = chat("gpt-4o-mini", false, "hello");
+    let inside = app
+        .client
+        .post(format!("{}/based/chat/completions", app.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(inside.status(), 200, "the base path is kept");
+    let before = app.upstream_requests().await.len();
+    for escape in [
+        "/based/%2e%2e/v1/chat/completions",
+        "/based/%2E%2E/v1/chat/completions",
+        "/based/.%2e/v1/chat/completions",
+        "/based/../v1/chat/completions",
+        "/based/..\\v1/chat/completions",
+        "/based/%2e%2e%2fv1/chat/completions",
+        "/based/x/%252e%252e/%252e%252e/v1/chat/completions",
+    ] {
+        let (status, error) = raw_post(&app.url, escape, &body).await;
+        assert_eq!(status, 400, "{escape}: {error}");
+        assert_eq!(error["error"]["code"], "invalid_path", "{escape}: {error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("base path"),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        app.upstream_requests().await.len(),
+        before,
+        "no escaping call reached the upstream"
+    );
+}
+
+#[tokio::test]
+async fn a_session_id_that_is_not_utf8_is_a_400_not_a_merged_session() {
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for bytes in [&b"s-\xff"[..], &b"s-\xfe"[..]] {
+        let response = app
+            .client
+            .post(format!("{}/v1/chat/completions", app.url))
+            .header(
+                "Helicone-Session-Id",
+                reqwest::header::HeaderValue::from_bytes(bytes).unwrap(),
+            )
+            .json(&chat("gpt-4o-mini", false, "hello"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        ids.push(helicone_id(&response));
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["param"], "Helicone-Session-Id", "{error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("UTF-8"),
+            "{error}"
+        );
+    }
+    app.wait_written(2).await;
+    for id in ids {
+        assert_eq!(app.call(&id).await.session_id, None);
+    }
+    let merged = app
+        .store
+        .query
+        .get_session("default", "s-\u{fffd}")
+        .await
+        .unwrap();
+    assert!(merged.is_none(), "no session of replaced bytes");
+}
