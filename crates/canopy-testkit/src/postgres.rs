@@ -235,12 +235,13 @@ impl PgCluster {
     }
 
     /// Stops the server (fast shutdown: open connections are ended) and returns once it is down.
+    /// Stopping a stopped server does nothing.
     pub async fn stop(&self) {
         self.command("stop", "stopped").await;
     }
 
     /// Starts the stopped server again on the same port and data, and returns once it accepts
-    /// connections.
+    /// connections. Restarting a running server does nothing.
     pub async fn restart(&self) {
         self.command("start", "ready").await;
     }

@@ -105,15 +105,21 @@ done
 url="postgres://canopy:$password@127.0.0.1:$port/postgres"
 echo "ready $url $dir"
 
+running() { "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; }
+
+# Both commands are idempotent: stopping a stopped server or starting a running one answers as
+# if it had been done.
 while IFS= read -r command; do
   case "$command" in
     stop)
-      "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" stop -m fast -w -t 60 >/dev/null 2>&1 ||
-        fail "the server did not stop"
+      if running; then
+        "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" stop -m fast -w -t 60 >/dev/null 2>&1 ||
+          fail "the server did not stop"
+      fi
       echo "stopped"
       ;;
     start)
-      start_on "$port" || fail "the server did not start again on port $port"
+      running || start_on "$port" || fail "the server did not start again on port $port"
       echo "ready $url $dir"
       ;;
     '') ;;

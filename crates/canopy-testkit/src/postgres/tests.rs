@@ -90,6 +90,13 @@ async fn a_cluster_stopped_and_started_again_keeps_its_port_and_data() {
         .await
         .unwrap();
 
+    // Starting a running server, or stopping a stopped one, changes nothing.
+    cluster.restart().await;
+    assert!(
+        conn.ping().await.is_ok(),
+        "a restart of a running server ends nothing"
+    );
+    cluster.stop().await;
     cluster.stop().await;
     assert!(conn.ping().await.is_err(), "open connections end at a stop");
     let refused = PgConnection::connect(database.url()).await.err().unwrap();
