@@ -21,6 +21,7 @@ pub mod replay;
 pub mod routes;
 pub mod time;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::Router;
@@ -55,6 +56,9 @@ pub struct ApiState {
     pub keys: KeyRing,
     /// Where this server's own proxy listens (`http://127.0.0.1:8787`); replays are sent there.
     pub gateway_url: String,
+    /// The first path segments the proxy serves (`v1`, `gateway`, every provider's name). A
+    /// replayed call goes only to one of these, on `gateway_url`.
+    pub provider_routes: Arc<BTreeSet<String>>,
     /// The client replays are sent with.
     pub http: reqwest::Client,
 }

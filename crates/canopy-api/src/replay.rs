@@ -9,12 +9,19 @@
 //! Tool, vector-DB and data steps call the application's code, not a model, so they are not
 //! re-run; the result says so for each. When every call has been sent, the replay's records are
 //! read back, so the comparison shows exactly what was recorded.
+//!
+//! A replay goes only to this Canopy's own listener and a provider route it serves: the URL is
+//! Canopy's own base URL with the recorded path set as its path, after
+//! [`canopy_core::replay::replay_path`] has checked it. A recorded path that is not such a
+//! route (a custom log may hold any text there) is named in its step and not sent, since the
+//! replay carries the caller's Canopy key and the provider key given to it. Redirects are not
+//! followed, for the same reason.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use canopy_core::extract::{self, StreamObserver, WireFormat};
-use canopy_core::replay::{SystemMode, merge_patch, propagate, set_system_prompt};
+use canopy_core::replay::{SystemMode, merge_patch, propagate, replay_path, set_system_prompt};
 use canopy_core::sse::SseSplitter;
 use canopy_core::{CallId, CallKind, CallRecord};
 use serde::{Deserialize, Serialize};
@@ -210,10 +217,21 @@ pub async fn replay(
                 continue;
             }
         };
+        let url = match replay_url(state, &call.request_path) {
+            Ok(url) => url,
+            Err(reason) => {
+                step.note = Some(format!(
+                    "not replayed: {reason}; a replay goes only to this Canopy's provider routes"
+                ));
+                steps.push(step);
+                continue;
+            }
+        };
         let (body, propagated) = change(body, call, &changes, &outputs);
         step.propagated_messages = propagated;
         match send(
             state,
+            url,
             call,
             &body,
             &replay_id,
@@ -315,6 +333,23 @@ fn change(
     (body, propagated)
 }
 
+/// Where a recorded call is replayed: this Canopy's own base URL with the checked path set as
+/// its path (never the stored text appended to the base).
+fn replay_url(state: &ApiState, stored_path: &str) -> Result<reqwest::Url, String> {
+    let path = replay_path(stored_path, |route| state.provider_routes.contains(route))
+        .map_err(|e| e.to_string())?;
+    let mut url = reqwest::Url::parse(&state.gateway_url).map_err(|e| {
+        format!(
+            "this Canopy's own URL `{}` is not a URL: {e}",
+            state.gateway_url
+        )
+    })?;
+    url.set_path(path);
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
+}
+
 /// Sends one call through the gateway and reads what came back.
 #[expect(
     clippy::too_many_arguments,
@@ -322,6 +357,7 @@ fn change(
 )]
 async fn send(
     state: &ApiState,
+    url: reqwest::Url,
     call: &CallRecord,
     body: &Value,
     replay_id: &str,
@@ -330,14 +366,9 @@ async fn send(
     canopy_key: Option<&str>,
     extra: &BTreeMap<String, String>,
 ) -> Result<StepSide, String> {
-    let url = format!(
-        "{}{}",
-        state.gateway_url.trim_end_matches('/'),
-        call.request_path
-    );
     let mut request = state
         .http
-        .post(&url)
+        .post(url)
         .header("content-type", "application/json")
         .body(body.to_string());
     for (name, value) in &call.request_headers {

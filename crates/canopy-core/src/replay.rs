@@ -6,6 +6,8 @@
 //! - [`propagate`]: replace every assistant message whose text equals an original call's output
 //!   with that call's replayed output, so a replay re-simulates the conversation instead of
 //!   re-sending stale history.
+//! - [`replay_path`]: whether a recorded call's path may be replayed through Canopy's own
+//!   listener: only a provider route Canopy serves, never a value that names another host.
 //!
 //! The orchestration (reading the session, sending calls, comparing) lives in the API crate.
 
@@ -14,6 +16,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::extract::WireFormat;
+use crate::path::{clip, is_dot_like};
 
 /// How the system prompt changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +144,71 @@ pub fn propagate(body: &mut Value, outputs: &HashMap<String, String>) -> usize {
     replaced
 }
 
+/// Why a recorded call's path is not replayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayPathError {
+    /// The call was recorded without a path.
+    #[error("it was recorded without a path")]
+    Empty,
+    /// The path does not start with `/`, so it could be read as a host or a relative URL.
+    #[error("its path `{0}` does not start with `/`")]
+    NotAbsolute(String),
+    /// The path names a host or a scheme (`//host`, `user@host`, `http://`).
+    #[error("its path `{0}` names a host or a scheme")]
+    Authority(String),
+    /// The path has a `.` or `..` segment, in any spelling.
+    #[error("its path `{0}` has a `.` or `..` segment")]
+    DotSegment(String),
+    /// The path has a backslash, a query, a fragment, white space or a control character.
+    #[error("its path `{0}` has a character a path to replay may not have")]
+    BadCharacter(String),
+    /// The first segment is not a provider route of this Canopy.
+    #[error(
+        "its path `{path}` is not under a provider route this Canopy serves (`/{route}` is not one)"
+    )]
+    NotARoute {
+        /// The stored path.
+        path: String,
+        /// Its first segment.
+        route: String,
+    },
+}
+
+/// Checks a recorded call's path before it is replayed through Canopy's own listener. The
+/// path must start with `/`, name no host or scheme (no `//`, `@` or `://`), have no dot
+/// segment in any spelling, no backslash, query, fragment, white space or control character,
+/// and its first segment must be a route `serves` accepts (`v1`, a provider's name,
+/// `gateway`). Returns the path, to be set as the path of Canopy's own URL (never appended to
+/// it as text).
+pub fn replay_path(stored: &str, serves: impl Fn(&str) -> bool) -> Result<&str, ReplayPathError> {
+    if stored.is_empty() {
+        return Err(ReplayPathError::Empty);
+    }
+    if !stored.starts_with('/') {
+        return Err(ReplayPathError::NotAbsolute(clip(stored)));
+    }
+    if stored.starts_with("//") || stored.contains('@') || stored.contains("://") {
+        return Err(ReplayPathError::Authority(clip(stored)));
+    }
+    if stored
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '\\' | '?' | '#'))
+    {
+        return Err(ReplayPathError::BadCharacter(clip(stored)));
+    }
+    if stored.split('/').any(is_dot_like) {
+        return Err(ReplayPathError::DotSegment(clip(stored)));
+    }
+    let route = stored[1..].split('/').next().unwrap_or_default();
+    if !serves(route) {
+        return Err(ReplayPathError::NotARoute {
+            path: clip(stored),
+            route: clip(route),
+        });
+    }
+    Ok(stored)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -231,5 +299,42 @@ mod tests {
         assert_eq!(body["messages"][1]["content"], "new answer");
         assert_eq!(body["messages"][2]["content"], "new other");
         assert_eq!(body["messages"][3]["content"], "unrelated");
+    }
+
+    #[test]
+    fn only_provider_routes_of_this_canopy_are_replayed() {
+        let serves = |route: &str| matches!(route, "v1" | "anthropic" | "gateway");
+        for ok in [
+            "/v1/chat/completions",
+            "/anthropic/v1/messages",
+            "/gateway/v1/models/x:generateContent",
+        ] {
+            assert_eq!(replay_path(ok, serves), Ok(ok));
+        }
+        let refused = |path: &str| replay_path(path, serves).unwrap_err();
+        assert_eq!(refused(""), ReplayPathError::Empty);
+        for (path, is) in [
+            ("@127.0.0.1:9498/v1/chat/completions", "does not start"),
+            (
+                "https://api.openai.com/v1/chat/completions",
+                "does not start",
+            ),
+            ("tool", "does not start"),
+            ("//evil.example/v1/chat/completions", "names a host"),
+            ("/v1@evil.example/chat", "names a host"),
+            ("/gateway/http://evil.example/x", "names a host"),
+            ("/v1/../api/v1/session/query", "`.` or `..`"),
+            ("/v1/%2e%2e/api", "`.` or `..`"),
+            ("/v1/%252e%252e/api", "`.` or `..`"),
+            ("/v1\\..\\api", "character"),
+            ("/v1/chat?x=1", "character"),
+            ("/v1/chat completions", "character"),
+            ("/api/v1/session/s/replay", "`/api` is not one"),
+            ("/healthz", "`/healthz` is not one"),
+            ("/", "`/` is not one"),
+        ] {
+            let message = refused(path).to_string();
+            assert!(message.contains(is), "{path}: {message}");
+        }
     }
 }

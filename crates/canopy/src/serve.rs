@@ -83,8 +83,10 @@ pub async fn run(
         prices: prices.clone(),
         keys: keys.clone(),
         gateway_url: self_url(&listener)?,
+        provider_routes: Arc::new(providers.routes()),
         http: reqwest::Client::builder()
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("cannot build the replay client")?,
     };

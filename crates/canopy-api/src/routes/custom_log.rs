@@ -205,8 +205,8 @@ fn record(
             .and_then(Value::as_str)
             .map(str::to_ascii_lowercase)
             .unwrap_or_else(|| default_provider(route_format).to_owned()),
-        target_url: url.clone(),
-        request_path: url,
+        request_path: path_of(&url),
+        target_url: url,
         method: "POST".to_owned(),
         status,
         request_model: model,
@@ -252,6 +252,16 @@ fn default_provider(route_format: Option<WireFormat>) -> &'static str {
         Some(WireFormat::Anthropic) => "anthropic",
         Some(WireFormat::Gemini) => "gemini",
         None => "custom",
+    }
+}
+
+/// The path of a logged `http(s)` URL (`https://api.openai.com/v1/chat/completions` gives
+/// `/v1/chat/completions`), parsed as a URL, so that a host never sits where a path is read;
+/// other text (`tool`, `tool://lookup`) is kept as it was sent.
+fn path_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => parsed.path().to_owned(),
+        _ => url.to_owned(),
     }
 }
 

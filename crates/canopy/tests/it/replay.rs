@@ -311,3 +311,154 @@ async fn the_cli_prints_the_comparison() {
         "{text}"
     );
 }
+
+/// What a second mock provider, standing in for a host nobody should reach, received.
+async fn received(client: &reqwest::Client, mock_url: &str) -> Vec<Value> {
+    client
+        .get(format!("{mock_url}/mock/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn log_llm_step(app: &TestApp, session: &str, path: &str, url: &str) {
+    let response = app
+        .client
+        .post(format!("{}/api/custom/v1/log", app.url))
+        .header("Helicone-Session-Id", session)
+        .header("Helicone-Session-Path", path)
+        .json(&json!({
+            "providerRequest": {"url": url, "json": {"model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": "hi"}]}},
+            "providerResponse": {"status": 200, "json": {"model": "gpt-4o-mini",
+                "choices": [{"message": {"role": "assistant", "content": "hello"}}]}},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_replay_goes_only_to_this_canopys_provider_routes() {
+    let app = TestApp::spawn().await;
+    let (elsewhere, _stop) = crate::harness::spawn_mock().await;
+    let host = elsewhere.trim_start_matches("http://");
+    log_llm_step(
+        &app,
+        "aimed",
+        "/userinfo",
+        &format!("@{host}/v1/chat/completions"),
+    )
+    .await;
+    log_llm_step(&app, "aimed", "/own-api", "/api/v1/session/aimed/replay").await;
+    log_llm_step(&app, "aimed", "/climb", "/v1/%2e%2e/api/v1/request/query").await;
+    log_llm_step(
+        &app,
+        "aimed",
+        "/full-url",
+        &format!("{elsewhere}/v1/chat/completions"),
+    )
+    .await;
+    app.wait_written(4).await;
+    let full = app
+        .store
+        .query
+        .session_calls("default", "aimed")
+        .await
+        .unwrap();
+    let full = full
+        .iter()
+        .find(|c| c.session_path.as_deref() == Some("/full-url"))
+        .unwrap();
+    assert_eq!(
+        full.request_path, "/v1/chat/completions",
+        "a logged URL is stored as its path"
+    );
+
+    let (status, body) = replay(
+        &app,
+        "aimed",
+        json!({"headers": {"authorization": "Bearer sk-provider-secret"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        received(&app.client, &elsewhere).await,
+        Vec::<Value>::new(),
+        "nothing reached another host"
+    );
+    let steps = body["data"]["steps"].as_array().unwrap();
+    let by_path = |p: &str| steps.iter().find(|s| s["path"] == p).unwrap();
+    for (path, named) in [
+        ("/userinfo", format!("@{host}/v1/chat/completions")),
+        ("/own-api", "`/api` is not one".to_owned()),
+        ("/climb", "`..`".to_owned()),
+    ] {
+        let step = by_path(path);
+        assert!(step["replay"].is_null(), "{step}");
+        let note = step["note"].as_str().unwrap();
+        assert!(
+            note.starts_with("not replayed") && note.contains(&named),
+            "{path}: {note}"
+        );
+    }
+    let full = by_path("/full-url");
+    assert_eq!(full["replay"]["status"], 200, "{full}");
+    let upstream = app.upstream_requests().await;
+    assert_eq!(
+        upstream.len(),
+        1,
+        "only the call logged with a full URL replayed, through Canopy's /v1"
+    );
+}
+
+#[tokio::test]
+async fn a_replay_does_not_follow_a_redirect_to_another_host() {
+    let app = TestApp::spawn().await;
+    let (elsewhere, _stop) = crate::harness::spawn_mock().await;
+    let location = format!("{elsewhere}/v1/chat/completions");
+    let redirector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirector_url = format!("http://{}", redirector.local_addr().unwrap());
+    let router = axum::Router::new().fallback(move || {
+        let location = location.clone();
+        async move {
+            (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, location)],
+            )
+        }
+    });
+    tokio::spawn(async move { axum::serve(redirector, router).await });
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = no_redirects
+        .post(format!("{}/gateway/v1/chat/completions", app.url))
+        .header("Helicone-Target-Url", &redirector_url)
+        .header("Helicone-Session-Id", "redirected")
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 307);
+    app.wait_written(1).await;
+
+    let (status, body) = replay(
+        &app,
+        "redirected",
+        json!({"headers": {"x-api-key": "sk-provider-secret"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["steps"][0]["replay"]["status"], 307, "{body}");
+    assert_eq!(
+        received(&app.client, &elsewhere).await,
+        Vec::<Value>::new(),
+        "the provider key did not follow the redirect"
+    );
+}
