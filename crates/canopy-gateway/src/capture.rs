@@ -6,27 +6,27 @@
 //! `stream_options.include_usage` for the client, the body is forwarded event by event instead,
 //! without the usage-only chunk and the `"usage":null` members the option adds.
 //!
-//! The [`Capture`] inside is the emit-once guard: it submits its record when the body ends,
-//! when the upstream fails mid-body, or on `Drop` when the client went away first (status −3).
+//! The [`Capture`] inside holds the call's [`CallGuard`] and completes it once: when the body
+//! ends, when the upstream fails mid-body, when shutdown cuts the call, or on `Drop` when the
+//! client went away first (status −3, with the usage seen so far or an estimate).
+//!
+//! Nothing here needs a server: [`CaptureBody::from_stream`] takes any stream of chunks, so
+//! the unit tests in `capture/tests.rs` drive it directly.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use canopy_core::extract::request::strip_null_usage;
-use canopy_core::extract::{self, ResponseFacts, StreamObserver, WireFormat};
-use canopy_core::record::{STATUS_CLIENT_CANCELLED, StoredBody};
+use canopy_core::extract::{self, StreamObserver, WireFormat};
+use canopy_core::record::STATUS_CLIENT_CANCELLED;
 use canopy_core::sse::{RawEvent, SseSplitter};
-use canopy_core::{CallRecord, Usage, UsageSource};
 use futures_util::Stream;
 use http_body::{Body, Frame, SizeHint};
 
-use crate::Gateway;
-use crate::telemetry::{
-    GATEWAY_REQUESTS_TOTAL, GATEWAY_UNPRICED_CALLS_TOTAL, LABEL_PROVIDER, LABEL_STATUS_CLASS,
-    UPSTREAM_TTFT_SECONDS, provider_label, status_class,
-};
+use crate::recorder::{CallGuard, Outcome, millis, stored_body};
+use crate::telemetry::UPSTREAM_TTFT_SECONDS;
 
 /// What the capture needs to know about the call besides its record.
 #[derive(Debug, Clone, Copy)]
@@ -41,55 +41,47 @@ pub struct CaptureOptions {
     pub omit_response: bool,
 }
 
-/// The emit-once guard over one call's record.
+/// Why a capture ended early.
+const CLIENT_LEFT: &str = "the client disconnected before the response ended";
+const CUT_AT_SHUTDOWN: &str = "Canopy shut down before the response ended";
+
+/// Observes one call's response and completes its record once.
 pub struct Capture {
-    gateway: Gateway,
-    record: Option<CallRecord>,
-    started: Instant,
+    guard: CallGuard,
     options: CaptureOptions,
     splitter: SseSplitter,
     observer: StreamObserver,
     body: Vec<u8>,
     body_truncated: bool,
-    /// The request body as sent, for estimating tokens when the response reports none.
-    request_body: bytes::Bytes,
     /// Every byte the upstream declared has reached the client's body: the call succeeded,
     /// even if the body is dropped before it is polled again.
     delivered: bool,
 }
 
 impl Capture {
-    /// Starts capturing the response of `record`'s call, which began at `started`.
-    pub fn new(
-        gateway: Gateway,
-        record: CallRecord,
-        started: Instant,
-        options: CaptureOptions,
-        request_body: bytes::Bytes,
-    ) -> Self {
+    /// Starts capturing the response of the call `guard` owns.
+    pub fn new(guard: CallGuard, options: CaptureOptions) -> Self {
         Self {
-            gateway,
-            record: Some(record),
-            started,
+            guard,
             options,
             splitter: SseSplitter::new(),
             observer: StreamObserver::new(options.format),
             body: Vec::new(),
             body_truncated: false,
-            request_body,
             delivered: false,
         }
     }
 
     /// Observes one upstream chunk and returns the bytes the client gets for it.
     fn on_chunk(&mut self, chunk: Bytes) -> Bytes {
-        if let Some(record) = self.record.as_mut()
-            && record.time_to_first_token_ms.is_none()
-            && self.options.is_stream
-        {
-            let ttft = self.started.elapsed();
-            record.time_to_first_token_ms = Some(millis(ttft));
-            metrics::histogram!(UPSTREAM_TTFT_SECONDS).record(ttft);
+        if self.options.is_stream {
+            let started = self.guard.started();
+            let record = self.guard.record();
+            if record.time_to_first_token_ms.is_none() {
+                let ttft = started.elapsed();
+                record.time_to_first_token_ms = Some(millis(ttft));
+                metrics::histogram!(UPSTREAM_TTFT_SECONDS).record(ttft);
+            }
         }
         self.keep(&chunk);
         if !self.options.is_stream {
@@ -127,7 +119,7 @@ impl Capture {
     }
 
     fn keep(&mut self, chunk: &[u8]) {
-        let limit = self.gateway.inner.settings.body_capture_limit;
+        let limit = self.guard.recorder().body_capture_limit();
         let room = limit.saturating_sub(self.body.len());
         if chunk.len() > room {
             self.body_truncated = true;
@@ -135,35 +127,36 @@ impl Capture {
         self.body.extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
 
-    /// Completes the record and hands it to the writer. `status` overrides the upstream's
-    /// (for a cancelled client); `error` notes a failure.
+    /// Completes the record. `status` overrides the upstream's (for a call cut short);
+    /// `error` notes a failure.
     fn emit(&mut self, status: Option<i32>, error: Option<String>) {
-        let Some(mut record) = self.record.take() else {
+        if self.guard.is_done() {
             return;
-        };
-        let elapsed = self.started.elapsed();
-        record.latency_ms = Some(millis(elapsed));
-        record.response_created_at_ms = Some(record.created_at_ms + millis(elapsed));
-        if let Some(status) = status {
-            record.status = status;
         }
         let facts = if self.options.is_stream {
             std::mem::take(&mut self.observer).into_facts()
         } else {
             extract::from_body(self.options.format, &self.body)
         };
-        if record.status >= 400 && error.is_none() {
-            record.error = Some(upstream_error_text(&self.body));
-        }
-        if error.is_some() {
-            record.error = error;
-        }
+        let upstream_status = self.guard.record().status;
+        let error = error.or_else(|| {
+            (status.is_none() && upstream_status >= 400).then(|| upstream_error_text(&self.body))
+        });
         let body = std::mem::take(&mut self.body);
-        record.response_body = stored_body(body, self.body_truncated, self.options.omit_response);
-        let estimated = (facts.usage.is_none() && (200..300).contains(&record.status))
-            .then(|| crate::estimate::estimate(&self.request_body, &facts.output_text));
-        finish_record(&self.gateway, &mut record, facts, estimated);
-        self.gateway.inner.ingest.submit(record);
+        let response_body = stored_body(body, self.body_truncated, self.options.omit_response);
+        self.guard.finish(Outcome {
+            status,
+            error,
+            facts,
+            response_body: Some(response_body),
+            format: Some(self.options.format),
+        });
+    }
+
+    /// Ends a stream cut short: the events seen so far are read, then the record is completed.
+    fn cut_short(&mut self, reason: &str) {
+        self.on_end();
+        self.emit(Some(STATUS_CLIENT_CANCELLED), Some(reason.to_owned()));
     }
 }
 
@@ -171,11 +164,8 @@ impl Drop for Capture {
     fn drop(&mut self) {
         if self.delivered {
             self.emit(None, None);
-        } else if self.record.is_some() {
-            self.emit(
-                Some(STATUS_CLIENT_CANCELLED),
-                Some("the client disconnected before the response ended".to_owned()),
-            );
+        } else if !self.guard.is_done() {
+            self.cut_short(CLIENT_LEFT);
         }
     }
 }
@@ -186,93 +176,6 @@ fn forward_event(observer: &mut StreamObserver, event: RawEvent, out: &mut Vec<u
         return;
     }
     out.extend_from_slice(&strip_null_usage(&event.0));
-}
-
-/// Fills usage (reported, else `estimated`), models and cost, and counts the call.
-pub fn finish_record(
-    gateway: &Gateway,
-    record: &mut CallRecord,
-    facts: ResponseFacts,
-    estimated: Option<Usage>,
-) {
-    record.response_model = facts.model;
-    match (facts.usage, estimated) {
-        (Some(usage), _) => {
-            record.usage = usage;
-            record.usage_source = UsageSource::Reported;
-        }
-        (None, Some(usage)) => {
-            record.usage = usage;
-            record.usage_source = UsageSource::Estimated;
-        }
-        (None, None) => {}
-    }
-    let model = record
-        .response_model
-        .clone()
-        .or_else(|| record.request_model.clone());
-    let provider = provider_label(&gateway.inner.providers, &record.provider);
-    if let Some(model) = model {
-        match gateway
-            .inner
-            .prices
-            .price(&pricing_provider(record), &model, &record.usage)
-        {
-            Some((matched, cost)) => {
-                record.pricing_model = Some(matched.to_owned());
-                record.cost_nano_usd = Some(cost);
-            }
-            None => {
-                record.cost_nano_usd = None;
-                metrics::counter!(GATEWAY_UNPRICED_CALLS_TOTAL, LABEL_PROVIDER => provider.clone())
-                    .increment(1);
-            }
-        }
-    }
-    metrics::counter!(
-        GATEWAY_REQUESTS_TOTAL,
-        LABEL_PROVIDER => provider,
-        LABEL_STATUS_CLASS => status_class(record.status),
-    )
-    .increment(1);
-}
-
-/// The provider name prices are looked up under: the route, or for `/gateway/*` calls the
-/// built-in provider whose host the target is.
-fn pricing_provider(record: &CallRecord) -> String {
-    if record.provider != crate::provider::GATEWAY_ROUTE {
-        return record.provider.clone();
-    }
-    let host = url::Url::parse(&record.target_url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned));
-    crate::provider::BUILTIN
-        .iter()
-        .find(|(_, origin, _)| host.as_deref().is_some_and(|h| origin.contains(h)))
-        .map_or_else(
-            || record.provider.clone(),
-            |(name, _, _)| (*name).to_owned(),
-        )
-}
-
-/// A body as stored: text, cut at the capture limit, or nothing when omitted.
-pub fn stored_body(bytes: Vec<u8>, truncated: bool, omitted: bool) -> StoredBody {
-    if omitted {
-        return StoredBody {
-            text: None,
-            truncated: false,
-            omitted: true,
-        };
-    }
-    let text = match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    };
-    StoredBody {
-        text: (!text.is_empty()).then_some(text),
-        truncated,
-        omitted: false,
-    }
 }
 
 /// The message of an upstream error body, or its start.
@@ -305,11 +208,10 @@ fn upstream_error_text(body: &[u8]) -> String {
     text
 }
 
-fn millis(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+/// The upstream's body as a stream of chunks; an error is a sentence saying what failed.
+pub type UpstreamStream = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
 
-type UpstreamStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+type CutSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The response body the client reads: upstream bytes through a [`Capture`].
 pub struct CaptureBody {
@@ -319,33 +221,57 @@ pub struct CaptureBody {
     /// Bytes still expected when the upstream declared a length. Hyper stops polling a body
     /// once it has that many bytes, so when the count reaches zero the call is marked
     /// delivered, and its record is completed after the last bytes are handed to hyper: on the
-    /// next poll or when hyper drops the body, off the path of the response.
+    /// next poll or when hyper drops the body, off the path of the response. With durable
+    /// recording it is completed (and spooled) before the last bytes are handed over.
     remaining: Option<u64>,
     ended: bool,
+    /// Resolves when shutdown cuts calls in flight; made on the first wait for the upstream.
+    cut: Option<CutSignal>,
 }
 
 impl CaptureBody {
     /// Wraps an upstream response's body.
     pub fn new(response: reqwest::Response, capture: Capture) -> Self {
+        use futures_util::TryStreamExt;
+        let length = response.content_length();
+        let stream = response
+            .bytes_stream()
+            .map_err(|error| crate::upstream::describe(&error));
+        Self::from_stream(Box::pin(stream), length, capture)
+    }
+
+    /// Wraps any stream of upstream chunks; `length` is the length the upstream declared.
+    pub fn from_stream(upstream: UpstreamStream, length: Option<u64>, capture: Capture) -> Self {
         let mut size_hint = SizeHint::default();
-        let remaining = response
-            .content_length()
-            .filter(|_| !capture.options.hide_usage_chunk);
+        let remaining = length.filter(|_| !capture.options.hide_usage_chunk);
         if let Some(length) = remaining {
             size_hint.set_exact(length);
         }
         let ended = remaining == Some(0);
         let mut body = Self {
-            upstream: Box::pin(response.bytes_stream()),
+            upstream,
             capture,
             size_hint,
             remaining,
             ended,
+            cut: None,
         };
         if ended {
             body.capture.emit(None, None);
         }
         body
+    }
+
+    /// Whether shutdown cut the call; registers for the cut when it has not happened yet.
+    fn poll_cut(&mut self, cx: &mut Context<'_>) -> bool {
+        let recorder = self.capture.guard.recorder();
+        if recorder.is_cut() {
+            return true;
+        }
+        let signal = self
+            .cut
+            .get_or_insert_with(|| Box::pin(recorder.cut_signal()));
+        signal.as_mut().poll(cx).is_ready()
     }
 }
 
@@ -366,7 +292,15 @@ impl Body for CaptureBody {
         }
         loop {
             match this.upstream.as_mut().poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if this.poll_cut(cx) {
+                        this.ended = true;
+                        this.capture.cut_short(CUT_AT_SHUTDOWN);
+                        let error = std::io::Error::other(CUT_AT_SHUTDOWN);
+                        return Poll::Ready(Some(Err(error)));
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(Some(Ok(chunk))) => {
                     let length = chunk.len() as u64;
                     let out = this.capture.on_chunk(chunk);
@@ -375,6 +309,9 @@ impl Body for CaptureBody {
                         if *remaining == 0 {
                             this.ended = true;
                             this.capture.delivered = true;
+                            if this.capture.guard.recorder().is_durable() {
+                                this.capture.emit(None, None);
+                            }
                         }
                     }
                     if !out.is_empty() {
@@ -387,10 +324,7 @@ impl Body for CaptureBody {
                 }
                 Poll::Ready(Some(Err(error))) => {
                     this.ended = true;
-                    let message = format!(
-                        "the upstream body failed: {}",
-                        crate::upstream::describe(&error)
-                    );
+                    let message = format!("the upstream body failed: {error}");
                     this.capture.on_end();
                     this.capture.emit(None, Some(message.clone()));
                     return Poll::Ready(Some(Err(std::io::Error::other(message))));
@@ -416,3 +350,6 @@ impl Body for CaptureBody {
         self.size_hint
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,9 +15,13 @@
 //! 4. **Upstream** ([`upstream`]): one pooled client per connection kind sends the request
 //!    with Canopy's and hop-by-hop headers removed and credentials untouched.
 //! 5. **Capture** ([`capture`]): the response body is wrapped so each chunk reaches the client
-//!    unchanged while a capped copy is observed (SSE events, usage, time to first byte). The
-//!    capture is a guard: it hands exactly one [`CallRecord`](canopy_core::CallRecord) to the
-//!    writer when the body ends, fails, or is dropped by a client that went away.
+//!    unchanged while a capped copy is observed (SSE events, usage, time to first byte).
+//!
+//! From the moment the caller is known, the call's [`CallRecord`](canopy_core::CallRecord)
+//! belongs to a [`recorder::CallGuard`], which hands exactly one record to the writer: when
+//! Canopy refuses or fails the call, when the body ends or fails, when the client goes away
+//! (before or after the response head), or when shutdown cuts the call. Completion and pricing
+//! follow [`canopy_core::completion`], the rules every ingest path shares.
 //!
 //! The request path never waits on storage: records go to an [`IngestHandle`], whose
 //! `submit` never blocks. What must not go here: the query API, auth policy beyond reading the
@@ -30,6 +34,7 @@ pub mod estimate;
 pub mod headers;
 pub mod provider;
 pub mod proxy;
+pub mod recorder;
 pub mod telemetry;
 pub mod upstream;
 
@@ -39,7 +44,11 @@ use std::time::Duration;
 use axum::Router;
 use canopy_core::pricing::PriceCatalog;
 use canopy_store::keys::KeyRing;
+use canopy_store::spool::Spool;
 use canopy_store::writer::IngestHandle;
+
+use crate::body::BodyBudget;
+use crate::recorder::Recorder;
 
 pub use provider::{Provider, Providers};
 
@@ -60,6 +69,12 @@ pub struct GatewaySettings {
     pub gateway_allowlist: Vec<String>,
     /// The organisation calls are recorded under when no key names one.
     pub default_org: String,
+    /// The most memory all buffered request bodies may hold at once, in bytes; past it, bodies
+    /// stream upstream uncaptured.
+    pub body_buffer_budget: usize,
+    /// Append each call's record to the spool before its response completes (no record is lost
+    /// to `kill -9`, at some cost in throughput).
+    pub durable: bool,
 }
 
 impl Default for GatewaySettings {
@@ -72,6 +87,8 @@ impl Default for GatewaySettings {
             upstream_idle_timeout: Duration::from_secs(300),
             gateway_allowlist: Vec::new(),
             default_org: "default".to_owned(),
+            body_buffer_budget: 256 * 1024 * 1024,
+            durable: false,
         }
     }
 }
@@ -86,32 +103,54 @@ pub struct Gateway {
 struct Inner {
     providers: Providers,
     settings: GatewaySettings,
-    prices: Arc<PriceCatalog>,
-    ingest: IngestHandle,
+    recorder: Recorder,
+    budget: BodyBudget,
     keys: KeyRing,
     clients: upstream::Clients,
 }
 
 impl Gateway {
-    /// Builds the shared state; fails only if an upstream client cannot be built.
+    /// Builds the shared state; fails only if an upstream client cannot be built. Records go
+    /// to `ingest`, or first to `spool` when `settings.durable` is set.
     pub fn new(
         providers: Providers,
         settings: GatewaySettings,
         prices: Arc<PriceCatalog>,
         ingest: IngestHandle,
+        spool: Arc<Spool>,
         keys: KeyRing,
     ) -> Result<Self, upstream::ClientError> {
         let clients = upstream::Clients::new(&settings)?;
+        let sink = Arc::new(ingest);
+        let recorder = if settings.durable {
+            Recorder::durable(prices, sink, settings.body_capture_limit, spool)
+        } else {
+            Recorder::new(prices, sink, settings.body_capture_limit)
+        };
+        let budget = BodyBudget::new(settings.body_buffer_budget);
         Ok(Self {
             inner: Arc::new(Inner {
                 providers,
                 settings,
-                prices,
-                ingest,
+                recorder,
+                budget,
                 keys,
                 clients,
             }),
         })
+    }
+
+    /// Cuts every call in flight (their records are completed as cut) and waits, for at most
+    /// `within`, until each has handed its record to the writer; returns how many had not.
+    /// Shutdown calls this before it closes the writer's queue.
+    pub async fn cut_in_flight(&self, within: std::time::Duration) -> usize {
+        self.inner.recorder.cut();
+        self.inner.recorder.wait_idle(within).await
+    }
+
+    /// Bytes currently held by buffered request bodies.
+    pub fn buffered_body_bytes(&self) -> usize {
+        self.inner.budget.in_use()
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Config {
     pub max_request_body_bytes: usize,
     /// The most bytes of each request and response body stored.
     pub body_capture_bytes: usize,
+    /// The most memory all buffered request bodies may hold at once, in bytes; past it,
+    /// bodies stream upstream uncaptured.
+    pub body_buffer_budget_bytes: usize,
     /// Seconds to wait for an upstream connection.
     pub connect_timeout_secs: u64,
     /// Seconds to wait for an upstream's response head.
@@ -80,7 +83,8 @@ pub enum MetricsAuth {
 pub struct ProviderConfig {
     /// The upstream origin, with any base path (`http://127.0.0.1:8000`).
     pub base_url: String,
-    /// How usage is read from responses: `openai`, `anthropic` or `gemini`.
+    /// How usage is read from responses: `openai`, `anthropic` or `gemini`. A built-in
+    /// provider keeps its own format unless this is given; a new provider defaults to `openai`.
     #[serde(default)]
     pub format: Option<String>,
     /// Speak cleartext HTTP/2 with prior knowledge (h2c) to an `http://` upstream.
@@ -98,6 +102,9 @@ pub struct WriterSection {
     pub batch_size: usize,
     /// Milliseconds a started batch waits for more records before it is written.
     pub linger_ms: u64,
+    /// Append each proxied call's record to the spool before its response completes, so
+    /// `kill -9` loses none; records then reach the store within about a second.
+    pub durable: bool,
 }
 
 impl Default for WriterSection {
@@ -107,6 +114,7 @@ impl Default for WriterSection {
             queue_capacity: d.queue_capacity,
             batch_size: d.batch_size,
             linger_ms: u64::try_from(d.linger.as_millis()).unwrap_or(5),
+            durable: false,
         }
     }
 }
@@ -124,6 +132,7 @@ impl Default for Config {
             pricing_file: None,
             max_request_body_bytes: gateway.max_request_body,
             body_capture_bytes: gateway.body_capture_limit,
+            body_buffer_budget_bytes: gateway.body_buffer_budget,
             connect_timeout_secs: gateway.connect_timeout.as_secs(),
             upstream_timeout_secs: gateway.upstream_timeout.as_secs(),
             upstream_idle_timeout_secs: gateway.upstream_idle_timeout.as_secs(),
@@ -204,6 +213,7 @@ pub fn env_filtered(env: Env) -> Env {
         "pricing_file",
         "max_request_body_bytes",
         "body_capture_bytes",
+        "body_buffer_budget_bytes",
         "connect_timeout_secs",
         "upstream_timeout_secs",
         "upstream_idle_timeout_secs",
@@ -277,7 +287,10 @@ impl Loaded {
                 ));
             }
             let format = match p.format.as_deref() {
-                None | Some("openai") => WireFormat::Openai,
+                None => {
+                    canopy_gateway::provider::builtin_format(name).unwrap_or(WireFormat::Openai)
+                }
+                Some("openai") => WireFormat::Openai,
                 Some("anthropic") => WireFormat::Anthropic,
                 Some("gemini") => WireFormat::Gemini,
                 Some(other) => bail!(self.at(
@@ -315,6 +328,8 @@ impl Loaded {
             upstream_timeout: Duration::from_secs(c.upstream_timeout_secs),
             upstream_idle_timeout: Duration::from_secs(c.upstream_idle_timeout_secs),
             gateway_allowlist: c.gateway_allowlist.clone(),
+            body_buffer_budget: c.body_buffer_budget_bytes,
+            durable: c.writer.durable,
             ..GatewaySettings::default()
         };
         let writer = WriterConfig {

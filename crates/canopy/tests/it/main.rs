@@ -14,6 +14,7 @@ mod failures;
 mod harness;
 mod observability;
 mod proxy;
+mod records;
 mod replay;
 mod sessions;
 mod streams;

@@ -1,0 +1,212 @@
+//! The capture driven directly: chunks in, bytes out, one record handed over. No server.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "test code: a spawned task ends with the test's runtime"
+)]
+
+use std::time::Instant;
+
+use canopy_core::UsageSource;
+use canopy_core::record::STATUS_CLIENT_CANCELLED;
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+
+use super::*;
+use crate::recorder::tests::{chat_record, recorder};
+
+const OPENAI_STREAM: &[&str] = &[
+    "data: {\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"delta\":{\"content\":\"Hello\"}}],\"usage\":null}\n\n",
+    "data: {\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"delta\":{\"content\":\" world\"}}],\"usage\":null}\n\n",
+    "data: {\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":2}}\n\n",
+    "data: [DONE]\n\n",
+];
+
+fn stream_options(hide: bool) -> CaptureOptions {
+    CaptureOptions {
+        format: WireFormat::Openai,
+        is_stream: true,
+        hide_usage_chunk: hide,
+        omit_response: false,
+    }
+}
+
+fn chunks(parts: &[&'static str]) -> UpstreamStream {
+    let items: Vec<Result<Bytes, String>> = parts
+        .iter()
+        .map(|p| Ok(Bytes::from_static(p.as_bytes())))
+        .collect();
+    Box::pin(futures_util::stream::iter(items))
+}
+
+#[tokio::test]
+async fn a_whole_stream_reaches_the_client_and_its_usage_the_record() {
+    let (recorder, sink) = recorder(1 << 20);
+    let guard = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
+    let body = CaptureBody::from_stream(
+        chunks(OPENAI_STREAM),
+        None,
+        Capture::new(guard, stream_options(false)),
+    );
+    let got = body.collect().await.unwrap().to_bytes();
+    assert_eq!(got, OPENAI_STREAM.concat().as_bytes());
+    let records = sink.taken();
+    assert_eq!(records.len(), 1);
+    let call = &records[0];
+    assert_eq!(call.usage_source, UsageSource::Reported);
+    assert_eq!(call.usage.prompt_tokens, 12);
+    assert!(call.time_to_first_token_ms.is_some());
+    assert!(call.cost_nano_usd.unwrap() > 0);
+}
+
+#[tokio::test]
+async fn the_usage_chunk_canopy_asked_for_is_hidden_from_the_client() {
+    let (recorder, sink) = recorder(1 << 20);
+    let guard = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
+    let body = CaptureBody::from_stream(
+        chunks(OPENAI_STREAM),
+        None,
+        Capture::new(guard, stream_options(true)),
+    );
+    let got = String::from_utf8(body.collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(!got.contains("\"usage\""), "{got}");
+    assert!(got.contains("Hello") && got.ends_with("data: [DONE]\n\n"));
+    assert_eq!(sink.taken()[0].usage.completion_tokens, 2);
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_gets_the_estimate_when_no_usage_came() {
+    let (recorder, sink) = recorder(1 << 20);
+    let mut guard = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
+    guard.keep_request_body(
+        Bytes::from_static(br#"{"messages":[{"role":"user","content":"Tell me a long story"}]}"#),
+        None,
+    );
+    guard.sending_upstream();
+    // Two chunks, then the upstream goes quiet and the client leaves.
+    let first = futures_util::stream::iter(
+        OPENAI_STREAM[..2]
+            .iter()
+            .map(|p| Ok::<_, String>(Bytes::from_static(p.as_bytes()))),
+    );
+    let upstream: UpstreamStream = Box::pin(first.chain(futures_util::stream::pending()));
+    let mut body =
+        CaptureBody::from_stream(upstream, None, Capture::new(guard, stream_options(false)));
+    for _ in 0..2 {
+        let frame = body.frame().await.unwrap().unwrap();
+        assert!(frame.is_data());
+    }
+    drop(body);
+    let call = sink.taken().pop().unwrap();
+    assert_eq!(call.status, STATUS_CLIENT_CANCELLED);
+    assert_eq!(call.usage_source, UsageSource::Estimated);
+    assert!(call.usage.prompt_tokens > 0);
+    assert_eq!(
+        call.usage.completion_tokens,
+        crate::estimate::count("Hello world")
+    );
+    assert!(call.cost_nano_usd.unwrap() > 0);
+    assert!(call.response_body.text.unwrap().contains("Hello"));
+}
+
+#[tokio::test]
+async fn anthropic_usage_seen_before_the_client_left_is_kept_as_reported() {
+    let (recorder, sink) = recorder(1 << 20);
+    let mut guard = recorder.accept(chat_record("claude-sonnet-4-5"), Instant::now());
+    guard.record().provider = "anthropic".to_owned();
+    guard.sending_upstream();
+    let start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-sonnet-4-5\",\"usage\":{\"input_tokens\":30,\"output_tokens\":1}}}\n\n";
+    let upstream: UpstreamStream = Box::pin(
+        futures_util::stream::iter([Ok::<_, String>(Bytes::from_static(start.as_bytes()))])
+            .chain(futures_util::stream::pending()),
+    );
+    let options = CaptureOptions {
+        format: WireFormat::Anthropic,
+        ..stream_options(false)
+    };
+    let mut body = CaptureBody::from_stream(upstream, None, Capture::new(guard, options));
+    body.frame().await.unwrap().unwrap();
+    drop(body);
+    let call = sink.taken().pop().unwrap();
+    assert_eq!(call.usage_source, UsageSource::Reported);
+    assert_eq!(call.usage.prompt_tokens, 30);
+}
+
+#[tokio::test]
+async fn an_upstream_failure_mid_body_is_an_error_with_the_usage_estimated() {
+    let (recorder, sink) = recorder(1 << 20);
+    let mut guard = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
+    guard.sending_upstream();
+    let items = vec![
+        Ok(Bytes::from_static(OPENAI_STREAM[0].as_bytes())),
+        Err("connection reset by http://127.0.0.1:1/v1?api_key=SECRET".to_owned()),
+    ];
+    let body = CaptureBody::from_stream(
+        Box::pin(futures_util::stream::iter(items)),
+        None,
+        Capture::new(guard, stream_options(false)),
+    );
+    assert!(body.collect().await.is_err());
+    let call = sink.taken().pop().unwrap();
+    assert_eq!(call.status, 200);
+    assert!(call.is_error(), "a broken body counts as an error");
+    let error = call.error.unwrap();
+    assert!(
+        error.contains("upstream body failed") && !error.contains("SECRET"),
+        "{error}"
+    );
+    assert_eq!(call.usage_source, UsageSource::Estimated);
+}
+
+#[tokio::test]
+async fn shutdown_cuts_a_stalled_stream_and_records_it() {
+    let (recorder, sink) = recorder(1 << 20);
+    let guard = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
+    let upstream: UpstreamStream = Box::pin(
+        futures_util::stream::iter([Ok::<_, String>(Bytes::from_static(
+            OPENAI_STREAM[0].as_bytes(),
+        ))])
+        .chain(futures_util::stream::pending()),
+    );
+    let mut body =
+        CaptureBody::from_stream(upstream, None, Capture::new(guard, stream_options(false)));
+    body.frame().await.unwrap().unwrap();
+    let waiting = tokio::spawn(async move { body.frame().await.map(|f| f.is_err()) });
+    tokio::task::yield_now().await;
+    recorder.cut();
+    assert_eq!(
+        waiting.await.unwrap(),
+        Some(true),
+        "the client sees a cut stream"
+    );
+    assert_eq!(
+        recorder.wait_idle(std::time::Duration::from_secs(5)).await,
+        0
+    );
+    let call = sink.taken().pop().unwrap();
+    assert_eq!(call.status, STATUS_CLIENT_CANCELLED);
+    assert!(call.error.unwrap().contains("shut down"));
+}
+
+#[tokio::test]
+async fn a_declared_length_body_is_recorded_once_and_kept_up_to_the_limit() {
+    let (recorder, sink) = recorder(10);
+    let guard = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
+    let text = r#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+    let options = CaptureOptions {
+        is_stream: false,
+        ..stream_options(false)
+    };
+    let body = CaptureBody::from_stream(
+        chunks(&[text]),
+        Some(text.len() as u64),
+        Capture::new(guard, options),
+    );
+    assert_eq!(body.size_hint().exact(), Some(text.len() as u64));
+    let got = body.collect().await.unwrap().to_bytes();
+    assert_eq!(got.len(), text.len());
+    let records = sink.taken();
+    assert_eq!(records.len(), 1);
+    let stored = &records[0].response_body;
+    assert!(stored.truncated);
+    assert_eq!(stored.text.as_deref(), Some(&text[..10]));
+}

@@ -1,0 +1,467 @@
+//! The one path a proxied call's record takes, from the moment the call is accepted to the
+//! writer.
+//!
+//! [`Recorder::accept`] hands out a [`CallGuard`] as soon as a call is known to belong to an
+//! organisation. The guard owns the record from then on: the handler fills it, the capture of
+//! the response ([`crate::capture`]) feeds it, and it is completed exactly once, by
+//! [`CallGuard::finish`] or, if nothing finished it, on `Drop` (the client left, or shutdown cut
+//! the call: status −3). Completion follows [`canopy_core::completion`], the rules every ingest
+//! path shares; then the record goes to the writer's queue, or first to the disk spool when
+//! durable recording is on.
+//!
+//! The recorder also counts calls in flight, so shutdown can cut them and wait until each has
+//! handed over its record before the writer stops. What must not go here: HTTP, or anything
+//! that waits on the store.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use canopy_core::completion;
+use canopy_core::extract::{ResponseFacts, WireFormat};
+use canopy_core::pricing::PriceCatalog;
+use canopy_core::record::{STATUS_CLIENT_CANCELLED, StoredBody};
+use canopy_core::{CallId, CallRecord};
+use canopy_store::spool::Spool;
+use canopy_store::writer::IngestHandle;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+
+use crate::telemetry::{
+    GATEWAY_FORMAT_MISMATCH_TOTAL, GATEWAY_IN_FLIGHT_CALLS, GATEWAY_REQUESTS_TOTAL,
+    GATEWAY_UNPRICED_CALLS_TOTAL, LABEL_ACTUAL, LABEL_EXPECTED, LABEL_PROVIDER, LABEL_STATUS_CLASS,
+    OTHER, status_class,
+};
+
+/// Where completed records go. The writer's [`IngestHandle`] in production; a channel in
+/// unit tests.
+pub trait RecordSink: Send + Sync + fmt::Debug + 'static {
+    /// Hands one record over without waiting.
+    fn submit(&self, record: CallRecord);
+}
+
+impl RecordSink for IngestHandle {
+    fn submit(&self, record: CallRecord) {
+        IngestHandle::submit(self, record);
+    }
+}
+
+/// Why a call that nothing finished was cut.
+const CUT_AT_SHUTDOWN: &str = "Canopy shut down before the response ended";
+const LEFT_BEFORE_SENDING: &str = "the client disconnected before the request was sent upstream";
+const LEFT_BEFORE_HEADERS: &str =
+    "the client disconnected before the upstream's response headers arrived";
+
+/// Completes records and hands them to the writer; shared by every call.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    prices: Arc<PriceCatalog>,
+    sink: Arc<dyn RecordSink>,
+    /// When set, each record is appended here before its response completes.
+    durable: Option<Arc<Spool>>,
+    body_capture_limit: usize,
+    in_flight: AtomicUsize,
+    /// Woken when the last call in flight hands over its record after a cut.
+    idle: Notify,
+    cut: AtomicBool,
+    /// Woken when calls in flight are cut.
+    cut_notify: Notify,
+}
+
+impl Recorder {
+    /// A recorder pricing with `prices` and handing records to `sink`; bodies are kept up to
+    /// `body_capture_limit` bytes.
+    pub fn new(
+        prices: Arc<PriceCatalog>,
+        sink: Arc<dyn RecordSink>,
+        body_capture_limit: usize,
+    ) -> Self {
+        Self::build(prices, sink, body_capture_limit, None)
+    }
+
+    /// Like [`Recorder::new`], appending every record to `spool` before its response completes
+    /// (durable recording): a record survives `kill -9` at any point after that.
+    pub fn durable(
+        prices: Arc<PriceCatalog>,
+        sink: Arc<dyn RecordSink>,
+        body_capture_limit: usize,
+        spool: Arc<Spool>,
+    ) -> Self {
+        Self::build(prices, sink, body_capture_limit, Some(spool))
+    }
+
+    fn build(
+        prices: Arc<PriceCatalog>,
+        sink: Arc<dyn RecordSink>,
+        body_capture_limit: usize,
+        durable: Option<Arc<Spool>>,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                prices,
+                sink,
+                durable,
+                body_capture_limit,
+                in_flight: AtomicUsize::new(0),
+                idle: Notify::new(),
+                cut: AtomicBool::new(false),
+                cut_notify: Notify::new(),
+            }),
+        }
+    }
+
+    /// Takes ownership of an accepted call's record; the call's clock started at `started`.
+    pub fn accept(&self, record: CallRecord, started: Instant) -> CallGuard {
+        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        metrics::gauge!(GATEWAY_IN_FLIGHT_CALLS).increment(1.0);
+        CallGuard {
+            recorder: self.clone(),
+            provider_label: OTHER.to_owned(),
+            record,
+            started,
+            done: false,
+            request_body: Bytes::new(),
+            reached_upstream: false,
+            permit: None,
+        }
+    }
+
+    /// The most bytes of a body kept in a record.
+    pub fn body_capture_limit(&self) -> usize {
+        self.shared.body_capture_limit
+    }
+
+    /// Whether records are spooled before their responses complete.
+    pub fn is_durable(&self) -> bool {
+        self.shared.durable.is_some()
+    }
+
+    /// Calls whose record is not handed over yet.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Cuts every call in flight: bodies end with an error, handlers waiting on an upstream
+    /// stop, and each guard records its call. New calls are cut as they arrive.
+    pub fn cut(&self) {
+        self.shared.cut.store(true, Ordering::Release);
+        self.shared.cut_notify.notify_waiters();
+    }
+
+    /// Whether [`Recorder::cut`] was called.
+    pub fn is_cut(&self) -> bool {
+        self.shared.cut.load(Ordering::Acquire)
+    }
+
+    /// Resolves once [`Recorder::cut`] is called.
+    pub fn cut_signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let shared = self.shared.clone();
+        async move {
+            loop {
+                let notified = shared.cut_notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if shared.cut.load(Ordering::Acquire) {
+                    return;
+                }
+                notified.await;
+            }
+        }
+    }
+
+    /// Waits until every call in flight has handed over its record, for at most `within`;
+    /// returns how many had not.
+    pub async fn wait_idle(&self, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let notified = self.shared.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let left = self.in_flight();
+            if left == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.in_flight();
+            }
+        }
+    }
+
+    /// Completes a record and hands it over.
+    fn record(&self, mut record: CallRecord, ending: Ending<'_>) {
+        let label = ending.provider_label;
+        let provider = pricing_provider(&record);
+        let request_body = ending.request_body;
+        let completed = completion::complete(
+            &mut record,
+            ending.facts,
+            ending.reached_upstream,
+            |text| Some(crate::estimate::estimate(request_body, text)),
+            &self.shared.prices,
+            &provider,
+        );
+        if completed.unpriced_model.is_some() {
+            metrics::counter!(GATEWAY_UNPRICED_CALLS_TOTAL, LABEL_PROVIDER => label.to_owned())
+                .increment(1);
+        }
+        if let Some(actual) = completed.format_mismatch {
+            let expected = ending.format.map_or("unknown", WireFormat::as_str);
+            tracing::warn!(
+                provider = %record.provider,
+                expected,
+                actual = actual.as_str(),
+                "A response did not have its provider's configured format; it was read as {}. \
+                 Set `format` in the provider's section.",
+                actual.as_str()
+            );
+            metrics::counter!(
+                GATEWAY_FORMAT_MISMATCH_TOTAL,
+                LABEL_PROVIDER => label.to_owned(),
+                LABEL_EXPECTED => expected,
+                LABEL_ACTUAL => actual.as_str(),
+            )
+            .increment(1);
+        }
+        metrics::counter!(
+            GATEWAY_REQUESTS_TOTAL,
+            LABEL_PROVIDER => label.to_owned(),
+            LABEL_STATUS_CLASS => status_class(record.status),
+        )
+        .increment(1);
+        self.hand_over(record);
+    }
+
+    fn hand_over(&self, record: CallRecord) {
+        let Some(spool) = &self.shared.durable else {
+            self.shared.sink.submit(record);
+            return;
+        };
+        match spool.append(std::slice::from_ref(&record)) {
+            Ok(()) => metrics::counter!(
+                canopy_store::telemetry::INGEST_SPOOLED_TOTAL,
+                canopy_store::telemetry::LABEL_REASON => "durable"
+            )
+            .increment(1),
+            Err(error) => {
+                tracing::error!(%error, "Cannot spool a record before its response completes; it is queued instead.");
+                self.shared.sink.submit(record);
+            }
+        }
+    }
+
+    fn release(&self) {
+        metrics::gauge!(GATEWAY_IN_FLIGHT_CALLS).decrement(1.0);
+        let before = self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if before == 1 && self.is_cut() {
+            self.shared.idle.notify_waiters();
+        }
+    }
+}
+
+/// How a call ended, as [`Recorder::record`] needs it.
+struct Ending<'a> {
+    provider_label: &'a str,
+    facts: ResponseFacts,
+    reached_upstream: bool,
+    request_body: &'a [u8],
+    format: Option<WireFormat>,
+}
+
+/// What the response said, for [`CallGuard::finish`].
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Replaces the status in the record (Canopy's own failures, a cancelled client).
+    pub status: Option<i32>,
+    /// Why the call failed.
+    pub error: Option<String>,
+    /// Usage, model and text read from the response.
+    pub facts: ResponseFacts,
+    /// The response body as stored.
+    pub response_body: Option<StoredBody>,
+    /// The format the response was expected in, for reporting a mismatch.
+    pub format: Option<WireFormat>,
+}
+
+/// The emit-once owner of one call's record.
+pub struct CallGuard {
+    recorder: Recorder,
+    /// The bounded `provider` label the call is counted under.
+    provider_label: String,
+    record: CallRecord,
+    started: Instant,
+    done: bool,
+    /// The request body as sent, for estimating tokens when the response reports none.
+    request_body: Bytes,
+    /// The request was handed to the upstream, which may have done billable work.
+    reached_upstream: bool,
+    /// Memory reserved for the buffered request body; returned with the record.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl fmt::Debug for CallGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallGuard")
+            .field("id", &self.record.id)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallGuard {
+    /// The record being built.
+    pub fn record(&mut self) -> &mut CallRecord {
+        &mut self.record
+    }
+
+    /// The call's id.
+    pub fn id(&self) -> CallId {
+        self.record.id
+    }
+
+    /// When the call arrived.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Counts the call under `label` (a route Canopy serves, or `other`).
+    pub fn set_provider_label(&mut self, label: String) {
+        self.provider_label = label;
+    }
+
+    /// The recorder this guard reports to.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Keeps the buffered request body (and the memory it holds) until the record is done.
+    pub fn keep_request_body(&mut self, body: Bytes, permit: Option<OwnedSemaphorePermit>) {
+        self.request_body = body;
+        self.permit = permit;
+    }
+
+    /// The request is about to go upstream.
+    pub fn sending_upstream(&mut self) {
+        self.reached_upstream = true;
+    }
+
+    /// Whether the record was handed over.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Records a call Canopy answered itself, with `status` and `error`.
+    pub fn fail(mut self, status: i32, error: &str) {
+        self.finish(Outcome {
+            status: Some(status),
+            error: Some(error.to_owned()),
+            ..Outcome::default()
+        });
+    }
+
+    /// Completes the record with what the response said and hands it over; later calls do
+    /// nothing.
+    pub fn finish(&mut self, outcome: Outcome) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let mut record = std::mem::take(&mut self.record);
+        let elapsed = millis(self.started.elapsed());
+        record.latency_ms = Some(elapsed);
+        record.response_created_at_ms = Some(record.created_at_ms.saturating_add(elapsed));
+        if let Some(status) = outcome.status {
+            record.status = status;
+        }
+        if outcome.error.is_some() {
+            record.error = outcome.error;
+        }
+        if let Some(body) = outcome.response_body {
+            record.response_body = body;
+        }
+        self.recorder.record(
+            record,
+            Ending {
+                provider_label: &self.provider_label,
+                facts: outcome.facts,
+                reached_upstream: self.reached_upstream,
+                request_body: &self.request_body,
+                format: outcome.format,
+            },
+        );
+        self.request_body = Bytes::new();
+        self.permit = None;
+        self.recorder.release();
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let reason = if self.recorder.is_cut() {
+            CUT_AT_SHUTDOWN
+        } else if self.reached_upstream {
+            LEFT_BEFORE_HEADERS
+        } else {
+            LEFT_BEFORE_SENDING
+        };
+        self.finish(Outcome {
+            status: Some(STATUS_CLIENT_CANCELLED),
+            error: Some(reason.to_owned()),
+            ..Outcome::default()
+        });
+    }
+}
+
+/// The provider name prices are looked up under: the route, or for `/gateway/*` calls the
+/// built-in provider whose host the target is.
+fn pricing_provider(record: &CallRecord) -> String {
+    if record.provider != crate::provider::GATEWAY_ROUTE {
+        return record.provider.clone();
+    }
+    let host = url::Url::parse(&record.target_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
+    crate::provider::BUILTIN
+        .iter()
+        .find(|(_, origin, _)| host.as_deref().is_some_and(|h| origin.contains(h)))
+        .map_or_else(
+            || record.provider.clone(),
+            |(name, _, _)| (*name).to_owned(),
+        )
+}
+
+/// A body as stored: text, cut at the capture limit, or nothing when omitted.
+pub fn stored_body(bytes: Vec<u8>, truncated: bool, omitted: bool) -> StoredBody {
+    if omitted {
+        return StoredBody {
+            text: None,
+            truncated: false,
+            omitted: true,
+        };
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    StoredBody {
+        text: (!text.is_empty()).then_some(text),
+        truncated,
+        omitted: false,
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
