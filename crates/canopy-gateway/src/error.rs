@@ -15,6 +15,7 @@
 //! | `PayloadTooLarge` | 413 | `invalid_request_error` | `request_too_large` |
 //! | `UpstreamUnreachable` | 502 | `upstream_error` | `api_error` |
 //! | `UpstreamTimeout` | 504 | `upstream_error` | `timeout_error` |
+//! | `ShuttingDown` | 503 | `upstream_error` | `overloaded_error` |
 
 use axum::response::{IntoResponse, Response};
 use canopy_core::extract::WireFormat;
@@ -41,6 +42,8 @@ pub enum ErrorKind {
     UpstreamUnreachable,
     /// The upstream did not answer in time.
     UpstreamTimeout,
+    /// Canopy is shutting down and cut the call.
+    ShuttingDown,
 }
 
 impl ErrorKind {
@@ -56,6 +59,7 @@ impl ErrorKind {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UpstreamUnreachable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -71,12 +75,15 @@ impl ErrorKind {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UpstreamUnreachable => "upstream_unreachable",
             Self::UpstreamTimeout => "upstream_timeout",
+            Self::ShuttingDown => "shutting_down",
         }
     }
 
     fn openai_type(self) -> &'static str {
         match self {
-            Self::UpstreamUnreachable | Self::UpstreamTimeout => "upstream_error",
+            Self::UpstreamUnreachable | Self::UpstreamTimeout | Self::ShuttingDown => {
+                "upstream_error"
+            }
             _ => "invalid_request_error",
         }
     }
@@ -92,6 +99,7 @@ impl ErrorKind {
             Self::PayloadTooLarge => "request_too_large",
             Self::UpstreamUnreachable => "api_error",
             Self::UpstreamTimeout => "timeout_error",
+            Self::ShuttingDown => "overloaded_error",
         }
     }
 
@@ -106,6 +114,7 @@ impl ErrorKind {
             Self::PayloadTooLarge => "INVALID_ARGUMENT",
             Self::UpstreamUnreachable => "UNAVAILABLE",
             Self::UpstreamTimeout => "DEADLINE_EXCEEDED",
+            Self::ShuttingDown => "UNAVAILABLE",
         }
     }
 }

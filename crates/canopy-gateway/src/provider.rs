@@ -59,6 +59,15 @@ pub const BUILTIN: &[(&str, &str, WireFormat)] = &[
     ("cerebras", "https://api.cerebras.ai", WireFormat::Openai),
 ];
 
+/// The wire format of a built-in provider, by name. A config section that changes only a
+/// built-in provider's address keeps this format.
+pub fn builtin_format(name: &str) -> Option<WireFormat> {
+    BUILTIN
+        .iter()
+        .find(|(builtin, _, _)| *builtin == name)
+        .map(|(_, _, format)| *format)
+}
+
 /// The name of the generic route whose upstream comes from `Helicone-Target-Url`.
 pub const GATEWAY_ROUTE: &str = "gateway";
 

@@ -1,9 +1,11 @@
 //! The proxy handler: one function that takes any request on a provider route to its upstream.
 //!
 //! It resolves the route, reads Canopy's headers and the body, sends the call upstream, and
-//! returns the upstream's response through a [`CaptureBody`]. Failures before a response
-//! exists are answered in the provider's error shape and recorded here; after that, the
-//! capture guard records the call.
+//! returns the upstream's response through a [`CaptureBody`]. Once the caller is known, the
+//! call's record belongs to a [`CallGuard`](crate::recorder::CallGuard): failures before a
+//! response exists are answered in the provider's error shape and recorded through it, a client
+//! that leaves before the response head drops it (status −3), and after that the capture
+//! completes it.
 
 use canopy_store::now_ms;
 use std::time::Instant;
@@ -12,16 +14,17 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use canopy_core::extract::ResponseFacts;
 use canopy_core::extract::WireFormat;
 use canopy_core::extract::request::{request_facts, supports_stream_usage, with_include_usage};
+use canopy_core::redact::{redact_text, redact_url};
 use canopy_core::{CallId, CallRecord};
 use http::{HeaderValue, header};
 
 use crate::Gateway;
 use crate::body::{self, BodyError, RequestBody};
-use crate::capture::{Capture, CaptureBody, CaptureOptions, finish_record, stored_body};
+use crate::capture::{Capture, CaptureBody, CaptureOptions};
 use crate::error::{ErrorKind, GatewayError};
+use crate::recorder::{CallGuard, stored_body};
 use canopy_core::headers::CallHeaders;
 
 use crate::headers::{self, HEADER_HELICONE_ID, HEADER_TARGET_URL};
@@ -36,8 +39,23 @@ struct Target {
     http2_prior_knowledge: bool,
 }
 
-/// Proxies any request whose path names a provider route.
+/// Proxies any request whose path names a provider route. When shutdown cuts calls in flight,
+/// one still waiting for its upstream is answered 503 and recorded as cut.
 pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Response {
+    let cut = gateway.inner.recorder.cut_signal();
+    tokio::select! {
+        biased;
+        response = proxy(gateway, request) => response,
+        () = cut => GatewayError::new(
+            ErrorKind::ShuttingDown,
+            WireFormat::Openai,
+            "Canopy is shutting down; the call was cut before its response arrived",
+        )
+        .into_response(),
+    }
+}
+
+async fn proxy(gateway: Gateway, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
@@ -81,18 +99,22 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
             return response;
         }
     }
-    apply_headers(&mut record, &call);
+    let mut guard = gateway.inner.recorder.accept(record, started);
+    let label =
+        crate::telemetry::provider_label(&gateway.inner.providers, &guard.record().provider);
+    guard.set_provider_label(label);
+    apply_headers(guard.record(), &call);
     if let Some(e) = header_error {
         let error = GatewayError::new(ErrorKind::InvalidHeader, error_format, e.message)
             .with_param(e.header);
-        return reject(&gateway, record, started, error);
+        return reject(guard, error);
     }
 
     let target = match resolve(&gateway, route, rest, provider, &call, parts.uri.query()) {
         Ok(target) => target,
-        Err(error) => return reject(&gateway, record, started, error),
+        Err(error) => return reject(guard, error),
     };
-    record.target_url = target.url.clone();
+    guard.record().target_url = target.url.clone();
     let format = target.format;
 
     let settings = &gateway.inner.settings;
@@ -101,33 +123,31 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
         &parts.headers,
         settings.max_request_body,
         settings.body_capture_limit,
+        &gateway.inner.budget,
     )
     .await
     {
         Ok(body) => body,
         Err(e @ BodyError::TooLarge { .. }) => {
             return reject(
-                &gateway,
-                record,
-                started,
+                guard,
                 GatewayError::new(ErrorKind::PayloadTooLarge, format, e.to_string()),
             );
         }
         Err(e @ BodyError::Read(_)) => {
             let error = GatewayError::new(ErrorKind::InvalidBody, format, e.to_string());
-            return reject(&gateway, record, started, error);
+            return reject(guard, error);
         }
     };
 
     let mut hide_usage_chunk = false;
-    let mut request_bytes = Bytes::new();
     let (upstream_body, over_limit) = match body {
-        RequestBody::Buffered(bytes) => {
+        RequestBody::Buffered { bytes, permit } => {
             let facts = request_facts(&bytes);
-            record.request_model = facts.model.clone();
-            record.is_stream = facts.stream;
-            if record.user_id.is_none() {
-                record.user_id = facts.user.clone();
+            guard.record().request_model = facts.model.clone();
+            guard.record().is_stream = facts.stream;
+            if guard.record().user_id.is_none() {
+                guard.record().user_id = facts.user.clone();
             }
             let inject = format == WireFormat::Openai
                 && facts.stream
@@ -141,15 +161,17 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
                 }
                 None => bytes.clone(),
             };
-            record.request_body =
+            guard.record().request_body =
                 capped_body(&bytes, settings.body_capture_limit, call.omit_request);
-            request_bytes = bytes;
+            guard.keep_request_body(bytes, permit);
             (reqwest::Body::from(sent), None)
         }
-        RequestBody::Streamed { body, over_limit } => {
+        RequestBody::Streamed {
+            body, over_limit, ..
+        } => {
             // Not read by Canopy, so not stored: marked as cut.
-            record.request_body.truncated = !call.omit_request;
-            record.request_body.omitted = call.omit_request;
+            guard.record().request_body.truncated = !call.omit_request;
+            guard.record().request_body.omitted = call.omit_request;
             (body, Some(over_limit))
         }
     };
@@ -168,6 +190,7 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
         .headers(outgoing)
         .body(upstream_body);
     let sent_at = Instant::now();
+    guard.sending_upstream();
     let response = match tokio::time::timeout(settings.upstream_timeout, request.send()).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
@@ -175,63 +198,49 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
                 let limit = settings.max_request_body;
                 let message = format!("the request body is larger than the {limit}-byte limit");
                 return reject(
-                    &gateway,
-                    record,
-                    started,
+                    guard,
                     GatewayError::new(ErrorKind::PayloadTooLarge, format, message),
                 );
             }
             let (status, kind) = upstream::classify(&error);
             let message = format!(
                 "cannot reach the upstream {}: {}",
-                target.url,
+                redact_url(&target.url),
                 upstream::describe(&error)
             );
-            return fail(
-                &gateway,
-                record,
-                started,
-                status,
-                GatewayError::new(kind, format, message),
-            );
+            return fail(guard, status, GatewayError::new(kind, format, message));
         }
         Err(_) => {
             let message = format!(
                 "the upstream {} did not answer within {} s",
-                target.url,
+                redact_url(&target.url),
                 settings.upstream_timeout.as_secs()
             );
             let error = GatewayError::new(ErrorKind::UpstreamTimeout, format, message);
-            return fail(
-                &gateway,
-                record,
-                started,
-                canopy_core::record::STATUS_UPSTREAM_TIMEOUT,
-                error,
-            );
+            return fail(guard, canopy_core::record::STATUS_UPSTREAM_TIMEOUT, error);
         }
     };
     metrics::histogram!(UPSTREAM_DURATION_SECONDS).record(sent_at.elapsed());
 
-    record.status = i32::from(response.status().as_u16());
+    guard.record().status = i32::from(response.status().as_u16());
     let is_sse = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    record.is_stream = is_sse;
+    guard.record().is_stream = is_sse;
     let options = CaptureOptions {
         format,
         is_stream: is_sse,
         hide_usage_chunk: hide_usage_chunk && is_sse,
         omit_response: call.omit_response,
     };
-    let id = record.id;
+    let id = guard.id();
     let status = response.status();
     let mut response_headers =
         headers::client_response_headers(response.headers(), !options.hide_usage_chunk);
     insert_id(&mut response_headers, id);
-    let capture = Capture::new(gateway.clone(), record, started, options, request_bytes);
+    let capture = Capture::new(guard, options);
     let mut out = Response::new(Body::new(CaptureBody::new(response, capture)));
     *out.status_mut() = status;
     *out.headers_mut() = response_headers;
@@ -330,34 +339,26 @@ fn capped_body(bytes: &[u8], limit: usize, omitted: bool) -> canopy_core::record
 }
 
 /// Answers a request Canopy refused before sending it, and records it with the answered status.
-fn reject(
-    gateway: &Gateway,
-    record: CallRecord,
-    started: Instant,
-    error: GatewayError,
-) -> Response {
+fn reject(guard: CallGuard, error: GatewayError) -> Response {
     let status = i32::from(error.kind.status().as_u16());
-    fail(gateway, record, started, status, error)
+    fail(guard, status, error)
 }
 
-/// Answers a failed call with `error` and records it with `status`.
-fn fail(
-    gateway: &Gateway,
-    mut record: CallRecord,
-    started: Instant,
-    status: i32,
-    error: GatewayError,
-) -> Response {
+/// Answers a failed call with `error` and records it with `status`. URLs in the message are
+/// redacted before it is answered, recorded or logged.
+fn fail(mut guard: CallGuard, status: i32, mut error: GatewayError) -> Response {
     metrics::counter!(GATEWAY_ERRORS_TOTAL, LABEL_KIND => error.kind.code()).increment(1);
-    tracing::debug!(kind = error.kind.code(), provider = %record.provider, "Answered a call with a Canopy error.");
-    let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    record.status = status;
-    record.latency_ms = Some(elapsed);
-    record.response_created_at_ms = Some(record.created_at_ms + elapsed);
-    record.error = Some(error.message.clone());
-    let id = record.id;
-    finish_record(gateway, &mut record, ResponseFacts::default(), None);
-    gateway.inner.ingest.submit(record);
+    if let std::borrow::Cow::Owned(redacted) = redact_text(&error.message) {
+        error.message = redacted;
+    }
+    tracing::debug!(
+        kind = error.kind.code(),
+        provider = %guard.record().provider,
+        error = %error.message,
+        "Answered a call with a Canopy error."
+    );
+    let id = guard.id();
+    guard.fail(status, &error.message);
     let mut response = error.into_response();
     insert_id(response.headers_mut(), id);
     response

@@ -69,10 +69,11 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let (ingest, writer) = writer::spawn(
         store.ingest.clone(),
-        spool,
+        spool.clone(),
         settings.writer.clone(),
         &tracker,
     );
+    let report_ingest = ingest.clone();
     let providers = Providers::new(settings.providers.clone(), &settings.default_provider)
         .map_err(|e| anyhow::anyhow!("invalid configuration: key `default_provider`: {e}"))?;
     let prices = Arc::new(prices);
@@ -95,9 +96,11 @@ pub async fn run(
         settings.gateway.clone(),
         prices,
         ingest.clone(),
+        spool,
         keys.clone(),
     )
     .context("cannot build the upstream client")?;
+    let in_flight = gateway.clone();
     let app = router(
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
@@ -159,14 +162,27 @@ pub async fn run(
         () = deadline => tracing::warn!(?grace, "In-flight calls did not finish in time; cutting them."),
     }
     stop.cancel();
+    // Calls still running are cut while the writer still takes their records, so they reach
+    // the store rather than the spool.
+    let uncut = in_flight.cut_in_flight(CUT_WAIT).await;
+    if uncut > 0 {
+        tracing::warn!(
+            calls = uncut,
+            "Some cut calls did not hand over their records in time; they go to the spool."
+        );
+    }
     let report = writer.shutdown().await;
     tracker.close();
     tracker.wait().await;
     store.close().await;
+    let waiting = report_ingest.spool_depth();
     if report.spool_pending {
-        tracing::warn!("Some records wait in the spool; they are written at the next start.");
+        tracing::warn!(
+            records = waiting,
+            "Some records wait in the spool; they are written at the next start."
+        );
     }
-    tracing::info!(written = report.written, "Stopped.");
+    tracing::info!(written = report.written, spooled = waiting, "Stopped.");
     Ok(ServeReport { writer: report })
 }
 
@@ -271,6 +287,9 @@ fn self_url(listener: &TcpListener) -> anyhow::Result<String> {
     }
     Ok(format!("http://{addr}"))
 }
+
+/// How long shutdown waits for cut calls to hand over their records.
+const CUT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How often keys are reloaded: a new or revoked key takes effect within this.
 const KEY_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);

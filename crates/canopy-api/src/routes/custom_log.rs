@@ -62,7 +62,13 @@ pub async fn log_openai(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Envelope<Logged>>> {
-    submit(&state, &org.org_id, &headers, &body, Some(WireFormat::Openai))
+    submit(
+        &state,
+        &org.org_id,
+        &headers,
+        &body,
+        Some(WireFormat::Openai),
+    )
 }
 
 /// Records an Anthropic call logged by hand (Helicone's manual logger with the Anthropic
@@ -75,7 +81,13 @@ pub async fn log_anthropic(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Envelope<Logged>>> {
-    submit(&state, &org.org_id, &headers, &body, Some(WireFormat::Anthropic))
+    submit(
+        &state,
+        &org.org_id,
+        &headers,
+        &body,
+        Some(WireFormat::Anthropic),
+    )
 }
 
 /// Builds, completes and hands over the record of one logged step. `route_format` is the
