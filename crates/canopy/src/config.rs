@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use canopy_core::extract::WireFormat;
 use canopy_gateway::{GatewaySettings, Provider};
 use canopy_store::writer::WriterConfig;
@@ -187,7 +187,7 @@ pub fn load(path: Option<&Path>, env: Env, flags: FlagOverrides) -> anyhow::Resu
     let figment = figment.merge(env).merge(Serialized::defaults(flags));
     let config: Config = figment
         .extract()
-        .map_err(|e| anyhow::anyhow!(describe_errors(e)))?;
+        .map_err(|e| anyhow::anyhow!(describe_errors(e, &flag_keys)))?;
     Ok(Loaded {
         config,
         figment,
@@ -227,12 +227,63 @@ pub fn env_filtered(env: Env) -> Env {
     })
 }
 
-fn describe_errors(error: figment::Error) -> String {
-    let lines: Vec<String> = error
-        .into_iter()
-        .map(|e| format!("invalid configuration: {e}"))
-        .collect();
+/// Figment's errors as Canopy's other configuration errors read: the file, variable or flag,
+/// the key as the user wrote it (`writer.batch_siz`, never with figment's `default.` profile),
+/// and the reason, one line per distinct error.
+fn describe_errors(error: figment::Error, flag_keys: &[&'static str]) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for e in error {
+        let line = describe_error(&e, flag_keys);
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
     lines.join("\n")
+}
+
+fn describe_error(e: &figment::Error, flag_keys: &[&'static str]) -> String {
+    use figment::error::Kind;
+    let mut path = e.path.clone();
+    if let Kind::UnknownField(field, _) = &e.kind
+        && path.last() != Some(field)
+    {
+        path.push(field.clone());
+    }
+    let key = path.join(".");
+    let source = match &e.metadata {
+        _ if flag_keys.contains(&key.as_str()) => format!("the --{key} flag"),
+        Some(m) => match &m.source {
+            Some(figment::Source::File(file)) => file.display().to_string(),
+            _ if m.name.contains("environment") => format!(
+                "environment variable {ENV_PREFIX}{}",
+                path.join("__").to_uppercase()
+            ),
+            _ => m.name.to_string(),
+        },
+        None => "the configuration".to_owned(),
+    };
+    let list = |names: &[&str]| names.join(", ");
+    let reason = match &e.kind {
+        Kind::UnknownField(_, known) => {
+            format!("is not a configuration key (known here: {})", list(known))
+        }
+        Kind::UnknownVariant(value, known) => {
+            format!("`{value}` is not one of {}", list(known))
+        }
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+            format!("must be {expected}, found {actual}")
+        }
+        Kind::MissingField(field) => {
+            return format!(
+                "invalid configuration in {source}: section `{key}` needs the key `{field}`"
+            );
+        }
+        other => other.to_string(),
+    };
+    if key.is_empty() {
+        return format!("invalid configuration in {source}: {reason}");
+    }
+    format!("invalid configuration in {source}: key `{key}` {reason}")
 }
 
 /// Settings checked and typed, ready to run with.
@@ -259,12 +310,27 @@ impl Loaded {
     /// Checks every value and names the source and key of the first that is wrong.
     pub fn validate(self) -> anyhow::Result<Settings> {
         let c = &self.config;
-        let listen: SocketAddr = c.listen.parse().with_context(|| {
-            self.at(
+        let listen = listen_address(&c.listen).ok_or_else(|| {
+            anyhow::anyhow!(self.at(
                 "listen",
-                format!("`{}` is not an address like 127.0.0.1:8787", c.listen),
-            )
+                format!(
+                    "`{}` is not an address like 127.0.0.1:8787 or localhost:8787",
+                    c.listen
+                ),
+            ))
         })?;
+        for (key, secs) in [
+            ("connect_timeout_secs", c.connect_timeout_secs),
+            ("upstream_timeout_secs", c.upstream_timeout_secs),
+            ("upstream_idle_timeout_secs", c.upstream_idle_timeout_secs),
+        ] {
+            if secs == 0 {
+                bail!(self.at(
+                    key,
+                    "must be at least 1 (seconds); 0 would fail every call at once".to_owned()
+                ));
+            }
+        }
         let store_path = sqlite_path(&c.store).ok_or_else(|| {
             anyhow::anyhow!(self.at(
                 "store",
@@ -381,6 +447,22 @@ impl Loaded {
             },
         )
     }
+}
+
+/// A listen address: an IP address and port, or a host name and port (`localhost:8787`),
+/// which is resolved here, its IPv4 address first.
+fn listen_address(text: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = text.parse() {
+        return Some(addr);
+    }
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text)
+        .ok()?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
 }
 
 /// The file path of a `sqlite://` URL (`sqlite://canopy.db` → `canopy.db`).

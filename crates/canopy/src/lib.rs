@@ -17,7 +17,7 @@ pub mod telemetry;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, SessionsCommand};
+use crate::cli::{Cli, Command, KeysCommand, SessionsCommand};
 use crate::config::FlagOverrides;
 
 /// Loads and checks the configuration: the file, the environment, then `flags`.
@@ -101,7 +101,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 store: cli.global.store,
             };
             let settings = settings(cli.global.config.as_deref(), flags)?;
-            let store = commands::open_store(&settings).await?;
+            // Only `keys create` may create the store; listing and revoking read an existing one.
+            let store = match command {
+                KeysCommand::Create { .. } => commands::open_store(&settings).await?,
+                KeysCommand::List | KeysCommand::Revoke { .. } => {
+                    commands::open_existing_store(&settings).await?
+                }
+            };
             let result = commands::keys::run(&store, command).await;
             store.close().await;
             result

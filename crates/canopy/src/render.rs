@@ -14,10 +14,11 @@ use canopy_core::record::{STATUS_CLIENT_CANCELLED, STATUS_UPSTREAM_TIMEOUT};
 use canopy_core::{CallId, CallKind, CallRecord};
 use canopy_store::SessionSummary;
 use canopy_store::query::tree::{TreeNode, call_end_ms};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// The widest the label column of the tree gets; longer labels push their line's columns right.
 const MAX_LABEL_WIDTH: usize = 56;
-/// The widest a session name gets in the list; longer names are cut and end with `…`.
+/// The widest a session name gets in the list, in columns; longer names are cut and end with `…`.
 const MAX_LIST_NAME_WIDTH: usize = 32;
 /// The widest the id column of the list gets; longer ids are shown whole.
 const MAX_LIST_ID_WIDTH: usize = 40;
@@ -328,7 +329,8 @@ fn table(rows: &[Vec<Cell>], aligns: &[Align], caps: &[usize]) -> String {
     out
 }
 
-/// A piece of text, possibly with escape codes, and how many columns it takes on screen.
+/// A piece of text, possibly with escape codes, and how many columns it takes on screen
+/// (its display width, so that wide characters keep the columns aligned).
 struct Cell {
     text: String,
     width: usize,
@@ -353,7 +355,7 @@ impl Cell {
     /// Appends text in `style` when `color` is on.
     fn push(&mut self, text: &str, style: Style, color: bool) {
         self.text.push_str(&paint(text, style, color));
-        self.width += text.chars().count();
+        self.width += width(text);
     }
 }
 
@@ -476,20 +478,47 @@ fn grouped(n: u64) -> String {
 }
 
 /// Caller-supplied text with control characters (escape codes, new lines) replaced by `�`.
-fn clean(text: &str) -> String {
+pub fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect()
 }
 
-/// `text` cut to at most `max` characters, ending with `…` when cut; never splits a character.
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+/// How many terminal columns `text` takes: East Asian wide characters and most emoji take two,
+/// combining marks none.
+pub fn width(text: &str) -> usize {
+    UnicodeWidthStr::width(text)
+}
+
+/// `text` cut to at most `max` columns, ending with `…` when cut; never splits a character.
+pub fn truncate(text: &str, max: usize) -> String {
+    if width(text) <= max {
         return text.to_owned();
     }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    let room = max.saturating_sub(1);
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > room {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
     out.push('…');
     out
+}
+
+/// `text` padded with spaces to `columns` terminal columns, on the right (`left` aligned) or
+/// on the left; text already as wide is returned as it is.
+pub fn pad(text: &str, columns: usize, left: bool) -> String {
+    let fill = " ".repeat(columns.saturating_sub(width(text)));
+    if left {
+        format!("{text}{fill}")
+    } else {
+        format!("{fill}{text}")
+    }
 }
 
 #[cfg(test)]

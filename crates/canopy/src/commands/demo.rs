@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use self::client::Client;
 use crate::cli::DemoArgs;
-use crate::commands::sessions;
+use crate::commands::{remote, sessions};
 use crate::config::{Config, Settings};
 use crate::{output, serve, shutdown};
 
@@ -224,6 +224,7 @@ async fn org_flag(started: &serve::Started, key: &str) -> String {
 /// Drives the agent through the Canopy at `url`, which reaches the in-process mock provider
 /// through its `/gateway` route.
 async fn against_running(url: &str, args: &DemoArgs, mock_url: String) -> anyhow::Result<()> {
+    let url = &remote::base_url(url)?;
     output::line(&format!(
         "canopy demo: Canopy at {url}, mock provider on {mock_url} (through /gateway)\n"
     ));
@@ -245,7 +246,7 @@ async fn drive(
     let expected: u64 = runs.iter().map(|(_, calls)| calls).sum();
     let ids: Vec<String> = runs.into_iter().map(|(id, _)| id).collect();
     wait_recorded(client, &ids, expected, written).await?;
-    let color = sessions::color();
+    let color = output::color();
     for id in &ids {
         output::line("");
         let tree = sessions::show_remote(client.base(), client.key(), id, color)
@@ -286,12 +287,16 @@ async fn wait_recorded(
     }
 }
 
-/// Prints where to look at the sessions: the dashboard, the API and the CLI. `flag` is added to
-/// the CLI commands (`--store` or `--api`).
+/// Prints where to look at the sessions: the dashboard (each session's own page), the API and
+/// the CLI. `flag` is added to the CLI commands (`--store` or `--api`).
 fn print_urls(base: &str, ids: &[String], flag: &str) {
     let base = base.trim_end_matches('/');
-    output::line("Open:");
+    output::line("Open in a browser:");
     output::line(&format!("  dashboard  {base}/"));
+    for id in ids {
+        output::line(&format!("  session    {base}/ui/sessions/{id}"));
+    }
+    output::line("Or read the API:");
     for id in ids {
         output::line(&format!("  session    {base}/api/v1/session/{id}"));
     }

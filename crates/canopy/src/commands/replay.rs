@@ -1,54 +1,51 @@
 //! `canopy replay <session-id>`: asks a running Canopy to replay a session, prints the comparison.
 
-use std::io::IsTerminal;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use canopy_api::replay::{ReplayResult, SideTotals, StepSide};
 use serde_json::{Map, Value, json};
 
 use crate::cli::ReplayArgs;
+use crate::commands::remote;
 use crate::config::Settings;
 use crate::output;
+use crate::render::{clean, pad, truncate};
+
+/// How long a replay may take in all: it re-sends every call of the session.
+const REPLAY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Runs the replay through the server at `--url` (default: the configured listen address).
 pub async fn run(settings: &Settings, args: ReplayArgs) -> anyhow::Result<()> {
-    let url = args
-        .url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.listen));
+    let given = match &args.url {
+        Some(url) => url.clone(),
+        None => {
+            let mut addr = settings.listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}")
+        }
+    };
+    let base = remote::base_url(&given)?;
     let body = request_body(&args)?;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let endpoint = format!(
-        "{}/api/v1/session/{}/replay",
-        url.trim_end_matches('/'),
-        args.id
-    );
-    let mut request = reqwest::Client::new().post(&endpoint).json(&body);
+    let mut endpoint = url::Url::parse(&base).with_context(|| format!("`{given}` is not a URL"))?;
+    endpoint
+        .path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("`{given}` cannot have a path"))?
+        .pop_if_empty()
+        .extend(["api", "v1", "session", &args.id, "replay"]);
+    let mut request = remote::client(REPLAY_TIMEOUT)?.post(endpoint).json(&body);
     if let Some(key) = &args.key {
         request = request.bearer_auth(key);
     }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach Canopy at {url}: is `canopy serve` running?"))?;
-    let status = response.status();
-    let envelope: Value = response
-        .json()
-        .await
-        .with_context(|| format!("{endpoint} did not answer JSON"))?;
-    if !status.is_success() {
-        bail!(
-            "{endpoint} answered {status}: {}",
-            envelope["error"].as_str().unwrap_or("no message")
-        );
-    }
+    let data = remote::send(request, &base, args.key.is_some(), REPLAY_TIMEOUT).await?;
     if args.json {
-        output::line(&serde_json::to_string_pretty(&envelope["data"])?);
+        output::line(&serde_json::to_string_pretty(&data)?);
         return Ok(());
     }
-    let result: ReplayResult =
-        serde_json::from_value(envelope["data"].clone()).context("unexpected replay answer")?;
-    output::text(&table(&result, std::io::stdout().is_terminal()));
+    let result: ReplayResult = serde_json::from_value(data).context("unexpected replay answer")?;
+    output::text(&table(&result, output::color()));
     Ok(())
 }
 
@@ -92,6 +89,8 @@ fn request_body(args: &ReplayArgs) -> anyhow::Result<Value> {
 }
 
 /// The comparison as a table: one block per step, original above replay, then the totals.
+/// Columns are padded by display width, and text from callers has its control characters
+/// replaced, as in `canopy sessions`.
 pub fn table(result: &ReplayResult, color: bool) -> String {
     let (bold, dim, reset) = if color {
         ("\u{1b}[1m", "\u{1b}[2m", "\u{1b}[0m")
@@ -100,7 +99,9 @@ pub fn table(result: &ReplayResult, color: bool) -> String {
     };
     let mut out = format!(
         "{bold}{}{reset}  {dim}{}{reset}\nreplay of session {}\n\n",
-        result.replay_session_name, result.replay_session_id, result.original_session_id
+        clean(&result.replay_session_name),
+        clean(&result.replay_session_id),
+        clean(&result.original_session_id)
     );
     out.push_str(&format!(
         "{:<28} {:<8} {:<24} {:>7} {:>11} {:>13} {:>9}  output\n",
@@ -109,7 +110,8 @@ pub fn table(result: &ReplayResult, color: bool) -> String {
     for step in &result.steps {
         out.push_str(&format!(
             "{bold}{}{reset} {dim}{}{reset}\n",
-            step.path, step.kind
+            clean(&step.path),
+            clean(&step.kind)
         ));
         out.push_str(&row("original", &step.original));
         if let Some(replay) = &step.replay {
@@ -122,7 +124,7 @@ pub fn table(result: &ReplayResult, color: bool) -> String {
             ));
         }
         if let Some(note) = &step.note {
-            out.push_str(&format!("  {dim}{note}{reset}\n"));
+            out.push_str(&format!("  {dim}{}{reset}\n", clean(note)));
         }
     }
     out.push('\n');
@@ -132,27 +134,22 @@ pub fn table(result: &ReplayResult, color: bool) -> String {
 }
 
 fn row(label: &str, side: &StepSide) -> String {
-    let mut output: String = side
-        .output
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(48)
-        .collect();
-    if side.output.chars().count() > 48 {
-        output.push('…');
-    }
+    let output: String = side.output.split_whitespace().collect::<Vec<_>>().join(" ");
     format!(
-        "  {:<26} {:<8} {:<24} {:>7} {:>11} {:>13} {:>9}  {}\n",
+        "  {:<26} {:<8} {} {:>7} {:>11} {:>13} {:>9}  {}\n",
         "",
         label,
-        side.model.as_deref().unwrap_or("-"),
+        pad(&clean(side.model.as_deref().unwrap_or("-")), 24, true),
         side.status,
         side.cost.map_or("-".to_owned(), |c| format!("${c:.6}")),
         format!("{}+{}", side.prompt_tokens, side.completion_tokens),
         side.latency_ms
             .map_or("-".to_owned(), |ms| format!("{ms} ms")),
-        output
+        truncate(&clean(&output), 49)
     )
+    .trim_end()
+    .to_owned()
+        + "\n"
 }
 
 fn totals_row(label: &str, t: &SideTotals) -> String {

@@ -4,7 +4,6 @@
 //! object of `GET /api/v1/session/{id}`); the readable form is drawn by [`crate::render`].
 
 use canopy_store::now_ms;
-use std::io::IsTerminal;
 
 use anyhow::{Context, bail};
 use canopy_api::dto::request::RequestRow;
@@ -17,6 +16,7 @@ use canopy_store::query::tree::{Rollup, TreeNode, build_tree};
 use serde::de::DeserializeOwned;
 
 use crate::cli::{SessionsListArgs, SessionsShowArgs, Source};
+use crate::commands::remote;
 use crate::config::Settings;
 use crate::render::{self, SessionView};
 use crate::{commands, output};
@@ -36,13 +36,13 @@ pub async fn list(settings: &Settings, args: SessionsListArgs) -> anyhow::Result
                 api,
                 args.source.key.as_deref(),
                 reqwest::Method::POST,
-                "/api/v1/session/query",
+                &["api", "v1", "session", "query"],
                 Some(body),
             )
             .await?
         }
         None => {
-            let store = commands::open_store(settings).await?;
+            let store = commands::open_existing_store(settings).await?;
             let org = org_id(&store, &args.source).await?;
             let query = SessionQuery {
                 search: args.search.clone(),
@@ -66,7 +66,7 @@ pub async fn list(settings: &Settings, args: SessionsListArgs) -> anyhow::Result
         output::line(&serde_json::to_string_pretty(&rows)?);
     } else {
         let summaries: Vec<SessionSummary> = rows.iter().map(summary_of).collect();
-        output::text(&render::session_list(&summaries, color()));
+        output::text(&render::session_list(&summaries, output::color()));
     }
     Ok(())
 }
@@ -76,7 +76,7 @@ pub async fn show(settings: &Settings, args: SessionsShowArgs) -> anyhow::Result
     let detail: SessionDetail = match &args.source.api {
         Some(api) => fetch(api, args.source.key.as_deref(), &args.id).await?,
         None => {
-            let store = commands::open_store(settings).await?;
+            let store = commands::open_existing_store(settings).await?;
             let org = org_id(&store, &args.source).await?;
             let detail = canopy_api::routes::sessions::detail(&*store.query, &org, &args.id).await;
             store.close().await;
@@ -86,7 +86,7 @@ pub async fn show(settings: &Settings, args: SessionsShowArgs) -> anyhow::Result
     if args.json {
         output::line(&serde_json::to_string_pretty(&detail)?);
     } else {
-        output::text(&render_detail(&detail, color()));
+        output::text(&render_detail(&detail, output::color()));
     }
     Ok(())
 }
@@ -104,7 +104,7 @@ pub async fn show_remote(
 
 /// The object of `GET /api/v1/session/{id}` from a running Canopy.
 async fn fetch(api: &str, key: Option<&str>, id: &str) -> anyhow::Result<SessionDetail> {
-    let path = format!("/api/v1/session/{id}");
+    let path = ["api", "v1", "session", id];
     remote(api, key, reqwest::Method::GET, &path, None).await
 }
 
@@ -127,11 +127,6 @@ fn render_detail(detail: &SessionDetail, color: bool) -> String {
     )
 }
 
-/// Whether to colour output: stdout is a terminal and `NO_COLOR` is not set.
-pub(crate) fn color() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-}
-
 /// The organisation to read: `--org NAME`, else the local open organisation.
 async fn org_id(store: &crate::store::Store, source: &Source) -> anyhow::Result<String> {
     let Some(name) = &source.org else {
@@ -148,41 +143,32 @@ async fn org_id(store: &crate::store::Store, source: &Source) -> anyhow::Result<
     }
 }
 
-/// Calls a running Canopy's API with `key` (if any) as the bearer and unwraps its
-/// `{data, error}` envelope.
+/// Calls a running Canopy's API at `api` (as the user wrote it) with `key` (if any) as the
+/// bearer, at the path made of `segments` (each escaped), and unwraps its `{data, error}`
+/// envelope. Failures say what to do ([`remote::send`]).
 pub(crate) async fn remote<T: DeserializeOwned>(
     api: &str,
     key: Option<&str>,
     method: reqwest::Method,
-    path: &str,
+    segments: &[&str],
     body: Option<serde_json::Value>,
 ) -> anyhow::Result<T> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let url = format!("{}{path}", api.trim_end_matches('/'));
-    let mut request = reqwest::Client::new().request(method, &url);
+    let base = remote::base_url(api)?;
+    let mut url = url::Url::parse(&base).with_context(|| format!("`{api}` is not a URL"))?;
+    url.path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("`{api}` cannot have a path"))?
+        .pop_if_empty()
+        .extend(segments);
+    let shown = url.to_string();
+    let mut request = remote::client(remote::READ_TIMEOUT)?.request(method, url);
     if let Some(key) = key {
         request = request.bearer_auth(key);
     }
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status();
-    let envelope: serde_json::Value = response
-        .json()
-        .await
-        .with_context(|| format!("{url} did not answer JSON"))?;
-    if !status.is_success() {
-        bail!(
-            "{url} answered {status}: {}",
-            envelope["error"].as_str().unwrap_or("no message")
-        );
-    }
-    serde_json::from_value(envelope["data"].clone())
-        .with_context(|| format!("{url} answered an unexpected shape"))
+    let data = remote::send(request, &base, key.is_some(), remote::READ_TIMEOUT).await?;
+    serde_json::from_value(data).with_context(|| format!("{shown} answered an unexpected shape"))
 }
 
 fn parse_time(text: &str) -> i64 {

@@ -125,3 +125,96 @@ fn a_bad_format_and_a_missing_file_are_refused() {
         Ok(())
     });
 }
+
+/// Whether every backtick opens or closes a quote.
+fn balanced(text: &str) -> bool {
+    text.matches('`').count().is_multiple_of(2)
+}
+
+#[test]
+fn unknown_keys_are_named_as_written_once_with_balanced_quotes() {
+    Jail::expect_with(|jail| {
+        jail.create_file("c.toml", "listen_port = 5\n[writer]\nbatch_siz = 3\n")?;
+        let err = load_in(jail, Some("c.toml"), FlagOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("default."), "{err}");
+        assert!(
+            err.contains("key `listen_port`") || err.contains("key `writer.batch_siz`"),
+            "{err}"
+        );
+        assert!(err.contains("c.toml"), "{err}");
+        for line in err.lines() {
+            assert!(balanced(line), "{line}");
+        }
+        let mut lines: Vec<&str> = err.lines().collect();
+        lines.dedup();
+        assert_eq!(lines.len(), err.lines().count(), "each error once: {err}");
+
+        jail.create_file("d.toml", "[writer]\nbatch_siz = 3\n")?;
+        let err = load_in(jail, Some("d.toml"), FlagOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key `writer.batch_siz`"), "{err}");
+        assert!(
+            err.contains("batch_size"),
+            "the known keys are listed: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(balanced(&err), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    Jail::expect_with(|jail| {
+        jail.set_env("CANOPY_UPSTREAM_TIMEOUT_SECS", "soon");
+        let err = load_in(jail, None, FlagOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("environment variable CANOPY_UPSTREAM_TIMEOUT_SECS"),
+            "{err}"
+        );
+        assert!(err.contains("key `upstream_timeout_secs`"), "{err}");
+        assert!(!err.contains("default."), "{err}");
+        assert!(balanced(&err), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_zero_timeout_is_refused() {
+    Jail::expect_with(|jail| {
+        jail.create_file("c.toml", "upstream_timeout_secs = 0\n")?;
+        let err = load_in(jail, Some("c.toml"), FlagOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("c.toml") && err.contains("`upstream_timeout_secs` must be at least 1"),
+            "{err}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_host_name_is_accepted_as_the_listen_address() {
+    Jail::expect_with(|jail| {
+        jail.create_file("c.toml", "listen = \"localhost:8787\"\n")?;
+        let s = load_in(jail, Some("c.toml"), FlagOverrides::default()).unwrap();
+        assert!(s.listen.ip().is_loopback(), "{}", s.listen);
+        assert_eq!(s.listen.port(), 8787);
+        let flags = FlagOverrides {
+            listen: Some("no such host:1".into()),
+            store: None,
+        };
+        let err = load_in(jail, None, flags).unwrap_err().to_string();
+        assert!(
+            err.contains("--listen") && err.contains("no such host"),
+            "{err}"
+        );
+        Ok(())
+    });
+}

@@ -205,10 +205,36 @@ fn long_names_are_kept_whole_or_cut_between_characters() {
     );
 
     let listed = session_list(&[summary], false);
-    let cut: String = long.chars().take(MAX_LIST_NAME_WIDTH - 1).collect();
-    assert!(listed.contains(&format!("{cut}…  ")), "{listed}");
+    let cut = truncate(&long, MAX_LIST_NAME_WIDTH);
+    assert_eq!(width(&cut), MAX_LIST_NAME_WIDTH);
+    assert!(listed.contains(&format!("{cut}  ")), "{listed}");
     assert_eq!(truncate("é🌳é", 2), "é…");
-    assert_eq!(truncate("é🌳é", 3), "é🌳é");
+    assert_eq!(truncate("é🌳é", 3), "é…", "the tree is two columns wide");
+    assert_eq!(truncate("é🌳é", 4), "é🌳é");
+}
+
+#[test]
+fn wide_characters_keep_the_columns_aligned() {
+    let calls = sample_calls();
+    let mut wide = summary_of(&calls);
+    wide.session_id = "s-wide".to_owned();
+    wide.name = Some("サポート対応".to_owned());
+    let mut narrow = summary_of(&calls);
+    narrow.session_id = "s-narr".to_owned();
+    narrow.name = Some("Support".to_owned());
+    let listed = session_list(&[wide, narrow], false);
+    let lines: Vec<&str> = listed.lines().collect();
+    let column = |line: &str| {
+        let at = line.find("20").unwrap();
+        width(&line[..at])
+    };
+    assert_eq!(column(lines[1]), column(lines[2]), "{listed}");
+    assert_eq!(
+        column(lines[0].replace("FIRST CALL", "20").as_str()),
+        column(lines[1])
+    );
+    assert_eq!(pad("日本", 5, true), "日本 ");
+    assert_eq!(pad("ab", 5, false), "   ab");
 }
 
 #[test]

@@ -70,8 +70,9 @@ async fn sessions_list_and_show_read_what_the_api_serves() {
     );
     assert!(ok);
     assert!(out.contains("cli-session"), "{out}");
-    let (ok, out, _) = canopy(&["sessions", "list", "--api", &app.url, "--json"], &store);
-    assert!(ok);
+    let api = format!("{}/api/", app.url);
+    let (ok, out, err) = canopy(&["sessions", "list", "--api", &api, "--json"], &store);
+    assert!(ok, "a trailing /api is accepted: {err}");
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(rows[0]["session_id"], "cli-session");
     let (ok, out, _) = canopy(
@@ -112,4 +113,107 @@ async fn keys_are_created_once_listed_without_secrets_and_revoked() {
     assert!(list.contains("revoked"));
     let (ok, _, err) = canopy(&["keys", "revoke", "no-such-id"], &store);
     assert!(!ok && err.contains("no key"));
+}
+
+#[tokio::test]
+async fn read_only_commands_never_create_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("missing.db");
+    let store = format!("sqlite://{}", file.display());
+    for args in [
+        &["sessions", "list"][..],
+        &["sessions", "show", "s"],
+        &["keys", "list"],
+        &["keys", "revoke", "k"],
+    ] {
+        let (ok, out, err) = canopy(args, &store);
+        assert!(!ok, "{args:?}: {out}");
+        assert!(
+            err.contains("there is no store at") && err.contains("missing.db"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("canopy serve"), "says what to do: {err}");
+        assert!(!file.exists(), "{args:?} created {}", file.display());
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "{args:?} left files behind"
+        );
+    }
+}
+
+#[tokio::test]
+async fn api_failures_say_what_to_do() {
+    // A port nothing listens on: bound, then released.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("unused.db").display());
+    let api = format!("http://{closed}");
+    let (ok, _, err) = canopy(&["sessions", "list", "--api", &api], &store);
+    assert!(!ok);
+    assert!(err.contains("is `canopy serve` running?"), "{err}");
+    assert_eq!(err.lines().count(), 1, "printed once: {err}");
+    let (ok, _, err) = canopy(&["replay", "s", "--url", &format!("{closed}/api")], &store);
+    assert!(!ok && err.contains("is `canopy serve` running?"), "{err}");
+}
+
+// The command runs as a child process that the server in this runtime must answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_names_the_flag_and_the_variable() {
+    let app = TestApp::spawn().await;
+    let key = app.create_key("acme").await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("unused.db").display());
+    let (ok, _, err) = canopy(&["sessions", "list", "--api", &app.url], &store);
+    assert!(!ok);
+    assert!(
+        err.contains("--key") && err.contains("CANOPY_KEY") && err.contains("401"),
+        "{err}"
+    );
+    let (ok, _, err) = canopy(
+        &[
+            "sessions",
+            "list",
+            "--api",
+            &app.url,
+            "--key",
+            "sk-canopy-wrong",
+        ],
+        &store,
+    );
+    assert!(!ok && err.contains("refused the key"), "{err}");
+    let (ok, out, err) = canopy(
+        &["sessions", "list", "--api", &app.url, "--key", &key],
+        &store,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("no sessions"), "{out}");
+}
+
+#[tokio::test]
+async fn a_bad_configuration_is_reported_once_with_the_key_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "[writer]\nbatch_siz = 3\n").unwrap();
+    let store = format!("sqlite://{}", dir.path().join("unused.db").display());
+    let config = config.display().to_string();
+    for args in [
+        &["--config", &config, "sessions", "list"][..],
+        &["--config", &config, "serve", "--listen", "127.0.0.1:0"],
+    ] {
+        let (ok, _, err) = canopy(args, &store);
+        assert!(!ok);
+        assert_eq!(err.lines().count(), 1, "printed once: {err}");
+        assert!(err.contains("key `writer.batch_siz`"), "{err}");
+        assert!(!err.contains("default."), "{err}");
+        assert!(
+            err.matches('`').count().is_multiple_of(2),
+            "balanced quotes: {err}"
+        );
+    }
+    std::fs::write(dir.path().join("c.toml"), "upstream_timeout_secs = 0\n").unwrap();
+    let (ok, _, err) = canopy(&["--config", &config, "sessions", "list"], &store);
+    assert!(!ok && err.contains("upstream_timeout_secs"), "{err}");
 }

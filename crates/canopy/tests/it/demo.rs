@@ -55,6 +55,10 @@ fn check_output(out: &str, ids: &[String], base: Option<&str>) {
             out.contains(&format!("/api/v1/session/{id}")),
             "{id}'s URL: {out}"
         );
+        assert!(
+            out.contains(&format!("/ui/sessions/{id}")),
+            "{id}'s dashboard page: {out}"
+        );
         assert!(out.contains(&format!("canopy sessions show {id}")), "{out}");
     }
     if let Some(base) = base {

@@ -12,7 +12,7 @@ use anyhow::Context;
 use canopy_store::now_ms;
 use serde_json::{Value, json};
 
-use crate::commands::sessions;
+use crate::commands::{remote, sessions};
 use crate::output;
 
 /// Which provider API a call speaks.
@@ -60,7 +60,10 @@ impl Client {
     /// provider through `/gateway`.
     pub fn new(base: &str, target: Option<String>, key: Option<String>) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .connect_timeout(remote::CONNECT_TIMEOUT)
+                .build()
+                .unwrap_or_default(),
             base: base.trim_end_matches('/').to_owned(),
             target,
             key,
@@ -113,7 +116,7 @@ impl Client {
         let response = request
             .send()
             .await
-            .with_context(|| format!("cannot reach Canopy at {url}"))?;
+            .with_context(|| format!("cannot reach Canopy at {url}: is `canopy serve` running?"))?;
         let status = response.status().as_u16();
         let text = response
             .text()
@@ -165,7 +168,7 @@ impl Client {
         let response = request
             .send()
             .await
-            .with_context(|| format!("cannot reach Canopy at {url}"))?;
+            .with_context(|| format!("cannot reach Canopy at {url}: is `canopy serve` running?"))?;
         let status = response.status();
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
@@ -188,12 +191,11 @@ impl Client {
             };
         }
         let body = json!({"filter": filter});
-        let path = "/api/v1/request/count/query";
         sessions::remote(
             &self.base,
             self.key(),
             reqwest::Method::POST,
-            path,
+            &["api", "v1", "request", "count", "query"],
             Some(body),
         )
         .await
