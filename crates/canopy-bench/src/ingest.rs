@@ -1,4 +1,5 @@
-//! `canopy-bench ingest`: how many call records per second reach SQLite.
+//! `canopy-bench ingest`: how many call records per second reach the store (SQLite in a
+//! temporary directory, or the database `--store URL` names).
 //!
 //! It measures twice: once straight through `Ingest::write` in batches (the store alone), once
 //! through the batching writer as the gateway uses it (queue, adaptive batches, session
@@ -10,19 +11,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use canopy_core::{CallId, CallRecord};
-use canopy_store::Ingest;
 use canopy_store::spool::Spool;
 use canopy_store::writer::{self, WriterConfig};
-use canopy_store_sqlite::SqliteStore;
 use tokio_util::task::TaskTracker;
 
-fn records(n: usize) -> Vec<CallRecord> {
+use crate::engine::Store;
+
+fn records(org: &str, n: usize) -> Vec<CallRecord> {
     let start = 1_700_000_000_000;
     (0..n)
         .map(|i| {
             let session = format!("bench-session-{}", i / 10);
-            let mut r =
-                canopy_store::testing::sample_call("default", Some(&session), start + i as i64);
+            let mut r = canopy_store::testing::sample_call(org, Some(&session), start + i as i64);
             r.id = CallId::new();
             r.request_body.text = Some(format!(
                 "{{\"model\":\"gpt-4o-mini\",\"messages\":[{}]}}",
@@ -35,21 +35,30 @@ fn records(n: usize) -> Vec<CallRecord> {
         .collect()
 }
 
-async fn open(dir: &tempfile::TempDir) -> anyhow::Result<SqliteStore> {
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    Ok(SqliteStore::connect(&url).await?)
+/// Opens the store at `url`, or a fresh SQLite file in `dir`.
+async fn open(url: Option<&str>, dir: &tempfile::TempDir) -> anyhow::Result<Store> {
+    match url {
+        Some(url) => Store::open(url).await,
+        None => {
+            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+            Store::open(&url).await
+        }
+    }
 }
 
-/// Runs both measurements over `n` records and prints one line for each.
-pub async fn run(n: usize) -> anyhow::Result<()> {
+/// Runs both measurements over `n` records and prints one line for each. On a given store the
+/// two runs write different organisations, so the second starts from new sessions too.
+pub async fn run(n: usize, url: Option<&str>) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
+    let run_id = CallId::new().to_string();
 
     let dir = tempfile::tempdir()?;
-    let store = open(&dir).await?;
-    let batch = records(n);
+    let store = open(url, &dir).await?;
+    let ingest = store.ingest();
+    let batch = records(&format!("bench-{run_id}-direct"), n);
     let started = Instant::now();
     for chunk in batch.chunks(512) {
-        store.write(chunk).await?;
+        ingest.write(chunk).await?;
     }
     let direct = n as f64 / started.elapsed().as_secs_f64();
     writeln!(
@@ -60,15 +69,15 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
     store.close().await;
 
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(open(&dir).await?);
+    let store = open(url, &dir).await?;
     let spool = Arc::new(Spool::open(dir.path().join("spool"))?);
     let config = WriterConfig {
         queue_capacity: n + 1,
         ..WriterConfig::default()
     };
     let tracker = TaskTracker::new();
-    let (handle, writer) = writer::spawn(store.clone(), spool.clone(), config, &tracker);
-    let batch = records(n);
+    let (handle, writer) = writer::spawn(store.ingest(), spool.clone(), config, &tracker);
+    let batch = records(&format!("bench-{run_id}-writer"), n);
     let mut written = handle.written();
     let started = Instant::now();
     for record in batch {

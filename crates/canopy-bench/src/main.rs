@@ -1,10 +1,11 @@
 //! `canopy-bench`: measurements that are reported, never asserted.
 //!
-//! - `canopy-bench ingest [RECORDS]` measures how many call records per second reach SQLite
-//!   ([`ingest`]).
-//! - `canopy-bench query [--calls N] [--sessions M] [--db PATH]` generates a store of N calls in
-//!   M sessions (1,000,000 in 100,000 by default) and times the queries the API runs over it
-//!   ([`query`], with the data from [`data`], printed by [`report`]).
+//! - `canopy-bench ingest [RECORDS] [--store URL]` measures how many call records per second
+//!   reach SQLite, or the store `--store` names ([`ingest`]).
+//! - `canopy-bench query [--calls N] [--sessions M] [--db PATH | --store URL]` generates a store
+//!   of N calls in M sessions (1,000,000 in 100,000 by default) and times the queries the API
+//!   runs over it ([`query`], with the data from [`data`], printed by [`report`]). `--store`
+//!   takes any engine's URL ([`engine`]); an empty database is filled, a full one reused.
 //! - `canopy-bench streams --gateway URL --mock URL [--streams N] ...` holds N slow streams
 //!   (1,000 by default) open at once, straight to a running `canopy mock-provider` and then
 //!   through a running gateway, and compares their time to first token; with `--gateway-pid` it
@@ -20,6 +21,7 @@
 //! crates.
 
 mod data;
+mod engine;
 mod ingest;
 mod lag;
 mod load;
@@ -35,8 +37,8 @@ use std::str::FromStr;
 
 use anyhow::Context;
 
-const USAGE: &str = "usage: canopy-bench ingest [RECORDS]
-       canopy-bench query [--calls N] [--sessions M] [--db PATH]
+const USAGE: &str = "usage: canopy-bench ingest [RECORDS] [--store URL]
+       canopy-bench query [--calls N] [--sessions M] [--db PATH | --store URL]
        canopy-bench streams --gateway URL --mock URL [--streams N=1000] [--chunk-delay-ms D=50]
                             [--gateway-pid PID] [--api-key KEY]
        canopy-bench lag --gateway URL [--probes N=200] [--concurrency C=16] [--seconds S=10]
@@ -57,11 +59,19 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match command.as_str() {
         "ingest" => {
-            let records: usize = args
-                .next()
-                .map_or(Ok(200_000), |n| n.parse())
-                .context("RECORDS must be a number")?;
-            runtime.block_on(ingest::run(records))
+            let mut records = 200_000;
+            let mut store = None;
+            while let Some(arg) = args.next() {
+                if arg == "--store" {
+                    store = Some(
+                        args.next()
+                            .with_context(|| format!("--store needs a URL\n{USAGE}"))?,
+                    );
+                } else {
+                    records = arg.parse().context("RECORDS must be a number")?;
+                }
+            }
+            runtime.block_on(ingest::run(records, store.as_deref()))
         }
         "query" => {
             let options = query_options(args)?;
@@ -119,6 +129,7 @@ fn query_options(args: impl Iterator<Item = String>) -> anyhow::Result<query::Op
                 options.sessions = value.parse().context("--sessions must be a number")?;
             }
             "--db" => options.db = Some(PathBuf::from(value)),
+            "--store" => options.store = Some(value),
             _ => anyhow::bail!("unknown flag `{flag}`\n{USAGE}"),
         }
         Ok(())

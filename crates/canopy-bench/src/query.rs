@@ -20,9 +20,9 @@ use canopy_store::Query;
 use canopy_store::query::filter::{self, Filter};
 use canopy_store::query::histogram::{self, Cut};
 use canopy_store::query::{CallQuery, CallSortKey, SessionQuery};
-use canopy_store_sqlite::SqliteStore;
 
 use crate::data::{self, ORG};
+use crate::engine::Store;
 use crate::report::{self, Row, row};
 use crate::timing::measure;
 
@@ -33,8 +33,10 @@ pub struct Options {
     pub calls: usize,
     /// Sessions to spread them over.
     pub sessions: usize,
-    /// Where the database lives; a temporary directory when absent.
+    /// Where the SQLite database lives; a temporary directory when absent.
     pub db: Option<PathBuf>,
+    /// Any engine's store URL, instead of a SQLite file.
+    pub store: Option<String>,
 }
 
 impl Default for Options {
@@ -43,6 +45,7 @@ impl Default for Options {
             calls: 1_000_000,
             sessions: 100_000,
             db: None,
+            store: None,
         }
     }
 }
@@ -62,9 +65,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .db
         .clone()
         .unwrap_or_else(|| temp.path().join("query.db"));
-    let generated = open_or_generate(&path, &options, &plan).await?;
-    let store = SqliteStore::connect(&url(&path)).await?;
-    let query: Arc<dyn Query> = Arc::new(store.clone());
+    let url = options.store.clone().unwrap_or_else(|| url(&path));
+    let generated = open_or_generate(&url, &options, &plan).await?;
+    let store = Store::open(&url).await?;
+    let query: Arc<dyn Query> = store.query();
 
     // "Now" is the end of the data, so a reused database keeps its last seven days.
     let newest = query.query_sessions(ORG, &sessions(None, 1, 0)).await?;
@@ -205,7 +209,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let (stats, n) = measure(RUNS, || query.count_matching_calls(ORG, &Filter::All)).await?;
     rows.push(row("request count, all", None, stats, format!("{n} calls")));
 
-    report::print(&path, &options, generated, &rows)?;
+    let file = options.store.is_none().then_some(path.as_path());
+    report::print(file, &options, generated, &rows)?;
     store.close().await;
     Ok(())
 }
@@ -258,51 +263,45 @@ async fn metrics(query: &dyn Query, q: &SessionQuery) -> anyhow::Result<usize> {
     Ok(points.len())
 }
 
-/// Opens the database at `path` if it holds the planned data, else generates it there.
-/// Returns the generation rate (calls/s) when it generated.
+/// Opens the store at `url` if it holds the planned data, else generates it there (it must be
+/// empty then). Returns the generation rate (calls/s) when it generated.
 async fn open_or_generate(
-    path: &Path,
+    url: &str,
     options: &Options,
     plan: &[data::Session],
 ) -> anyhow::Result<Option<f64>> {
     let long = plan.first().context("no sessions planned")?;
-    let existed = path.exists();
-    let store = SqliteStore::connect(&url(path)).await?;
-    let calls = store.count_calls(ORG).await?;
+    let store = Store::open(url).await?;
+    let query = store.query();
+    let calls = query.count_calls(ORG).await?;
     let mut err = std::io::stderr().lock();
-    if existed {
-        let sessions = store
+    let shown = canopy_store::redact_url(url);
+    if calls > 0 {
+        let sessions = query
             .aggregate_sessions(ORG, &sessions(None, 1, 0))
             .await?
             .count;
-        let stored = store.get_session(ORG, &long.id).await?;
+        let stored = query.get_session(ORG, &long.id).await?;
         store.close().await;
         anyhow::ensure!(
             calls == options.calls as u64
                 && sessions == options.sessions as u64
                 && stored.is_some_and(|s| s.request_count == long.calls as u64),
-            "{} holds {calls} calls in {sessions} sessions, not the {} in {} asked for; \
-             delete it or pass --calls/--sessions to match",
-            path.display(),
+            "{shown} holds {calls} calls in {sessions} sessions, not the {} in {} asked for; \
+             empty it or pass --calls/--sessions to match",
             options.calls,
             options.sessions
         );
-        writeln!(
-            err,
-            "reusing {}: {calls} calls in {sessions} sessions",
-            path.display()
-        )?;
+        writeln!(err, "reusing {shown}: {calls} calls in {sessions} sessions")?;
         return Ok(None);
     }
     writeln!(
         err,
-        "generating {} calls in {} sessions into {}",
-        options.calls,
-        options.sessions,
-        path.display()
+        "generating {} calls in {} sessions into {shown}",
+        options.calls, options.sessions,
     )?;
     let started = Instant::now();
-    data::generate(&store, plan).await?;
+    data::generate(&*store.ingest(), plan).await?;
     let rate = options.calls as f64 / started.elapsed().as_secs_f64();
     store.close().await;
     Ok(Some(rate))

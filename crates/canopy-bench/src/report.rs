@@ -28,24 +28,26 @@ pub fn row(what: &str, target_ms: Option<f64>, stats: Stats, result: String) -> 
 
 /// Prints the machine, the data and the table as markdown on stdout.
 pub fn print(
-    path: &Path,
+    path: Option<&Path>,
     options: &Options,
     generated: Option<f64>,
     rows: &[Row],
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let size: u64 = ["", "-wal"]
-        .iter()
-        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
-        .map(|m| m.len())
-        .sum();
     writeln!(out, "- cores: {cores}")?;
-    writeln!(
-        out,
-        "- database: {:.0} MiB on disk (with its WAL)",
-        size as f64 / (1024.0 * 1024.0)
-    )?;
+    if let Some(path) = path {
+        let size: u64 = ["", "-wal"]
+            .iter()
+            .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
+            .map(|m| m.len())
+            .sum();
+        writeln!(
+            out,
+            "- database: {:.0} MiB on disk (with its WAL)",
+            size as f64 / (1024.0 * 1024.0)
+        )?;
+    }
     writeln!(
         out,
         "- data: {} calls in {} sessions over 30 days",
