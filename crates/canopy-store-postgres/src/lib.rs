@@ -99,6 +99,17 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// The schema versions recorded as applied, in order.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|source| StoreError::Read {
+                what: "schema_migrations",
+                source: source.into(),
+            })
+    }
+
     /// Closes the pool, waiting for in-flight statements.
     pub async fn close(&self) {
         self.pool.close().await;
