@@ -67,7 +67,10 @@ pub async fn purge_removes_old_calls_and_sessions_with_no_calls_left(e: Engine) 
 
     // Writing an old call again after its month was removed works, and a second purge
     // removes it again.
-    e.ingest.write(std::slice::from_ref(&ancient)).await.expect("rewrite");
+    e.ingest
+        .write(std::slice::from_ref(&ancient))
+        .await
+        .expect("rewrite");
     assert!(q.get_call(ORG, ancient.id).await.expect("get").is_some());
     let again = e.retain.purge(CUTOFF).await.expect("purge");
     assert_eq!(again.calls, 1);
@@ -76,7 +79,10 @@ pub async fn purge_removes_old_calls_and_sessions_with_no_calls_left(e: Engine) 
 /// A purge with nothing old enough removes nothing.
 pub async fn purge_of_nothing_old_removes_nothing(e: Engine) {
     let call = sample_call(ORG, Some("s"), CUTOFF);
-    e.ingest.write(std::slice::from_ref(&call)).await.expect("write");
+    e.ingest
+        .write(std::slice::from_ref(&call))
+        .await
+        .expect("write");
     let purged = e.retain.purge(CUTOFF).await.expect("purge");
     assert_eq!(purged, Purged::default());
     assert!(e.query.get_call(ORG, call.id).await.expect("get").is_some());
