@@ -63,6 +63,11 @@ pub enum Command {
     /// Drive a small support-triage agent through Canopy against the built-in mock provider,
     /// then print the sessions it made. No API key, no network.
     Demo(DemoArgs),
+    /// Move a store's contents into another store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +223,33 @@ pub struct DemoArgs {
     /// Keep the demo's Canopy and mock provider serving until Ctrl-C, to open the URLs.
     #[arg(long, conflicts_with = "url")]
     pub keep_running: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy everything from one store into another (SQLite to PostgreSQL, say): calls with
+    /// their bodies, sessions, scores, feedback, tags, keys and organisations. Resumable; ends
+    /// by checking counts and totals on both sides.
+    Copy(StoreCopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreCopyArgs {
+    /// The store to copy from (`sqlite://canopy.db`); it is only read.
+    #[arg(long)]
+    pub from: String,
+    /// The store to copy into (`postgres://user:pass@host:5432/canopy`); migrated first.
+    #[arg(long)]
+    pub to: String,
+    /// Calls per batch: each batch is one transaction on the destination.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
+    /// The checkpoint file (default: `canopy-copy-<hash of the two URLs>.json` here).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Stop after this many batches, as an interruption would (for tests).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -17,7 +17,7 @@ pub mod telemetry;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, KeysCommand, SessionsCommand};
+use crate::cli::{Cli, Command, KeysCommand, SessionsCommand, StoreCommand};
 use crate::config::FlagOverrides;
 
 /// Loads and checks the configuration: the file, the environment, then `flags`.
@@ -147,6 +147,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             commands::demo::run(settings, args).await
         }
+        Command::Store {
+            command: StoreCommand::Copy(args),
+        } => commands::store::copy(args).await,
         Command::MockProvider(args) => {
             let addr = tokio::net::lookup_host(&args.listen)
                 .await?

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use canopy_store::keys::Keys;
+use canopy_store::transfer::Transfer;
 use canopy_store::{Annotate, Ingest, Query, StoreError};
 
 /// The store URLs this build opens, for messages.
@@ -14,6 +15,7 @@ pub struct Store {
     pub query: Arc<dyn Query>,
     pub annotate: Arc<dyn Annotate>,
     pub keys: Arc<dyn Keys>,
+    pub transfer: Arc<dyn Transfer>,
     closer: Closer,
 }
 
@@ -47,14 +49,15 @@ impl Store {
 
     fn of<S>(store: S, closer: Closer) -> Self
     where
-        S: Ingest + Query + Annotate + Keys,
+        S: Ingest + Query + Annotate + Keys + Transfer,
     {
         let shared = Arc::new(store);
         Self {
             ingest: shared.clone(),
             query: shared.clone(),
             annotate: shared.clone(),
-            keys: shared,
+            keys: shared.clone(),
+            transfer: shared,
             closer,
         }
     }

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod remote;
 pub mod replay;
 pub mod sessions;
+pub mod store;
 
 use anyhow::{Context, bail};
 

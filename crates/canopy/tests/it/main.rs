@@ -17,4 +17,5 @@ mod proxy;
 mod records;
 mod replay;
 mod sessions;
+mod store_copy;
 mod streams;
