@@ -46,58 +46,46 @@ impl SqliteStore {
     /// Removes the oldest calls before `before_ms`, at most [`STEP`], with their bodies and
     /// scores; returns how many.
     async fn purge_calls(&self, before_ms: i64) -> sqlx::Result<u64> {
-        let mut tx = self.writer.begin().await?;
-        let rows = sqlx::query(
+        self.purge_step(
             "SELECT rowid, org_id, id FROM calls WHERE created_at < ? ORDER BY created_at LIMIT ?",
+            "calls",
+            &[("call_scores", "call_id"), ("call_bodies", "id")],
+            before_ms,
         )
-        .bind(before_ms)
-        .bind(STEP)
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let keys: Vec<(i64, String, String)> = rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
-        for (table, id_column) in [("call_scores", "call_id"), ("call_bodies", "id")] {
-            let mut q = QueryBuilder::<Sqlite>::new(format!(
-                "DELETE FROM {table} WHERE (org_id, {id_column}) IN (VALUES "
-            ));
-            let mut list = q.separated(", ");
-            for (_, org, id) in &keys {
-                list.push("(")
-                    .push_bind_unseparated(org.as_str())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(id.as_str())
-                    .push_unseparated(")");
-            }
-            q.push(")");
-            q.build().execute(&mut *tx).await?;
-        }
-        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM calls WHERE rowid IN (");
-        let mut list = q.separated(", ");
-        for (rowid, _, _) in &keys {
-            list.push_bind(*rowid);
-        }
-        q.push(")");
-        let done = q.build().execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        .await
     }
 
     /// Removes sessions whose latest call started before `before_ms`, at most [`STEP`], with
     /// their tags and users; returns how many.
     async fn purge_sessions(&self, before_ms: i64) -> sqlx::Result<u64> {
-        let mut tx = self.writer.begin().await?;
-        let rows = sqlx::query(
+        self.purge_step(
             "SELECT rowid, org_id, session_id FROM sessions WHERE last_request_at < ? LIMIT ?",
+            "sessions",
+            &[
+                ("session_tags", "session_id"),
+                ("session_users", "session_id"),
+            ],
+            before_ms,
         )
-        .bind(before_ms)
-        .bind(STEP)
-        .fetch_all(&mut *tx)
-        .await?;
+        .await
+    }
+
+    /// One transaction: `select` picks at most [`STEP`] rows of `table` as (rowid, org_id, key);
+    /// the rows of each `(table, key column)` in `dependents` with the same (org_id, key) go
+    /// first, then the picked rows. Returns how many rows of `table` went.
+    async fn purge_step(
+        &self,
+        select: &'static str,
+        table: &'static str,
+        dependents: &[(&'static str, &'static str)],
+        before_ms: i64,
+    ) -> sqlx::Result<u64> {
+        let mut tx = self.writer.begin().await?;
+        let rows = sqlx::query(select)
+            .bind(before_ms)
+            .bind(STEP)
+            .fetch_all(&mut *tx)
+            .await?;
         if rows.is_empty() {
             return Ok(0);
         }
@@ -105,22 +93,22 @@ impl SqliteStore {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
-        for table in ["session_tags", "session_users"] {
+        for (dependent, key_column) in dependents {
             let mut q = QueryBuilder::<Sqlite>::new(format!(
-                "DELETE FROM {table} WHERE (org_id, session_id) IN (VALUES "
+                "DELETE FROM {dependent} WHERE (org_id, {key_column}) IN (VALUES "
             ));
             let mut list = q.separated(", ");
-            for (_, org, session) in &keys {
+            for (_, org, key) in &keys {
                 list.push("(")
                     .push_bind_unseparated(org.as_str())
                     .push_unseparated(", ")
-                    .push_bind_unseparated(session.as_str())
+                    .push_bind_unseparated(key.as_str())
                     .push_unseparated(")");
             }
             q.push(")");
             q.build().execute(&mut *tx).await?;
         }
-        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM sessions WHERE rowid IN (");
+        let mut q = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE rowid IN ("));
         let mut list = q.separated(", ");
         for (rowid, _, _) in &keys {
             list.push_bind(*rowid);
