@@ -261,11 +261,15 @@ impl Transfer for PostgresStore {
     async fn totals(&self) -> Result<Vec<OrgTotals>> {
         let rows = sqlx::query(
             "SELECT org_id, sum(calls)::bigint, sum(sessions)::bigint, sum(requests)::bigint, \
-               sum(cost)::bigint FROM ( \
+               sum(cost)::bigint, sum(in_sessions)::bigint, sum(in_sessions_cost)::bigint \
+             FROM ( \
                SELECT org_id, count(*) AS calls, 0::bigint AS sessions, 0::numeric AS requests, \
-               0::numeric AS cost FROM calls GROUP BY org_id \
+               0::numeric AS cost, count(session_id) AS in_sessions, \
+               coalesce(sum(CASE WHEN session_id IS NOT NULL \
+               THEN GREATEST(cost_nano, 0) END), 0)::numeric AS in_sessions_cost \
+               FROM calls GROUP BY org_id \
                UNION ALL \
-               SELECT org_id, 0, count(*), sum(request_count), sum(cost_nano) \
+               SELECT org_id, 0, count(*), sum(request_count), sum(cost_nano), 0, 0 \
                FROM sessions GROUP BY org_id \
              ) t GROUP BY org_id ORDER BY org_id",
         )
@@ -281,6 +285,8 @@ impl Transfer for PostgresStore {
                 sessions: count(r.get(2)),
                 session_requests: count(r.get(3)),
                 session_cost_nano: r.get(4),
+                calls_in_sessions: count(r.get(5)),
+                calls_in_sessions_cost_nano: r.get(6),
             })
             .collect())
     }

@@ -255,11 +255,14 @@ impl Transfer for SqliteStore {
     #[tracing::instrument(skip_all)]
     async fn totals(&self) -> Result<Vec<OrgTotals>> {
         let rows = sqlx::query(
-            "SELECT org_id, sum(calls), sum(sessions), sum(requests), sum(cost) FROM ( \
-               SELECT org_id, count(*) AS calls, 0 AS sessions, 0 AS requests, 0 AS cost \
-               FROM calls GROUP BY org_id \
+            "SELECT org_id, sum(calls), sum(sessions), sum(requests), sum(cost), \
+               sum(in_sessions), sum(in_sessions_cost) FROM ( \
+               SELECT org_id, count(*) AS calls, 0 AS sessions, 0 AS requests, 0 AS cost, \
+               count(session_id) AS in_sessions, \
+               coalesce(sum(CASE WHEN session_id IS NOT NULL THEN max(cost_nano, 0) END), 0) \
+               AS in_sessions_cost FROM calls GROUP BY org_id \
                UNION ALL \
-               SELECT org_id, 0, count(*), sum(request_count), sum(cost_nano) \
+               SELECT org_id, 0, count(*), sum(request_count), sum(cost_nano), 0, 0 \
                FROM sessions GROUP BY org_id \
              ) GROUP BY org_id ORDER BY org_id",
         )
@@ -275,6 +278,8 @@ impl Transfer for SqliteStore {
                 sessions: count(r.get(2)),
                 session_requests: count(r.get(3)),
                 session_cost_nano: r.get(4),
+                calls_in_sessions: count(r.get(5)),
+                calls_in_sessions_cost_nano: r.get(6),
             })
             .collect())
     }

@@ -105,6 +105,15 @@ pub struct OrgTotals {
     pub session_requests: u64,
     /// The sum of its sessions' costs, nano-USD.
     pub session_cost_nano: i64,
+    /// Its calls that belong to a session, counted from the calls themselves.
+    ///
+    /// Equal to `session_requests` unless retention removed some calls of a session that
+    /// kept others (such a session keeps its totals). A copy rebuilds sessions from the calls
+    /// it copies, so its `session_requests` equal the source's `calls_in_sessions`.
+    pub calls_in_sessions: u64,
+    /// The cost of those calls, nano-USD; likewise what a copy's `session_cost_nano` adds up
+    /// to.
+    pub calls_in_sessions_cost_nano: i64,
 }
 
 /// Reading a whole store out and writing one in, across organisations.

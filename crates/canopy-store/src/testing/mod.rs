@@ -199,6 +199,7 @@ macro_rules! conformance_tests {
                 a_copy_holds_everything_the_store_held,
                 export_calls_pages_in_start_organisation_id_order,
                 imports_are_idempotent,
+                a_session_cut_by_retention_is_copied_with_the_calls_it_kept,
             }
         );
     };

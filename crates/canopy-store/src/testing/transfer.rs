@@ -207,9 +207,11 @@ pub async fn a_copy_holds_everything_the_store_held(from: Engine, to: Engine) {
             acme.calls,
             acme.sessions,
             acme.session_requests,
-            acme.session_cost_nano
+            acme.session_cost_nano,
+            acme.calls_in_sessions,
+            acme.calls_in_sessions_cost_nano
         ),
-        (7, 3, 6, expected),
+        (7, 3, 6, expected, 6, expected),
         "seven calls, six of them in three sessions"
     );
     let call = to
@@ -310,4 +312,50 @@ pub async fn imports_are_idempotent(from: Engine, to: Engine) {
     copy(&to, &from, 2).await;
     assert_eq!(from.transfer.totals().await.expect("totals"), before);
     assert_eq!(all_calls(&from).await.len(), filled.calls.len());
+}
+
+/// A session that retention cut short keeps its recorded totals in the source, but a copy
+/// rebuilds sessions from the calls it copies: its sessions add up to the source's
+/// `calls_in_sessions`, which [`crate::transfer::Transfer::totals`] counts from the calls.
+pub async fn a_session_cut_by_retention_is_copied_with_the_calls_it_kept(from: Engine, to: Engine) {
+    let filled = fill(&from).await;
+    // Removes the first three calls of each organisation: one call of each session.
+    from.retain.purge(T0 + 25).await.expect("purge");
+    copy(&from, &to, 5).await;
+    let acme = &filled.orgs[0];
+    let of = |totals: Vec<OrgTotals>| {
+        totals
+            .into_iter()
+            .find(|t| &t.org_id == acme)
+            .expect("acme's totals")
+    };
+    let source = of(from.transfer.totals().await.expect("totals"));
+    let copied = of(to.transfer.totals().await.expect("totals"));
+    let kept: i64 = filled.calls[3..6]
+        .iter()
+        .filter_map(|c| c.cost_nano_usd)
+        .sum();
+    assert_eq!(
+        (source.calls, source.sessions, source.session_requests),
+        (4, 3, 6),
+        "the source's sessions keep their totals"
+    );
+    assert_eq!(
+        (source.calls_in_sessions, source.calls_in_sessions_cost_nano),
+        (3, kept)
+    );
+    assert_eq!(
+        (
+            copied.calls,
+            copied.sessions,
+            copied.session_requests,
+            copied.session_cost_nano
+        ),
+        (4, 3, 3, kept),
+        "the copy's sessions add up the calls copied"
+    );
+    assert_eq!(
+        (copied.calls_in_sessions, copied.calls_in_sessions_cost_nano),
+        (3, kept)
+    );
 }

@@ -14,8 +14,11 @@
 //! checkpoint: every write is idempotent, so a batch written twice, or a whole copy run again,
 //! counts nothing twice. It only saves reading the source again from the start.
 //!
-//! **The check.** When the destination held no calls or sessions before the copy began, every
-//! figure must be equal on both sides. When it already held some (a second copy, or calls
+//! **The check.** Per organisation: calls, sessions, and the calls in sessions with their cost,
+//! which the destination's session totals must add up to (they are rebuilt from the calls
+//! copied; a session that retention cut short in the source keeps its recorded totals there,
+//! and the output says so). When the destination held no calls or sessions before the copy
+//! began, every figure must be equal on both sides. When it already held some (a second copy, or calls
 //! recorded there directly), an organisation's figures there may be larger, and the check is
 //! that the destination holds at least the source's figures; the output says which rule
 //! applied. Either way a shortfall is an error that names the organisation and the figures.
@@ -332,6 +335,19 @@ impl Copy<'_> {
             .context("cannot read the destination's totals")?;
         let checked = compare(&source, &destination, destination_was_empty);
         output::text(&table(&checked, names));
+        for c in &checked {
+            let s = &c.source;
+            if s.session_requests != s.calls_in_sessions {
+                output::status(&format!(
+                    "{}: retention removed some calls of sessions that kept others; those \
+                     sessions record {} calls in the source, {} of them still stored. The \
+                     copy's sessions add up the calls it copied.",
+                    names.get(&s.org_id).unwrap_or(&s.org_id),
+                    s.session_requests,
+                    s.calls_in_sessions
+                ));
+            }
+        }
         if !destination_was_empty {
             output::status(
                 "The destination held calls before this copy began: checked that it holds at \
@@ -376,17 +392,20 @@ fn compare(source: &[OrgTotals], destination: &[OrgTotals], exact: bool) -> Vec<
             let d = by_org
                 .get(s.org_id.as_str())
                 .map_or_else(OrgTotals::default, |d| (*d).clone());
+            // The destination's sessions are rebuilt from the calls it received: they add up to
+            // the source's calls in sessions (which differ from the source's session totals
+            // only where retention cut a session short).
             let figures = [
                 ("calls", i128::from(s.calls), i128::from(d.calls)),
                 ("sessions", i128::from(s.sessions), i128::from(d.sessions)),
                 (
                     "calls in sessions",
-                    i128::from(s.session_requests),
+                    i128::from(s.calls_in_sessions),
                     i128::from(d.session_requests),
                 ),
                 (
                     "session cost (nano-USD)",
-                    i128::from(s.session_cost_nano),
+                    i128::from(s.calls_in_sessions_cost_nano),
                     i128::from(d.session_cost_nano),
                 ),
             ];
@@ -424,8 +443,12 @@ fn table(checked: &[Checked], names: &HashMap<String, String>) -> String {
             names.get(&s.org_id).unwrap_or(&s.org_id).clone(),
             format!("{}/{}", s.calls, d.calls),
             format!("{}/{}", s.sessions, d.sessions),
-            format!("{}/{}", s.session_requests, d.session_requests),
-            format!("{}/{}", usd(s.session_cost_nano), usd(d.session_cost_nano)),
+            format!("{}/{}", s.calls_in_sessions, d.session_requests),
+            format!(
+                "{}/{}",
+                usd(s.calls_in_sessions_cost_nano),
+                usd(d.session_cost_nano)
+            ),
             if c.differences.is_empty() {
                 "ok"
             } else {
@@ -563,6 +586,8 @@ mod tests {
             sessions: 2,
             session_requests: calls,
             session_cost_nano: cost,
+            calls_in_sessions: calls,
+            calls_in_sessions_cost_nano: cost,
         }
     }
 
@@ -594,6 +619,27 @@ mod tests {
         assert_eq!(
             short[0].differences,
             ["session cost (nano-USD): 500 in the source, 400 in the destination"]
+        );
+    }
+
+    #[test]
+    fn sessions_cut_by_retention_are_checked_against_the_calls_they_kept() {
+        let mut source = totals("a", 10, 500);
+        source.session_requests = 14;
+        source.session_cost_nano = 900;
+        let copied = totals("a", 10, 500);
+        assert!(
+            compare(&[source], std::slice::from_ref(&copied), true)[0]
+                .differences
+                .is_empty()
+        );
+        let mut doubled = copied;
+        doubled.session_requests = 20;
+        assert_eq!(
+            compare(&[totals("a", 10, 500)], &[doubled], true)[0]
+                .differences
+                .len(),
+            1
         );
     }
 
