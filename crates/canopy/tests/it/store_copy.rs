@@ -3,12 +3,12 @@
 //! with nothing counted twice.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use canopy::store::Store;
 use canopy_core::record::StoredBody;
 use canopy_core::{CallId, CallRecord, Usage};
 use canopy_store::transfer::OrgTotals;
-use tokio::process::Command;
 
 /// 2023-11-14T22:13:20Z.
 const T0: i64 = 1_700_000_000_000;
@@ -23,8 +23,8 @@ struct Run {
     stderr: String,
 }
 
-/// Runs `canopy store copy ARGS` in `dir`.
-async fn copy(dir: &Path, args: &[&str]) -> Run {
+/// Runs `canopy store copy ARGS` in `dir` (blocking: nothing else runs meanwhile).
+fn copy(dir: &Path, args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_canopy"))
         .args(["store", "copy"])
         .args(args)
@@ -33,7 +33,6 @@ async fn copy(dir: &Path, args: &[&str]) -> Run {
         .env("NO_COLOR", "1")
         .env_remove("CANOPY_CONFIG")
         .output()
-        .await
         .unwrap();
     Run {
         ok: out.status.success(),
@@ -164,8 +163,7 @@ async fn a_sqlite_store_copied_to_postgresql_holds_everything() {
     let run = copy(
         dir.path(),
         &["--from", &source, "--to", db.url(), "--batch", "7"],
-    )
-    .await;
+    );
     assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
     assert!(
         !run.stdout.contains("DIFFERS") && run.stdout.contains("acme"),
@@ -248,7 +246,7 @@ async fn an_interrupted_copy_resumes_from_its_checkpoint_and_counts_nothing_twic
     let args = ["--from", source.as_str(), "--to", db.url(), "--batch", "4"];
 
     // Interrupted after two batches of four calls.
-    let run = copy(dir.path(), &[&args[..], &["--stop-after", "2"]].concat()).await;
+    let run = copy(dir.path(), &[&args[..], &["--stop-after", "2"]].concat());
     assert!(!run.ok, "an interrupted copy fails: {}", run.stderr);
     assert!(
         run.stderr.contains("stopped after 2 batches"),
@@ -266,7 +264,7 @@ async fn an_interrupted_copy_resumes_from_its_checkpoint_and_counts_nothing_twic
     assert_eq!(partial, 8);
 
     // Run again: it resumes after the eighth call and finishes.
-    let run = copy(dir.path(), &args).await;
+    let run = copy(dir.path(), &args);
     assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("Resuming"), "{}", run.stderr);
     assert!(run.stderr.contains("8 calls were copied"), "{}", run.stderr);
@@ -284,7 +282,7 @@ async fn an_interrupted_copy_resumes_from_its_checkpoint_and_counts_nothing_twic
     store.close().await;
 
     // A third copy into the now full destination writes nothing new, and says how it checked.
-    let run = copy(dir.path(), &args).await;
+    let run = copy(dir.path(), &args);
     assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
     assert!(!run.stderr.contains("Resuming"), "{}", run.stderr);
     assert!(run.stderr.contains("at least"), "{}", run.stderr);
@@ -301,7 +299,7 @@ async fn an_interrupted_copy_resumes_from_its_checkpoint_and_counts_nothing_twic
     store.close().await;
     checkpoint["cursor"]["created_at_ms"] = serde_json::json!(T0 * 10);
     std::fs::write(&saved[0], checkpoint.to_string()).unwrap();
-    let run = copy(dir.path(), &args).await;
+    let run = copy(dir.path(), &args);
     assert!(!run.ok, "{}", run.stdout);
     assert!(run.stdout.contains("DIFFERS"), "{}", run.stdout);
     assert!(
@@ -318,7 +316,7 @@ async fn a_missing_source_is_refused_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let missing = format!("sqlite://{}", dir.path().join("absent.db").display());
     let target = format!("sqlite://{}", dir.path().join("target.db").display());
-    let run = copy(dir.path(), &["--from", &missing, "--to", &target]).await;
+    let run = copy(dir.path(), &["--from", &missing, "--to", &target]);
     assert!(!run.ok);
     assert!(
         run.stderr.contains("there is no store at"),
