@@ -35,19 +35,6 @@ pub fn live(text: &str) {
     let _ = err.flush();
 }
 
-/// Prints a status line on stderr, where progress goes so that stdout keeps only results.
-pub fn status(text: &str) {
-    let _ = writeln!(std::io::stderr(), "{text}");
-}
-
-/// Redraws the live status line on stderr (a terminal): carriage return, the text, and a
-/// clear to the end of the line. [`status`] prints the next full line after it.
-pub fn live(text: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "\r{text}\x1b[K");
-    let _ = err.flush();
-}
-
 /// Whether stdout may be coloured: it is a terminal and `NO_COLOR` is not set.
 pub fn color() -> bool {
     color_for(
