@@ -39,6 +39,15 @@ impl Store {
         }
     }
 
+    /// Brings the planner's statistics up to date after a bulk load, where the engine keeps
+    /// them (PostgreSQL; SQLite plans from its indexes alone).
+    pub async fn analyze(&self) -> anyhow::Result<()> {
+        if let Self::Postgres(s) = self {
+            s.analyze().await?;
+        }
+        Ok(())
+    }
+
     /// Closes its connections.
     pub async fn close(&self) {
         match self {

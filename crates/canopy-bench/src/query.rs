@@ -303,6 +303,7 @@ async fn open_or_generate(
     let started = Instant::now();
     data::generate(&*store.ingest(), plan).await?;
     let rate = options.calls as f64 / started.elapsed().as_secs_f64();
+    store.analyze().await?;
     store.close().await;
     Ok(Some(rate))
 }

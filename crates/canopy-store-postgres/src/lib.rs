@@ -110,6 +110,20 @@ impl PostgresStore {
             })
     }
 
+    /// Refreshes the planner's statistics of every table. Autovacuum does this in the
+    /// background as data grows; a benchmark calls it after a bulk load, before it times
+    /// queries.
+    pub async fn analyze(&self) -> Result<()> {
+        sqlx::query("ANALYZE")
+            .execute(&self.pool)
+            .await
+            .map_err(|source| StoreError::Write {
+                rows: 0,
+                source: source.into(),
+            })?;
+        Ok(())
+    }
+
     /// Closes the pool, waiting for in-flight statements.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -153,5 +167,12 @@ impl Migrator for Migrations<'_> {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl canopy_store::StoreEngine for PostgresStore {
+    async fn close(&self) {
+        PostgresStore::close(self).await;
     }
 }

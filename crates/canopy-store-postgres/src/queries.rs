@@ -35,23 +35,26 @@ impl PostgresStore {
         ));
         q.bind(org_id).push(" AND (");
         push_for_calls(&mut q, &call_query.filter);
-        let key = match call_query.sort {
-            CallSortKey::CreatedAt => "c.created_at",
-            CallSortKey::Latency => "c.latency_ms",
-            CallSortKey::Cost => "c.cost_nano",
-            CallSortKey::TotalTokens => "(c.prompt_tokens + c.completion_tokens)",
-            CallSortKey::PromptTokens => "c.prompt_tokens",
-            CallSortKey::CompletionTokens => "c.completion_tokens",
-            CallSortKey::Status => "c.status",
+        // (column, whether it can be NULL)
+        let (key, nullable) = match call_query.sort {
+            CallSortKey::CreatedAt => ("c.created_at", false),
+            CallSortKey::Latency => ("c.latency_ms", true),
+            CallSortKey::Cost => ("c.cost_nano", true),
+            CallSortKey::TotalTokens => ("(c.prompt_tokens + c.completion_tokens)", false),
+            CallSortKey::PromptTokens => ("c.prompt_tokens", false),
+            CallSortKey::CompletionTokens => ("c.completion_tokens", false),
+            CallSortKey::Status => ("c.status", false),
         };
-        // NULLs sort as the smallest values, as in SQLite.
-        let (direction, nulls) = if call_query.descending {
-            ("DESC", "NULLS LAST")
-        } else {
-            ("ASC", "NULLS FIRST")
+        // NULLs sort as the smallest values, as in SQLite. Only said where a column can be
+        // NULL: the clause would keep `calls_org_created` from serving the newest-first page.
+        let direction = if call_query.descending { "DESC" } else { "ASC" };
+        let nulls = match (nullable, call_query.descending) {
+            (false, _) => "",
+            (true, true) => " NULLS LAST",
+            (true, false) => " NULLS FIRST",
         };
         q.push(&format!(
-            ") ORDER BY {key} {direction} {nulls}, c.id {direction} LIMIT "
+            ") ORDER BY {key} {direction}{nulls}, c.id {direction} LIMIT "
         ));
         q.bind(to_i64(call_query.limit))
             .push(" OFFSET ")

@@ -136,3 +136,10 @@ impl Migrator for Migrations<'_> {
         Ok(())
     }
 }
+
+#[async_trait]
+impl canopy_store::StoreEngine for SqliteStore {
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+}

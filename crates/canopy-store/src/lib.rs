@@ -119,6 +119,14 @@ pub trait Query: Send + Sync + 'static {
     async fn session_tags(&self, org_id: &str, session_id: &str) -> Result<Vec<String>>;
 }
 
+/// Everything a store engine is, as the binary holds it: one value of this trait is seen
+/// through each of the traits it extends.
+#[async_trait]
+pub trait StoreEngine: Ingest + Query + Annotate + keys::Keys + Retain + transfer::Transfer {
+    /// Waits for in-flight statements and closes connections.
+    async fn close(&self);
+}
+
 /// Removing calls past their retention.
 #[async_trait]
 pub trait Retain: Send + Sync + 'static {

@@ -32,10 +32,15 @@ pub const ENV_PREFIX: &str = "CANOPY_";
 pub struct Config {
     /// Address the gateway, API and dashboard listen on.
     pub listen: String,
-    /// Where records are stored: `sqlite://path/to.db`.
+    /// Where records are stored: `sqlite://path/to.db` (embedded), or
+    /// `postgres://user:pass@host:port/db` (shared by several gateways).
     pub store: String,
-    /// Directory for records waiting for the store; default: the SQLite file's name + `.spool`.
+    /// Directory for records waiting for the store; default: the SQLite file's name + `.spool`,
+    /// or `canopy.spool` in the working directory for a server store. Each gateway needs its own.
     pub spool_dir: Option<PathBuf>,
+    /// Days calls are kept; older calls, their bodies and then sessions with no calls left
+    /// are removed in the background. Unset keeps everything.
+    pub retention_days: Option<u32>,
     /// The provider behind `/v1/*`.
     pub default_provider: String,
     /// Providers to add, or built-in providers whose origin to change, by route name.
@@ -126,6 +131,7 @@ impl Default for Config {
             listen: "127.0.0.1:8787".to_owned(),
             store: "sqlite://canopy.db".to_owned(),
             spool_dir: None,
+            retention_days: None,
             default_provider: "openai".to_owned(),
             providers: BTreeMap::new(),
             gateway_allowlist: Vec::new(),
@@ -294,6 +300,8 @@ pub struct Settings {
     /// Where the `store` value came from, for errors found only when it is opened.
     pub store_source: String,
     pub spool_dir: PathBuf,
+    /// How long calls are kept, when they are not kept forever.
+    pub retention: Option<Duration>,
     pub default_provider: String,
     pub providers: Vec<Provider>,
     pub pricing_file: Option<PathBuf>,
@@ -331,15 +339,18 @@ impl Loaded {
                 ));
             }
         }
-        let store_path = sqlite_path(&c.store).ok_or_else(|| {
-            anyhow::anyhow!(self.at(
+        // Which engines this build has is decided where the store is opened; here the value
+        // only has to be a URL.
+        let store_path = sqlite_path(&c.store);
+        if store_path.is_none() && !c.store.contains("://") {
+            bail!(self.at(
                 "store",
                 format!(
-                    "`{}` is not a store URL this build supports (sqlite://path/to.db)",
-                    c.store
+                    "`{}` is not a store URL (sqlite://path/to.db, postgres://user:pass@host:port/db)",
+                    canopy_store::redact_url(&c.store)
                 )
-            ))
-        })?;
+            ));
+        }
         let mut providers = Vec::new();
         for (name, p) in &c.providers {
             let key = format!("providers.{name}.base_url");
@@ -382,11 +393,20 @@ impl Loaded {
         {
             bail!(self.at("pricing_file", format!("{} does not exist", file.display())));
         }
-        let spool_dir = c.spool_dir.clone().unwrap_or_else(|| {
-            let mut name = store_path.clone().into_os_string();
-            name.push(".spool");
-            PathBuf::from(name)
+        let spool_dir = c.spool_dir.clone().unwrap_or_else(|| match &store_path {
+            Some(path) => {
+                let mut name = path.clone().into_os_string();
+                name.push(".spool");
+                PathBuf::from(name)
+            }
+            None => PathBuf::from("canopy.spool"),
         });
+        if c.retention_days == Some(0) {
+            bail!(self.at(
+                "retention_days",
+                "must be at least 1 (leave it out to keep calls forever)".to_owned()
+            ));
+        }
         let gateway = GatewaySettings {
             max_request_body: c.max_request_body_bytes,
             body_capture_limit: c.body_capture_bytes,
@@ -409,6 +429,9 @@ impl Loaded {
             store: c.store.clone(),
             store_source: self.source_of("store"),
             spool_dir,
+            retention: c
+                .retention_days
+                .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
             default_provider: c.default_provider.clone(),
             providers,
             pricing_file: c.pricing_file.clone(),

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod output;
 pub mod render;
+mod retention;
 pub mod serve;
 pub mod shutdown;
 pub mod store;
@@ -73,7 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = listen(settings.listen)
                 .with_context(|| format!("cannot listen on {} (key `listen`)", settings.listen))?;
             let addr = listener.local_addr()?;
-            let store = settings.store.clone();
+            let store = canopy_store::redact_url(&settings.store);
             serve::run(settings, listener, shutdown::signal(), |_| {
                 output::line(&format!(
                     "canopy listening on http://{addr} (store {store})"
@@ -90,9 +91,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = settings(cli.global.config.as_deref(), flags)?;
             let store = store::Store::open(&settings.store)
                 .await
-                .with_context(|| format!("cannot migrate the store `{}`", settings.store))?;
+                .with_context(|| {
+                    format!(
+                        "cannot migrate the store `{}`",
+                        canopy_store::redact_url(&settings.store)
+                    )
+                })?;
             store.close().await;
-            output::line(&format!("{} is up to date", settings.store));
+            output::line(&format!(
+                "{} is up to date",
+                canopy_store::redact_url(&settings.store)
+            ));
             Ok(())
         }
         Command::Keys { command } => {

@@ -23,6 +23,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::config::{MetricsAuth, Settings};
+use crate::retention;
 use crate::store::Store;
 use crate::telemetry;
 
@@ -59,7 +60,8 @@ pub async fn run(
     let store = Arc::new(Store::open(&settings.store).await.with_context(|| {
         format!(
             "invalid configuration in {}: key `store` = `{}` cannot be opened",
-            settings.store_source, settings.store
+            settings.store_source,
+            canopy_store::redact_url(&settings.store)
         )
     })?);
     let spool =
@@ -141,6 +143,9 @@ pub async fn run(
             }
         }
     });
+    if let Some(keep) = settings.retention {
+        retention::spawn(&tracker, store.retain.clone(), keep, stop.clone());
+    }
     on_start(Started {
         ingest,
         store: store.clone(),
