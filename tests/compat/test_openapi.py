@@ -151,5 +151,7 @@ def test_schemathesis_finds_no_failures(keyed: KeyedCanopy, tmp_path: Path):
         capture_output=True,
         text=True,
         timeout=MAX_SECONDS + 120,
+        # Schemathesis and Hypothesis keep their caches in the working directory.
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-4000:] + keyed.process.stderr_tail()
