@@ -122,7 +122,9 @@ pub trait Query: Send + Sync + 'static {
 /// Everything a store engine is, as the binary holds it: one value of this trait is seen
 /// through each of the traits it extends.
 #[async_trait]
-pub trait StoreEngine: Ingest + Query + Annotate + keys::Keys + Retain + transfer::Transfer {
+pub trait StoreEngine:
+    Ingest + Query + Annotate + keys::Keys + Retain + transfer::Transfer
+{
     /// Waits for in-flight statements and closes connections.
     async fn close(&self);
 }

@@ -89,14 +89,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 store: cli.global.store,
             };
             let settings = settings(cli.global.config.as_deref(), flags)?;
-            let store = store::Store::open(&settings.store)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot migrate the store `{}`",
-                        canopy_store::redact_url(&settings.store)
-                    )
-                })?;
+            let store = store::Store::open(&settings.store).await.with_context(|| {
+                format!(
+                    "cannot migrate the store `{}`",
+                    canopy_store::redact_url(&settings.store)
+                )
+            })?;
             store.close().await;
             output::line(&format!(
                 "{} is up to date",
