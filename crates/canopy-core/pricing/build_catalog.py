@@ -3,7 +3,7 @@
 
 Usage: python3 build_catalog.py REFERENCE.json [OUTPUT.json]
 
-REFERENCE.json is a list of per-token USD prices (see /work/shared/pricing/reference-2026-11.json):
+REFERENCE.json is a list of per-token USD prices (see ../shared/pricing/reference-2026-11.json beside the checkout):
 {"models": [{"provider", "model", "mode", "input", "output", "cache_read", ...}]}.
 OUTPUT.json defaults to catalog.json beside this script. The output is deterministic: models are
 sorted by (provider, model), prices are converted to USD per 1M tokens with decimal arithmetic and
