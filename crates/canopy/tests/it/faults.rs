@@ -1,0 +1,77 @@
+//! The fault suite: Canopy under load, at shutdown, with its store locked, facing broken
+//! upstreams, hostile input, a second organisation and secrets. Every test runs on loopback
+//! with the mock provider, bounded in calls and time, and ends by checking that Canopy still
+//! answers.
+//!
+//! Faults covered in other modules, not repeated here:
+//! - `failures.rs`: an unreachable upstream (502, recorded −1), an upstream past the head
+//!   timeout (504, −2), a 429 passed through and recorded, an oversized body (413, small
+//!   limit), a client gone mid-stream (−3), an upstream that breaks mid-stream;
+//! - `records.rs`: a client gone before the response head (one record, −3), a client gone
+//!   mid-stream (estimated tokens), streams cut at shutdown, secrets in URLs (`?key=`,
+//!   `api_key=`, userinfo in `Helicone-Target-Url`) absent from store, spool and debug log,
+//!   and from the API (`the_records_api_shows_redacted_urls`);
+//! - `proxy.rs`: credentials redacted in the record, path traversal out of a provider's base
+//!   path (seven spellings), a session id that is not UTF-8 (400);
+//! - `api.rs`: a malformed query body (400), a limit over the maximum (400), one SQL-shaped
+//!   model value;
+//! - `auth.rs`: two organisations sharing one session id on the query, count, get, feedback,
+//!   session and analytics routes, and calls without a valid key.
+
+mod hostile;
+mod isolation;
+mod load;
+mod secrets;
+mod upstream;
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::harness::{TestApp, chat};
+
+/// Polls `check` every 20 ms until it holds; fails naming `what` after `limit`.
+pub(super) async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        if check().await {
+            return;
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+    }
+}
+
+/// Asserts that Canopy still answers `/healthz` and a normal call after a fault.
+pub(super) async fn still_serves(app: &TestApp) {
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "/healthz after the fault");
+    let response = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .json(&chat("gpt-4o-mini", false, "still there?"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "a normal call after the fault");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["choices"].is_array(), "{body}");
+}
+
+/// The calls of one session in the default organisation.
+pub(super) async fn session_calls(app: &TestApp, session: &str) -> Vec<canopy_core::CallRecord> {
+    app.store
+        .query
+        .session_calls("default", session)
+        .await
+        .unwrap()
+}
