@@ -27,7 +27,32 @@ mod upstream;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::harness::{TestApp, chat};
+use canopy::config::Settings;
+
+use crate::harness::{TestApp, chat, settings, spawn_mock};
+
+/// The settings of a fault test whose files live in `dir`, the spool among them. (Without a
+/// SQLite file to sit beside, the spool would default to `canopy.spool` in the working
+/// directory, shared by every PostgreSQL test running at once.)
+pub(super) fn settings_in(dir: &std::path::Path, mock_url: &str) -> Settings {
+    let mut settings = settings(dir, mock_url);
+    settings.spool_dir = dir.join("faults.spool");
+    settings
+}
+
+/// Starts the mock provider and Canopy with [`settings_in`] a fresh directory, adjusted.
+pub(super) async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let (mock_url, mock_stop) = spawn_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path(), &mock_url);
+    adjust(&mut settings);
+    TestApp::start(settings, mock_url, mock_stop, dir).await
+}
+
+/// Starts the mock provider and Canopy with [`settings_in`] a fresh directory.
+pub(super) async fn spawn() -> TestApp {
+    spawn_with(|_| {}).await
+}
 
 /// Polls `check` every 20 ms until it holds; fails naming `what` after `limit`.
 pub(super) async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)

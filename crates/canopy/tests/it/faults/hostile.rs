@@ -43,7 +43,7 @@ async fn raw(app: &TestApp, request: &[u8]) -> u16 {
 
 #[tokio::test]
 async fn malformed_json_is_forwarded_or_refused_in_the_envelope() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let direct = app
         .client
         .post(format!("{}/v1/chat/completions", app.mock_url))
@@ -84,7 +84,7 @@ async fn malformed_json_is_forwarded_or_refused_in_the_envelope() {
 
 #[tokio::test]
 async fn a_body_past_100_mib_is_a_413_in_the_providers_shape_and_recorded() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let limit = 100 * 1024 * 1024;
     // Streamed without a length, one MiB at a time, one MiB past the default limit.
     let chunks = futures_util::stream::iter(
@@ -122,7 +122,7 @@ async fn a_body_past_100_mib_is_a_413_in_the_providers_shape_and_recorded() {
 
 #[tokio::test]
 async fn huge_headers_get_a_clean_4xx() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let addr = app.url.trim_start_matches("http://").to_owned();
     let body = chat("gpt-4o-mini", false, "hi").to_string();
     let post = |name: &str, value: &str| {
@@ -152,7 +152,7 @@ async fn huge_headers_get_a_clean_4xx() {
 
 #[tokio::test]
 async fn a_traversal_out_of_a_provider_route_is_refused() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let addr = app.url.trim_start_matches("http://");
     let before = app.upstream_requests().await.len();
     for target in [
@@ -174,7 +174,7 @@ async fn a_traversal_out_of_a_provider_route_is_refused() {
 
 #[tokio::test]
 async fn sql_in_filter_values_is_only_ever_a_value() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let response = app
         .client
         .post(format!("{}/v1/chat/completions", app.url))
@@ -238,7 +238,7 @@ fn nested_filter(depth: usize) -> String {
 
 #[tokio::test]
 async fn a_filter_nested_10000_deep_is_a_400_naming_the_depth() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     // 10,000 levels stop in the JSON reader; 100 pass it and stop in the filter parser.
     for (depth, names) in [
         (10_000, ["recursion limit", "depth"]),
@@ -264,7 +264,7 @@ async fn a_filter_nested_10000_deep_is_a_400_naming_the_depth() {
 
 #[tokio::test]
 async fn absurd_limits_and_offsets_are_never_a_5xx() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let values = [
         "0",
         "-1",

@@ -37,7 +37,7 @@ fn custom_log(session: &str) -> Value {
 
 #[tokio::test]
 async fn organisation_b_can_neither_read_nor_change_organisation_a_on_any_route() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let key_a = app.create_key("a").await;
     let key_b = app.create_key("b").await;
     let mut a_ids = Vec::new();

@@ -68,7 +68,7 @@ async fn header_credentials_reach_neither_spool_store_api_nor_log() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let app = TestApp::spawn_with(|s| {
+    let app = super::spawn_with(|s| {
         // Records stay in the spool until shutdown, so the spool can be searched.
         s.gateway.durable = true;
         s.writer.replay_interval = Duration::from_secs(3600);
@@ -143,7 +143,7 @@ async fn header_credentials_reach_neither_spool_store_api_nor_log() {
             assert!(!holds(&bytes, secret), "{secret} in {}", path.display());
         }
     }
-    let settings = crate::harness::settings(dir.path(), &mock_url);
+    let settings = super::settings_in(dir.path(), &mock_url);
     let app = TestApp::start(settings, mock_url, mock_stop, dir).await;
     assert_eq!(session_calls(&app, "secrets").await.len(), 5);
     let mut answers = Vec::new();

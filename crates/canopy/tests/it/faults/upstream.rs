@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use super::{session_calls, still_serves};
-use crate::harness::{TestApp, chat, helicone_id};
+use crate::harness::{chat, helicone_id};
 
 /// An upstream that reads each request and then resets the connection without answering.
 async fn resetting_upstream() -> String {
@@ -32,7 +32,7 @@ async fn resetting_upstream() -> String {
 #[tokio::test]
 async fn an_upstream_that_resets_the_connection_is_a_502_recorded_once_as_minus_one() {
     let reset = resetting_upstream().await;
-    let app = TestApp::spawn_with(|s| {
+    let app = super::spawn_with(|s| {
         s.providers.push(Provider {
             name: "reset".into(),
             base_url: url::Url::parse(&reset).unwrap(),
@@ -68,7 +68,7 @@ async fn an_upstream_that_resets_the_connection_is_a_502_recorded_once_as_minus_
 
 #[tokio::test]
 async fn upstream_5xx_answers_pass_through_and_are_recorded_once_with_their_status() {
-    let app = TestApp::spawn().await;
+    let app = super::spawn().await;
     let mut expected = Vec::new();
     for (path, status, body) in [
         (
@@ -120,7 +120,7 @@ async fn upstream_5xx_answers_pass_through_and_are_recorded_once_with_their_stat
 
 #[tokio::test]
 async fn a_slow_upstream_inside_the_timeout_is_answered_and_its_latency_recorded() {
-    let app = TestApp::spawn_with(|s| s.gateway.upstream_timeout = Duration::from_secs(5)).await;
+    let app = super::spawn_with(|s| s.gateway.upstream_timeout = Duration::from_secs(5)).await;
     let response = app
         .client
         .post(format!("{}/v1/chat/completions", app.url))
@@ -163,7 +163,7 @@ async fn a_slow_upstream_inside_the_timeout_is_answered_and_its_latency_recorded
 
 #[tokio::test]
 async fn a_stream_stalled_past_the_idle_timeout_is_cut_and_recorded_once_as_an_error() {
-    let app = TestApp::spawn_with(|s| {
+    let app = super::spawn_with(|s| {
         s.gateway.upstream_idle_timeout = Duration::from_millis(300);
     })
     .await;
