@@ -12,17 +12,16 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use canopy_core::{CallId, CallRecord};
+use canopy_store::sql::{Sql, transfer};
 use canopy_store::transfer::{
     CallCursor, OrgRow, OrgTotals, ScoreRow, SessionMarks, StoredKey, Transfer,
 };
 use canopy_store::{Result, StoreError};
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::Row;
 
 use crate::PostgresStore;
+use crate::dialect::{DIALECT, query};
 use crate::read::{CALL_COLUMNS, CALLS_WITH_BODIES, call_from_row, corrupt, read_err};
-
-/// Rows per multi-row insert: well under PostgreSQL's limit of 65,535 bound values.
-const ROWS_PER_INSERT: usize = 500;
 
 fn write_err(rows: usize) -> impl Fn(sqlx::Error) -> StoreError {
     move |source| StoreError::Write {
@@ -160,67 +159,20 @@ impl Transfer for PostgresStore {
 
     #[tracing::instrument(skip_all, fields(rows = orgs.len()))]
     async fn import_orgs(&self, orgs: &[OrgRow]) -> Result<()> {
-        let fail = write_err(orgs.len());
-        let mut tx = self.pool.begin().await.map_err(&fail)?;
-        for chunk in orgs.chunks(ROWS_PER_INSERT) {
-            let mut q = QueryBuilder::<Postgres>::new("INSERT INTO orgs (id, name, created_at) ");
-            q.push_values(chunk, |mut row, o| {
-                row.push_bind(&o.id)
-                    .push_bind(&o.name)
-                    .push_bind(o.created_at_ms);
-            });
-            // By id only: the same name under another id is a different organisation, and
-            // the insert fails rather than merge the two.
-            q.push(" ON CONFLICT (id) DO NOTHING");
-            q.build().execute(&mut *tx).await.map_err(&fail)?;
-        }
-        tx.commit().await.map_err(&fail)
+        self.run_all(transfer::import_orgs(&DIALECT, orgs), orgs.len())
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(rows = keys.len()))]
     async fn import_keys(&self, keys: &[StoredKey]) -> Result<()> {
-        let fail = write_err(keys.len());
-        let mut tx = self.pool.begin().await.map_err(&fail)?;
-        for chunk in keys.chunks(ROWS_PER_INSERT) {
-            let mut q = QueryBuilder::<Postgres>::new(
-                "INSERT INTO api_keys (id, org_id, key_hash, key_prefix, created_at, revoked_at) ",
-            );
-            q.push_values(chunk, |mut row, k| {
-                row.push_bind(&k.id)
-                    .push_bind(&k.org_id)
-                    .push_bind(&k.hash)
-                    .push_bind(&k.prefix)
-                    .push_bind(k.created_at_ms)
-                    .push_bind(k.revoked_at_ms);
-            });
-            q.push(" ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at");
-            q.build().execute(&mut *tx).await.map_err(&fail)?;
-        }
-        tx.commit().await.map_err(&fail)
+        self.run_all(transfer::import_keys(&DIALECT, keys), keys.len())
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(rows = scores.len()))]
     async fn import_scores(&self, scores: &[ScoreRow]) -> Result<()> {
-        let fail = write_err(scores.len());
-        let mut tx = self.pool.begin().await.map_err(&fail)?;
-        for chunk in scores.chunks(ROWS_PER_INSERT) {
-            let mut q = QueryBuilder::<Postgres>::new(
-                "INSERT INTO call_scores (org_id, call_id, name, value, created_at) ",
-            );
-            q.push_values(chunk, |mut row, s| {
-                row.push_bind(&s.org_id)
-                    .push_bind(s.call_id.to_string())
-                    .push_bind(&s.name)
-                    .push_bind(s.value)
-                    .push_bind(s.created_at_ms);
-            });
-            q.push(
-                " ON CONFLICT (org_id, call_id, name) DO UPDATE SET value = excluded.value, \
-                 created_at = excluded.created_at",
-            );
-            q.build().execute(&mut *tx).await.map_err(&fail)?;
-        }
-        tx.commit().await.map_err(&fail)
+        self.run_all(transfer::import_scores(&DIALECT, scores), scores.len())
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(rows = marks.len()))]
@@ -239,20 +191,9 @@ impl Transfer for PostgresStore {
                 .await
                 .map_err(&fail)?;
             }
-            for (tag, at) in &mark.tags {
-                sqlx::query(
-                    "INSERT INTO session_tags (org_id, session_id, tag, created_at) \
-                     SELECT org_id, session_id, $1, $2 FROM sessions \
-                     WHERE org_id = $3 AND session_id = $4 ON CONFLICT DO NOTHING",
-                )
-                .bind(tag)
-                .bind(at)
-                .bind(&mark.org_id)
-                .bind(&mark.session_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
-            }
+        }
+        for statement in transfer::import_tags(&DIALECT, marks) {
+            query(&statement).execute(&mut *tx).await.map_err(&fail)?;
         }
         tx.commit().await.map_err(&fail)
     }
@@ -299,5 +240,17 @@ fn blank((org_id, session_id): (String, String)) -> SessionMarks {
         session_id,
         feedback: None,
         tags: Vec::new(),
+    }
+}
+
+impl PostgresStore {
+    /// Runs `statements` in one transaction.
+    async fn run_all(&self, statements: Vec<Sql<'_>>, rows: usize) -> Result<()> {
+        let fail = write_err(rows);
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        for statement in &statements {
+            query(statement).execute(&mut *tx).await.map_err(&fail)?;
+        }
+        tx.commit().await.map_err(&fail)
     }
 }

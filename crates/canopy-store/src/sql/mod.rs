@@ -13,6 +13,7 @@
 
 pub mod filter;
 pub mod sessions;
+pub mod transfer;
 
 use std::fmt;
 
