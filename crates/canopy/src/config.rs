@@ -339,17 +339,10 @@ impl Loaded {
                 ));
             }
         }
-        // Which engines this build has is decided where the store is opened; here the value
-        // only has to be a URL.
+        // Which engines this build has is said once, where the store is opened.
         let store_path = sqlite_path(&c.store);
-        if store_path.is_none() && !c.store.contains("://") {
-            bail!(self.at(
-                "store",
-                format!(
-                    "`{}` is not a store URL (sqlite://path/to.db, postgres://user:pass@host:port/db)",
-                    canopy_store::redact_url(&c.store)
-                )
-            ));
+        if let Err(reason) = crate::store::check_url(&c.store) {
+            bail!(self.at("store", reason));
         }
         let mut providers = Vec::new();
         for (name, p) in &c.providers {
