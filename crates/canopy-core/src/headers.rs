@@ -24,6 +24,12 @@ pub const HEADER_REQUEST_ID: &str = "Helicone-Request-Id";
 pub const HEADER_SESSION_ID: &str = "Helicone-Session-Id";
 /// The header with the session path.
 pub const HEADER_SESSION_PATH: &str = "Helicone-Session-Path";
+/// What [`HeaderError::header`] names for a property, name, user, prompt or target header
+/// whose value is too long; the message names the header itself.
+pub const HEADER_VALUE: &str = "Helicone-*";
+/// The longest value of a property, session name, user id, prompt id or target URL header: a
+/// label, not a payload. Every call's record stores them, and every listing returns them.
+pub const MAX_VALUE_BYTES: usize = 4096;
 
 /// What a call's Canopy headers say.
 #[derive(Debug, Clone, Default)]
@@ -118,6 +124,17 @@ impl CallHeaders {
                     ),
                 ),
                 "session-path" => out.session_path = Some(normalize_path(&value)),
+                "session-name" | "user-id" | "prompt-id" | "target-url"
+                    if value.len() > MAX_VALUE_BYTES =>
+                {
+                    refuse(
+                        HEADER_VALUE,
+                        format!(
+                            "Helicone-{key} is {} bytes; the limit is {MAX_VALUE_BYTES}",
+                            value.len()
+                        ),
+                    );
+                }
                 "session-name" => out.session_name = Some(value),
                 "user-id" => out.user_id = Some(value).filter(|v| !v.is_empty()),
                 "prompt-id" => out.prompt_id = Some(value).filter(|v| !v.is_empty()),
@@ -129,7 +146,18 @@ impl CallHeaders {
                     if let Some(property) =
                         other.strip_prefix("property-").filter(|p| !p.is_empty())
                     {
-                        out.properties.insert(property.to_owned(), value);
+                        if value.len() > MAX_VALUE_BYTES {
+                            refuse(
+                                HEADER_VALUE,
+                                format!(
+                                    "Helicone-Property-{property} is {} bytes; the limit is \
+                                     {MAX_VALUE_BYTES}",
+                                    value.len()
+                                ),
+                            );
+                        } else {
+                            out.properties.insert(property.to_owned(), value);
+                        }
                     }
                 }
             }
@@ -298,5 +326,26 @@ mod tests {
             "0190b7a0-6c8e-7cc0-8d5e-1c2b3a4d5e6f",
         )]);
         assert!(error.is_none() && ok.request_id.is_some());
+    }
+
+    #[test]
+    fn refuses_a_label_longer_than_the_limit_and_names_it() {
+        let long = "v".repeat(MAX_VALUE_BYTES + 1);
+        for name in [
+            "helicone-property-note",
+            "helicone-user-id",
+            "helicone-session-name",
+        ] {
+            let (c, error) =
+                CallHeaders::from_pairs([(name, long.as_str()), ("helicone-session-id", "s")]);
+            let error = error.unwrap();
+            assert!(error.message.contains("limit is 4096"), "{}", error.message);
+            assert!(!c.properties.contains_key("note") && c.user_id.is_none());
+            assert_eq!(c.session_id.as_deref(), Some("s"));
+        }
+        let fits = "v".repeat(MAX_VALUE_BYTES);
+        let (c, error) = CallHeaders::from_pairs([("helicone-property-note", fits.as_str())]);
+        assert!(error.is_none());
+        assert_eq!(c.properties["note"].len(), MAX_VALUE_BYTES);
     }
 }

@@ -112,7 +112,11 @@ pub fn client_response_headers(upstream: &HeaderMap, keep_content_length: bool) 
     out
 }
 
-/// Request headers as stored: every header, credentials redacted.
+/// The longest header value stored with a call; a longer one keeps its start and says how
+/// much was cut. (The request still goes upstream whole.)
+pub const MAX_STORED_HEADER_BYTES: usize = 4096;
+
+/// Request headers as stored: every header, credentials redacted, long values cut.
 pub fn stored_request_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
     headers
         .iter()
@@ -120,11 +124,26 @@ pub fn stored_request_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
             let value = if CREDENTIALS.contains(&name.as_str()) {
                 REDACTED.to_owned()
             } else {
-                text(value)
+                clip_stored(text(value))
             };
             (name.as_str().to_owned(), value)
         })
         .collect()
+}
+
+/// `value` cut to [`MAX_STORED_HEADER_BYTES`] at a character boundary, marked when cut.
+fn clip_stored(mut value: String) -> String {
+    if value.len() <= MAX_STORED_HEADER_BYTES {
+        return value;
+    }
+    let mut end = MAX_STORED_HEADER_BYTES;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = value.len() - end;
+    value.truncate(end);
+    value.push_str(&format!("…[{cut} bytes cut]"));
+    value
 }
 
 fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
@@ -200,6 +219,28 @@ mod tests {
         let (call, error) = call_headers(&h);
         assert_eq!(error.unwrap().header, "Helicone-Session-Id");
         assert_eq!(call.session_id, None);
+    }
+
+    #[test]
+    fn stored_header_values_are_cut_at_the_cap() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-padding",
+            HeaderValue::from_str(&"p".repeat(200_000)).unwrap(),
+        );
+        h.insert("x-small", HeaderValue::from_static("kept"));
+        let stored = stored_request_headers(&h);
+        assert_eq!(stored["x-small"], "kept");
+        let padding = &stored["x-padding"];
+        assert!(
+            padding.len() < MAX_STORED_HEADER_BYTES + 32,
+            "{}",
+            padding.len()
+        );
+        assert!(padding.ends_with(&format!(
+            "…[{} bytes cut]",
+            200_000 - MAX_STORED_HEADER_BYTES
+        )));
     }
 
     #[test]
