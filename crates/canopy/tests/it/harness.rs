@@ -128,6 +128,9 @@ pub fn settings(dir: &std::path::Path, mock_url: &str) -> Settings {
         provider("local-h2", WireFormat::Openai, true),
     ];
     settings.shutdown_grace = Duration::from_secs(5);
+    // Each test's own spool: a server store's default spool is in the working directory,
+    // which every test shares.
+    settings.spool_dir = dir.join("canopy.db.spool");
     settings
 }
 
