@@ -5,6 +5,7 @@ use canopy_core::CallId;
 use canopy_store::{Annotate, Result, StoreError, now_ms};
 
 use crate::PostgresStore;
+use crate::dialect::text;
 
 fn write_err(source: sqlx::Error) -> StoreError {
     StoreError::Write {
@@ -24,8 +25,8 @@ impl Annotate for PostgresStore {
         )
         .bind(org_id)
         .bind(id.to_string())
-        .bind(key.replace('\0', "\u{FFFD}"))
-        .bind(value.replace('\0', "\u{FFFD}"))
+        .bind(text(key))
+        .bind(text(value))
         .execute(&self.pool)
         .await
         .map_err(write_err)?;
@@ -47,7 +48,7 @@ impl Annotate for PostgresStore {
         }
         let names: Vec<String> = scores
             .iter()
-            .map(|(name, _)| name.replace('\0', "\u{FFFD}"))
+            .map(|(name, _)| text(name).into_owned())
             .collect();
         let values: Vec<f64> = scores.iter().map(|(_, value)| *value).collect();
         // The last value given for a name wins, as it would one statement at a time.
@@ -82,7 +83,7 @@ impl Annotate for PostgresStore {
             sqlx::query("UPDATE sessions SET feedback = $1 WHERE org_id = $2 AND session_id = $3")
                 .bind(rating)
                 .bind(org_id)
-                .bind(session_id)
+                .bind(text(session_id))
                 .execute(&self.pool)
                 .await
                 .map_err(write_err)?;
@@ -99,8 +100,8 @@ impl Annotate for PostgresStore {
              SELECT 1 FROM session",
         )
         .bind(org_id)
-        .bind(session_id)
-        .bind(tag.replace('\0', "\u{FFFD}"))
+        .bind(text(session_id))
+        .bind(text(tag))
         .bind(now_ms())
         .fetch_optional(&self.pool)
         .await

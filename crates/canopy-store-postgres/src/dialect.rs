@@ -1,5 +1,7 @@
 //! How PostgreSQL spells what engines disagree on, and binding shared statements to the driver.
 
+use std::borrow::Cow;
+
 use canopy_store::sql::{Arg, Dialect, Sql};
 use sqlx::Postgres;
 use sqlx::postgres::PgArguments;
@@ -65,13 +67,24 @@ impl Dialect for PgDialect {
     }
 }
 
+/// `value` as PostgreSQL text can hold it: NUL, which it cannot, becomes U+FFFD, as it does in
+/// everything written. Every text value a caller chose goes through this before it is bound,
+/// so that a NUL in a search, an id or a tag matches what was stored instead of failing.
+pub(crate) fn text(value: &str) -> Cow<'_, str> {
+    if value.contains('\0') {
+        Cow::Owned(value.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
 /// A statement over `sql`'s text with its values bound, ready to run.
 pub(crate) fn query<'q>(sql: &'q Sql<'_>) -> Query<'q, Postgres, PgArguments> {
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.text()));
     for arg in sql.args() {
         q = match arg {
             Arg::Null => q.bind(None::<&str>),
-            Arg::Text(text) => q.bind(text.as_str()),
+            Arg::Text(value) => q.bind(text(value)),
             Arg::Int(n) => q.bind(*n),
             Arg::Float(f) => q.bind(*f),
         };

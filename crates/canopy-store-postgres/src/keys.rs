@@ -7,6 +7,7 @@ use canopy_store::{Result, StoreError, now_ms};
 use sqlx::Row;
 
 use crate::PostgresStore;
+use crate::dialect::text;
 
 fn err(source: sqlx::Error) -> StoreError {
     StoreError::Write {
@@ -26,13 +27,13 @@ impl Keys for PostgresStore {
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(CallId::new().to_string())
-        .bind(org_name)
+        .bind(text(org_name))
         .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(err)?;
         let org_id: String = sqlx::query_scalar("SELECT id FROM orgs WHERE name = $1")
-            .bind(org_name)
+            .bind(text(org_name))
             .fetch_one(&mut *tx)
             .await
             .map_err(err)?;
@@ -87,7 +88,7 @@ impl Keys for PostgresStore {
              WHERE id = $2 AND revoked_at IS NULL) SELECT 1 FROM api_keys WHERE id = $2",
         )
         .bind(now_ms())
-        .bind(id)
+        .bind(text(id))
         .fetch_optional(&self.pool)
         .await
         .map_err(err)?;

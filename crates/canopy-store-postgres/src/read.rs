@@ -14,6 +14,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use crate::PostgresStore;
+use crate::dialect::text;
 
 /// A call over calls aliased `c` left-joined to their bodies `b`, in the order
 /// [`call_from_row`] reads it.
@@ -63,7 +64,7 @@ impl Query for PostgresStore {
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(org_id)
-            .bind(session_id)
+            .bind(text(session_id))
             .fetch_optional(&self.pool)
             .await
             .map_err(read_err("get_session"))?;
@@ -78,7 +79,7 @@ impl Query for PostgresStore {
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(org_id)
-            .bind(session_id)
+            .bind(text(session_id))
             .fetch_all(&self.pool)
             .await
             .map_err(read_err("session_calls"))?;
@@ -174,7 +175,7 @@ impl Query for PostgresStore {
              ORDER BY created_at, tag",
         )
         .bind(org_id)
-        .bind(session_id)
+        .bind(text(session_id))
         .fetch_all(&self.pool)
         .await
         .map_err(read_err("session_tags"))

@@ -36,6 +36,7 @@
 pub mod annotate;
 pub mod calls;
 pub mod filter;
+pub mod hostile;
 pub mod isolation;
 pub mod keys;
 pub mod retain;
@@ -167,6 +168,9 @@ macro_rules! conformance_tests {
                 session_queries_never_see_another_organisations_sessions,
                 annotations_never_reach_another_organisations_data,
                 filters_never_cross_into_another_organisation,
+            }
+            hostile {
+                nul_characters_never_fail_a_write_or_a_read,
             }
             retain {
                 purge_removes_old_calls_and_sessions_with_no_calls_left,
