@@ -4,8 +4,8 @@
 requests from it (valid and invalid, with and without the key) and checks every answer: no
 5xx, statuses, content types and bodies as documented, invalid input refused with a 400 in the
 envelope, and no route answering without the key once keys exist. The run is bounded in
-examples and time so CI stays fast. The document and its checks do not depend on the store, so
-they run once, on SQLite, when the suite runs on several engines.
+examples and time so CI stays fast. Like the rest of the suite, it runs on every store engine:
+the document is the same, but what the API answers comes from the engine.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
-from conftest import Mock, Process, canopy_bin, store_engine
+from conftest import Mock, PostgresDatabase, Process, canopy_bin, store_engine
 
 HERE = Path(__file__).resolve().parent
 # Bounds of the Schemathesis run: examples per operation and phase, and the whole run's time.
@@ -33,11 +33,12 @@ class KeyedCanopy:
     """`canopy serve` with one key created, so every API route requires it."""
 
     def __init__(self, mock: Mock, tmp: Path):
-        db = tmp / "canopy.db"
+        self.database = PostgresDatabase() if store_engine() == "postgres" else None
+        store = self.database.url if self.database else f"sqlite://{tmp / 'canopy.db'}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CANOPY_")}
         env["CANOPY_LOG"] = "warn"
         created = subprocess.run(
-            [canopy_bin(), "keys", "create", "--org", "openapi", "--store", f"sqlite://{db}"],
+            [canopy_bin(), "keys", "create", "--org", "openapi", "--store", store],
             capture_output=True,
             text=True,
             env=env,
@@ -51,7 +52,8 @@ class KeyedCanopy:
             "\n".join(
                 [
                     'listen = "127.0.0.1:0"',
-                    f'store = "sqlite://{db}"',
+                    f'store = "{store}"',
+                    f'spool_dir = "{tmp / "spool"}"',
                     "[providers.openai]",
                     f'base_url = "{mock.url}"',
                     "",
@@ -74,13 +76,13 @@ class KeyedCanopy:
 
 @pytest.fixture
 def keyed(mock: Mock, tmp_path: Path):
-    if store_engine() != "sqlite":
-        pytest.skip("the API's contract is checked once, on SQLite")
     directory = tmp_path / "canopy"
     directory.mkdir()
     server = KeyedCanopy(mock, directory)
     yield server
     code = server.process.terminate()
+    if server.database:
+        server.database.drop()
     assert code == 0, f"canopy exited with {code}{server.process.stderr_tail()}"
 
 
