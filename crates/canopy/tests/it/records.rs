@@ -13,7 +13,7 @@ use canopy_gateway::Provider;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, chat, helicone_id};
+use crate::harness::{LogBuffer, TestApp, chat, files_under, helicone_id, holds};
 
 async fn api_post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     let response = app
@@ -370,41 +370,6 @@ async fn huge_token_counts_are_saturated_and_every_session_view_answers() {
         body["data"]["session"]["prompt_tokens"].as_u64(),
         Some(2 * MAX_TOKENS)
     );
-}
-
-/// Every file under `dir`, read whole.
-fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(next) = stack.pop() {
-        for entry in std::fs::read_dir(&next).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                out.push((path, bytes));
-            }
-        }
-    }
-    out
-}
-
-fn holds(bytes: &[u8], needle: &str) -> bool {
-    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
-/// A log writer into a shared buffer.
-#[derive(Clone, Default)]
-struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]

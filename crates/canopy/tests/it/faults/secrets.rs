@@ -2,7 +2,6 @@
 //! that fail, never reach the spool, the store's files, the API or the log. Secrets in URLs
 //! are checked the same way in `records.rs`.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use canopy_core::extract::WireFormat;
@@ -10,41 +9,7 @@ use canopy_gateway::Provider;
 use serde_json::json;
 
 use super::session_calls;
-use crate::harness::{TestApp, chat, helicone_id};
-
-fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(next) = stack.pop() {
-        for entry in std::fs::read_dir(&next).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                out.push((path, bytes));
-            }
-        }
-    }
-    out
-}
-
-fn holds(bytes: &[u8], needle: &str) -> bool {
-    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
-/// A log writer into a shared buffer.
-#[derive(Clone, Default)]
-struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::harness::{LogBuffer, TestApp, chat, files_under, helicone_id, holds};
 
 const SECRETS: [&str; 4] = [
     "sk-SECRET-BEARER",
