@@ -27,6 +27,9 @@ pub const MAX_COST_NANO_USD: i64 = 1_000_000_000_000_000;
 
 /// The longest duration kept for one call (latency, time to first token): one year, in ms.
 pub const MAX_DURATION_MS: i64 = 366 * 24 * 3600 * 1000;
+/// The latest time a record may carry: the end of year 9999 (UTC), in Unix ms. Times are kept
+/// between the epoch and this, so every engine can place a record by its calendar month.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
 /// What [`complete`] found that the caller should count or log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -126,6 +129,10 @@ pub fn validate(record: &mut CallRecord) {
     .flatten()
     {
         *duration = (*duration).clamp(0, MAX_DURATION_MS);
+    }
+    record.created_at_ms = record.created_at_ms.clamp(0, MAX_TIME_MS);
+    if let Some(end) = record.response_created_at_ms.as_mut() {
+        *end = (*end).clamp(0, MAX_TIME_MS);
     }
     redact_in_place(&mut record.target_url, redact_url);
     redact_in_place(&mut record.request_path, redact_url);

@@ -105,6 +105,10 @@ fn submit(
     Ok(ok(Logged { request_id: id }))
 }
 
+/// 2000-01-01T00:00:00Z: no logged call is older.
+const EARLIEST_LOGGED_MS: i64 = 946_684_800_000;
+const DAY_MS: i64 = 86_400_000;
+
 fn bad(field: &str, what: &str) -> ApiError {
     ApiError::BadRequest(format!("{field} {what}"))
 }
@@ -182,6 +186,16 @@ fn record(
         .unwrap_or(start);
     if end < start {
         return Err(bad("timing.endTime", "must not be before timing.startTime"));
+    }
+    // A logged call happened: not before 2000, not more than a day from now.
+    let (earliest, latest) = (EARLIEST_LOGGED_MS, now.saturating_add(DAY_MS));
+    for (field, at) in [("timing.startTime", start), ("timing.endTime", end)] {
+        if !(earliest..=latest).contains(&at) {
+            return Err(bad(
+                field,
+                "must be after 2000-01-01 and at most a day from now",
+            ));
+        }
     }
     let ttft = timing
         .and_then(|t| t.get("timeToFirstToken"))

@@ -212,3 +212,15 @@ fn every_stored_url_and_error_text_is_redacted() {
     assert!(!text.contains("SECRET"), "{text}");
     assert!(text.contains("key=[REDACTED]"), "{text}");
 }
+
+#[test]
+fn times_stay_between_the_epoch_and_year_9999() {
+    let mut record = CallRecord {
+        created_at_ms: i64::MIN,
+        response_created_at_ms: Some(i64::MAX),
+        ..CallRecord::default()
+    };
+    validate(&mut record);
+    assert_eq!(record.created_at_ms, 0);
+    assert_eq!(record.response_created_at_ms, Some(MAX_TIME_MS));
+}

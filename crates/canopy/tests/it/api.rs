@@ -474,6 +474,16 @@ async fn custom_logs_join_their_sessions_from_headers_and_meta() {
             json!({"providerRequest": {"json": []}}),
             "providerRequest.json",
         ),
+        // Far-off times would make an engine file the call in a month of year 292 million.
+        (
+            json!({"providerRequest": {"json": {}}, "timing": {"startTime": -9e15}}),
+            "timing.startTime",
+        ),
+        (
+            json!({"providerRequest": {"json": {}}, "timing": {"startTime": 1700000000,
+                "endTime": 9.2e18}}),
+            "timing.endTime",
+        ),
     ] {
         let (status, answer) = post(&app, "/custom/v1/log", body).await;
         assert_eq!(status, 400);
