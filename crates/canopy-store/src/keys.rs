@@ -140,6 +140,9 @@ struct Snapshot {
 #[derive(Clone)]
 pub struct KeyRing {
     inner: Arc<RwLock<Snapshot>>,
+    /// Held from a refresh's read to its swap, so that a slower refresh that read the store
+    /// before a key was created cannot replace the snapshot of a later one that read it after.
+    refreshing: Arc<tokio::sync::Mutex<()>>,
     store: Option<Arc<dyn Keys>>,
     open_org: String,
     allow_open: bool,
@@ -165,6 +168,7 @@ impl KeyRing {
                 keys: HashMap::new(),
             })),
             store: None,
+            refreshing: Arc::default(),
             open_org: org_id.to_owned(),
             allow_open: true,
         }
@@ -179,6 +183,7 @@ impl KeyRing {
                 keys: HashMap::new(),
             })),
             store: Some(store),
+            refreshing: Arc::default(),
             open_org: open_org.to_owned(),
             allow_open,
         };
@@ -191,6 +196,7 @@ impl KeyRing {
         let Some(store) = &self.store else {
             return Ok(());
         };
+        let _one_at_a_time = self.refreshing.lock().await;
         let ever = store.keys_ever_created().await?;
         let keys = store
             .active_keys()
