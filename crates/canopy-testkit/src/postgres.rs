@@ -12,12 +12,11 @@
 //! port with durability off, and clean-up when the controlling pipe closes. Databases are created
 //! and dropped with `psql`, so this crate needs no database driver.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::process::{free_port, off_runtime, spawn_script};
+use crate::process::{Control, free_port, masked, off_runtime, spawn_script};
 
 /// The environment variable naming a running test server by an admin URL (a role that may
 /// create databases), e.g. `postgres://canopy:pw@127.0.0.1:5432/postgres`.
@@ -159,17 +158,6 @@ fn program(name: &str) -> PathBuf {
     newest.map_or_else(|| PathBuf::from(name), |(_, path)| path)
 }
 
-/// `url` with its password replaced by `***`, for messages.
-fn masked(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.into()
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// A PostgreSQL cluster private to its owner: stopped, and its directory removed, when it is
 /// dropped or when the test process ends.
 pub struct PgCluster {
@@ -188,15 +176,8 @@ impl PgCluster {
 
     /// [`PgCluster::start`] for callers outside an async context.
     pub fn start_blocking() -> Self {
-        let mut child = spawn_script(SCRIPT, "canopy-postgres", &[free_port().to_string()]);
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            panic!("the PostgreSQL control script has no pipes");
-        };
-        let mut control = Control {
-            child,
-            stdin: Some(stdin),
-            stdout: BufReader::new(stdout),
-        };
+        let child = spawn_script(SCRIPT, "canopy-postgres", &[free_port().to_string()]);
+        let mut control = Control::new(child, "PostgreSQL");
         let ready = control.expect_line("ready", "start PostgreSQL");
         let (url, dir) = ready.split_once(' ').unwrap_or((ready.as_str(), ""));
         let port = url::Url::parse(url)
@@ -237,25 +218,13 @@ impl PgCluster {
     /// Stops the server (fast shutdown: open connections are ended) and returns once it is down.
     /// Stopping a stopped server does nothing.
     pub async fn stop(&self) {
-        self.command("stop", "stopped").await;
+        Control::command(&self.control, "stop", "stopped").await;
     }
 
     /// Starts the stopped server again on the same port and data, and returns once it accepts
     /// connections. Restarting a running server does nothing.
     pub async fn restart(&self) {
-        self.command("start", "ready").await;
-    }
-
-    async fn command(&self, command: &'static str, answer: &'static str) {
-        let control = Arc::clone(&self.control);
-        off_runtime(move || {
-            let mut control = control
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            control.send(command);
-            control.expect_line(answer, command);
-        })
-        .await;
+        Control::command(&self.control, "start", "ready").await;
     }
 }
 
@@ -265,51 +234,6 @@ impl std::fmt::Debug for PgCluster {
             .field("url", &masked(&self.url))
             .field("dir", &self.dir)
             .finish_non_exhaustive()
-    }
-}
-
-/// The control script's pipes.
-struct Control {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Control {
-    fn send(&mut self, command: &str) {
-        let sent = match self.stdin.as_mut() {
-            Some(stdin) => writeln!(stdin, "{command}").and_then(|()| stdin.flush()),
-            None => Ok(()),
-        };
-        if let Err(error) = sent {
-            panic!("the PostgreSQL control script is gone ({error}): cannot {command}");
-        }
-    }
-
-    /// Reads the script's answer; anything but `<word> ...` is a failure, reported with what
-    /// the script printed after it (its reason, such as the package to install, and the log).
-    fn expect_line(&mut self, word: &str, doing: &str) -> String {
-        let mut line = String::new();
-        let _ = self.stdout.read_line(&mut line);
-        let line = line.trim_end();
-        if let Some(rest) = line.strip_prefix(word) {
-            return rest.trim_start().to_owned();
-        }
-        let mut details = String::new();
-        let _ = self.stdout.read_to_string(&mut details);
-        if line.is_empty() {
-            panic!("could not {doing}: the PostgreSQL control script ended\n{details}");
-        }
-        panic!("could not {doing}: {line}\n{details}");
-    }
-}
-
-impl Drop for Control {
-    fn drop(&mut self) {
-        // Closing stdin tells the script to stop the server and remove the directory; waiting
-        // means both are done when the cluster's owner moves on.
-        drop(self.stdin.take());
-        let _ = self.child.wait();
     }
 }
 
