@@ -138,6 +138,13 @@ pub trait Retain: Send + Sync + 'static {
     ///
     /// Works in small steps (or whole partitions), so that writes never wait long behind it.
     async fn purge(&self, before_ms: i64) -> Result<Purged>;
+
+    /// Tells an engine that expires rows on its own (ClickHouse's `TTL`) how long calls are
+    /// kept (`None`: forever), once at start. [`Retain::purge`] still runs on every engine;
+    /// this lets the engine drop expired data in its own merges as well. Others ignore it.
+    async fn expire_after(&self, _keep: Option<std::time::Duration>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What one purge removed.
