@@ -2,9 +2,12 @@
 # Runs every test, on every store engine. This is the README's test command and what CI runs.
 #
 #  1. Installs what the machine lacks (scripts/install-test-deps.sh: Python, Node.js, Chromium,
-#     the PostgreSQL server, redis-server; from Debian's packages, as root or through sudo).
-#  2. Starts one PostgreSQL cluster for the whole run (scripts/with-services.sh), named to the
-#     tests by CANOPY_TEST_POSTGRES_URL; each test creates its own database on it.
+#     the PostgreSQL server, redis-server; from Debian's packages, as root or through sudo), and
+#     chdb for the ClickHouse test server (scripts/install-chdb.sh: a pinned chdb-core in
+#     ${CANOPY_VENV:-~/.cache/canopy-venv}, named to the tests by CANOPY_CHDB_PYTHON).
+#  2. Starts one PostgreSQL cluster and one ClickHouse test server for the whole run
+#     (scripts/with-services.sh), named to the tests by CANOPY_TEST_POSTGRES_URL and
+#     CANOPY_TEST_CLICKHOUSE_URL; each test creates its own database on them.
 #  3. The Rust workspace, built once: unit and property tests, every engine's store conformance
 #     suite, the end-to-end suite (crates/canopy/tests/it) on SQLite.
 #  4. The end-to-end suite again on PostgreSQL (CANOPY_TEST_STORE=postgres), from the same build,
@@ -20,9 +23,17 @@ set -euo pipefail
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$self")/.."
 
-if [ -z "${CANOPY_TEST_POSTGRES_URL:-}" ]; then
+if [ -z "${CANOPY_TEST_POSTGRES_URL:-}" ] || [ -z "${CANOPY_TEST_CLICKHOUSE_URL:-}" ]; then
   bash scripts/install-test-deps.sh
+  CANOPY_CHDB_PYTHON="$(bash scripts/install-chdb.sh)"
+  export CANOPY_CHDB_PYTHON
   exec bash scripts/with-services.sh bash "$self" "$@"
+fi
+# A caller that names both servers still needs chdb: fault tests start private ClickHouse
+# servers.
+if [ -z "${CANOPY_CHDB_PYTHON:-}" ]; then
+  CANOPY_CHDB_PYTHON="$(bash scripts/install-chdb.sh)"
+  export CANOPY_CHDB_PYTHON
 fi
 # The first runs use the default engine, whatever the caller's environment says.
 unset CANOPY_TEST_STORE
