@@ -146,6 +146,9 @@ impl From<reqwest::Error> for ChError {
 pub(crate) struct Client {
     http: reqwest::Client,
     target: Target,
+    /// Held shared by every request in flight; [`Client::close`] takes it whole, so it waits
+    /// for them, and then refuses every later request.
+    open: std::sync::Arc<tokio::sync::RwLock<bool>>,
 }
 
 /// One setting applied to one request.
@@ -160,7 +163,16 @@ impl Client {
             .timeout(Duration::from_secs(300))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
-        Ok(Self { http, target })
+        Ok(Self {
+            http,
+            target,
+            open: std::sync::Arc::new(tokio::sync::RwLock::new(true)),
+        })
+    }
+
+    /// Waits for the requests in flight, then refuses every later one.
+    pub async fn close(&self) {
+        *self.open.write().await = false;
     }
 
     pub fn target(&self) -> &Target {
@@ -254,6 +266,10 @@ impl Client {
         args: &[Arg],
         settings: &[Setting<'_>],
     ) -> Result<Vec<u8>, ChError> {
+        let open = self.open.read().await;
+        if !*open {
+            return Err(closed());
+        }
         let mut url = self.url(settings);
         {
             let mut query = url.query_pairs_mut();
@@ -271,10 +287,21 @@ impl Client {
         settings: &[Setting<'_>],
         data: Vec<u8>,
     ) -> Result<Vec<u8>, ChError> {
+        let open = self.open.read().await;
+        if !*open {
+            return Err(closed());
+        }
         let mut url = self.url(settings);
         url.query_pairs_mut().append_pair("query", statement);
         let response = self.request(url).body(data).send().await?;
         answer(response).await
+    }
+}
+
+fn closed() -> ChError {
+    ChError {
+        code: None,
+        message: "the store is closed".to_owned(),
     }
 }
 

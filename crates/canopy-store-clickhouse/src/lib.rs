@@ -95,8 +95,10 @@ impl ClickHouseStore {
         on_cluster(self.client.target().cluster.as_deref())
     }
 
-    /// Closes the store. Requests in flight finish on their own; nothing is held open.
-    pub fn close(&self) {}
+    /// Waits for the requests in flight, then refuses every later one.
+    pub async fn close(&self) {
+        self.client.close().await;
+    }
 }
 
 fn on_cluster(cluster: Option<&str>) -> String {
@@ -187,7 +189,7 @@ impl Migrator for Migrations<'_> {
 #[async_trait]
 impl canopy_store::StoreEngine for ClickHouseStore {
     async fn close(&self) {
-        ClickHouseStore::close(self);
+        ClickHouseStore::close(self).await;
     }
 }
 

@@ -32,8 +32,9 @@ pub const ENV_PREFIX: &str = "CANOPY_";
 pub struct Config {
     /// Address the gateway, API and dashboard listen on.
     pub listen: String,
-    /// Where records are stored: `sqlite://path/to.db` (embedded), or
-    /// `postgres://user:pass@host:port/db` (shared by several gateways).
+    /// Where records are stored: `sqlite://path/to.db` (embedded),
+    /// `postgres://user:pass@host:port/db` (shared by several gateways), or
+    /// `clickhouse://user:pass@host:8123/db` (the call log at volume).
     pub store: String,
     /// Directory for records waiting for the store; default: the SQLite file's name + `.spool`,
     /// or `canopy.spool` in the working directory for a server store. Each gateway needs its own.

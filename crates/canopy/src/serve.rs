@@ -143,6 +143,9 @@ pub async fn run(
             }
         }
     });
+    if let Err(error) = store.retain.expire_after(settings.retention).await {
+        tracing::warn!(%error, "Cannot set the store's own expiry; the hourly purge still runs.");
+    }
     if let Some(keep) = settings.retention {
         retention::spawn(&tracker, store.retain.clone(), keep, stop.clone());
     }

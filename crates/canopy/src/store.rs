@@ -33,6 +33,17 @@ const ENGINES: &[(&[&str], &str, Opener)] = &[
             })
         },
     ),
+    #[cfg(feature = "clickhouse")]
+    (
+        &["clickhouse"],
+        "clickhouse://user:pass@host:8123/db",
+        |url| {
+            Box::pin(async move {
+                let store = canopy_store_clickhouse::ClickHouseStore::connect(&url).await?;
+                Ok(Arc::new(store) as Arc<dyn StoreEngine>)
+            })
+        },
+    ),
 ];
 
 /// The engine a store URL names, if this build has it.
