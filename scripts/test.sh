@@ -10,10 +10,11 @@
 #     CANOPY_TEST_CLICKHOUSE_URL; each test creates its own database on them.
 #  3. The Rust workspace, built once: unit and property tests, every engine's store conformance
 #     suite, the end-to-end suite (crates/canopy/tests/it) on SQLite.
-#  4. The end-to-end suite again on PostgreSQL (CANOPY_TEST_STORE=postgres), from the same build,
-#     then the fuzz targets for a bounded time each (scripts/fuzz.sh) when cargo-fuzz is installed.
+#  4. The end-to-end suite again on PostgreSQL (CANOPY_TEST_STORE=postgres) and on ClickHouse
+#     (CANOPY_TEST_STORE=clickhouse), from the same build, then the fuzz targets for a bounded
+#     time each (scripts/fuzz.sh) when cargo-fuzz is installed.
 #  5. The SDK compatibility suite (official OpenAI and Anthropic Python SDKs against the debug
-#     binary of step 3) on SQLite, then on PostgreSQL; it installs the SDKs into
+#     binary of step 3) on SQLite, PostgreSQL and ClickHouse; it installs the SDKs into
 #     ${CANOPY_VENV:-.venv} on its first run.
 #  6. The dashboard's browser tests (Playwright driving Debian's Chromium).
 #
@@ -50,11 +51,16 @@ if cargo nextest --version >/dev/null 2>&1; then
   # --workspace selects the same build as above, so nothing is compiled again.
   CANOPY_TEST_STORE=postgres cargo nextest run --workspace --no-fail-fast \
     -E 'package(=canopy) & binary(=it)'
+  step "End-to-end suite on ClickHouse"
+  CANOPY_TEST_STORE=clickhouse cargo nextest run --workspace --no-fail-fast \
+    -E 'package(=canopy) & binary(=it)'
 else
   step "Rust workspace (SQLite end to end; every engine's conformance)"
   cargo test --workspace --no-fail-fast
   step "End-to-end suite on PostgreSQL"
   CANOPY_TEST_STORE=postgres cargo test --workspace --no-fail-fast --test it
+  step "End-to-end suite on ClickHouse"
+  CANOPY_TEST_STORE=clickhouse cargo test --workspace --no-fail-fast --test it
 fi
 
 # The fuzz targets, for a bounded time each, when cargo-fuzz is installed (.ci/run installs it).
@@ -73,6 +79,8 @@ step "SDK compatibility suite on SQLite"
 bash tests/compat/run.sh
 step "SDK compatibility suite on PostgreSQL"
 CANOPY_TEST_STORE=postgres bash tests/compat/run.sh
+step "SDK compatibility suite on ClickHouse"
+CANOPY_TEST_STORE=clickhouse bash tests/compat/run.sh
 
 step "Browser tests"
 if [ ! -d ui-tests/node_modules/playwright-core ]; then

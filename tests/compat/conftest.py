@@ -5,10 +5,11 @@ each other's calls. Nothing waits on a fixed port or a sleep: both processes lis
 the fixtures read the address each prints on its first stdout line.
 
 The store engine comes from `CANOPY_TEST_STORE`: unset or `sqlite`, a SQLite file in the test's
-temporary directory; `postgres`, a new database on the server named by the admin URL in
-`CANOPY_TEST_POSTGRES_URL` (`scripts/with-services.sh` starts one and sets it), dropped after the
-test. Rows read from PostgreSQL are given SQLite's representation (JSON as text, booleans as
-0/1, times as epoch milliseconds), so a test's assertions hold on every engine.
+temporary directory; `postgres` or `clickhouse`, a new database on the server named by the admin
+URL in `CANOPY_TEST_POSTGRES_URL` or `CANOPY_TEST_CLICKHOUSE_URL` (`scripts/with-services.sh`
+starts both and sets them), dropped after the test. Rows read from a server engine are given
+SQLite's representation (JSON as text, booleans as 0/1, times as epoch milliseconds), so a test's
+assertions hold on every engine.
 
 A test makes calls through the official SDKs, then calls `canopy.stop()` (SIGTERM; the gateway
 drains its write queue before it exits) and reads what was recorded with `canopy.calls()`,
@@ -51,9 +52,65 @@ CANOPY_KEY = "Bearer x"
 
 def store_engine() -> str:
     engine = os.environ.get("CANOPY_TEST_STORE") or "sqlite"
-    if engine not in ("sqlite", "postgres"):
-        pytest.exit(f"CANOPY_TEST_STORE={engine!r}: expected `sqlite` or `postgres`", returncode=2)
+    if engine not in ("sqlite", "postgres", "clickhouse"):
+        pytest.exit(
+            f"CANOPY_TEST_STORE={engine!r}: expected `sqlite`, `postgres` or `clickhouse`",
+            returncode=2,
+        )
     return engine
+
+
+class ClickHouseDatabase:
+    """A new database on the ClickHouse test server, for one gateway; `drop()` removes it.
+    `query()` runs SQL written with `?` placeholders over ClickHouse's HTTP interface."""
+
+    def __init__(self):
+        admin = os.environ.get("CANOPY_TEST_CLICKHOUSE_URL")
+        if not admin:
+            pytest.exit(
+                "CANOPY_TEST_STORE=clickhouse needs CANOPY_TEST_CLICKHOUSE_URL: "
+                "run under `bash scripts/with-services.sh`",
+                returncode=2,
+            )
+        parts = urllib.parse.urlsplit(admin)
+        self.endpoint = f"http://{parts.hostname}:{parts.port}/"
+        self.user = urllib.parse.unquote(parts.username or "default")
+        self.password = urllib.parse.unquote(parts.password or "")
+        self.name = f"canopy_compat_{uuid.uuid4().hex}"
+        self._run(f"CREATE DATABASE {self.name}", database="default")
+        self.url = parts._replace(path=f"/{self.name}").geturl()
+
+    def _run(self, sql: str, database: str | None = None, params: dict[str, str] | None = None) -> bytes:
+        query = {"database": database or self.name, "output_format_json_quote_64bit_integers": "0"}
+        for key, value in (params or {}).items():
+            query[f"param_{key}"] = value
+        request = urllib.request.Request(
+            f"{self.endpoint}?{urllib.parse.urlencode(query)}",
+            data=sql.encode(),
+            method="POST",
+            headers={"X-ClickHouse-User": self.user, "X-ClickHouse-Key": self.password},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.read()
+
+    def query(self, sql: str, *params) -> list[dict]:
+        bound = {}
+        for n, value in enumerate(params):
+            sql = sql.replace("?", f"{{p{n}:String}}", 1)
+            bound[f"p{n}"] = str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+        body = self._run(f"{sql} FORMAT JSONEachRow", params=bound)
+        return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+    def dump(self) -> bytes:
+        """Every row of every table of the database, as text."""
+        tables = self._run(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() "
+            "AND engine NOT IN ('View', 'MaterializedView') ORDER BY name FORMAT TSV"
+        )
+        return b"".join(self._run(f"SELECT * FROM {t.decode()} FORMAT TSV") for t in tables.split())
+
+    def drop(self) -> None:
+        self._run(f"DROP DATABASE IF EXISTS {self.name}", database="default")
 
 
 class PostgresDatabase:
@@ -227,9 +284,13 @@ class Canopy:
         self.engine = store_engine()
         self.db_path = tmp / "canopy.db"
         self.postgres: PostgresDatabase | None = None
+        self.clickhouse: ClickHouseDatabase | None = None
         if self.engine == "postgres":
             self.postgres = PostgresDatabase()
             self.store_url = self.postgres.url
+        elif self.engine == "clickhouse":
+            self.clickhouse = ClickHouseDatabase()
+            self.store_url = self.clickhouse.url
         else:
             self.store_url = f"sqlite://{self.db_path}"
         self.exit_code: int | None = None
@@ -254,8 +315,7 @@ class Canopy:
         try:
             self.process = Process("canopy", [canopy_bin(), "serve", "--config", str(self.config_path)], tmp, env=env)
         except BaseException:
-            if self.postgres is not None:
-                self.postgres.drop()
+            self._drop_database()
             raise
         assert self.process.announcement.startswith("canopy listening on "), self.process.announcement
         self.url = self.process.url
@@ -300,6 +360,10 @@ class Canopy:
 
     def query(self, sql: str, *params) -> list[dict]:
         """Rows of `sql`, written with SQLite's `?` placeholders, on any engine."""
+        if self.clickhouse is not None:
+            assert self.exit_code is not None, "call canopy.stop() before reading the store"
+            rows = self.clickhouse.query(sql, *params)
+            return [{key: sqlite_value(value) for key, value in row.items()} for row in rows]
         if self.postgres is not None:
             rows = self.db().execute(sql.replace("?", "%s"), params).fetchall()
             return [{key: sqlite_value(value) for key, value in row.items()} for row in rows]
@@ -329,7 +393,9 @@ class Canopy:
 
     def store_bytes(self) -> bytes:
         """Everything the store holds as bytes: the SQLite database and its side files (WAL,
-        shared memory, journal), or a dump of the PostgreSQL database's rows."""
+        shared memory, journal), or a dump of the server database's rows."""
+        if self.clickhouse is not None:
+            return self.clickhouse.dump()
         if self.postgres is not None:
             return subprocess.run(
                 [postgres_program("pg_dump"), "--data-only", "--no-owner", "-d", self.postgres.url],
@@ -344,8 +410,13 @@ class Canopy:
             self._db.close()
         if self.exit_code is None:
             self.process.kill()
+        self._drop_database()
+
+    def _drop_database(self) -> None:
         if self.postgres is not None:
             self.postgres.drop()
+        if self.clickhouse is not None:
+            self.clickhouse.drop()
 
 
 @pytest.fixture

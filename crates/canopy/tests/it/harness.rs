@@ -2,7 +2,8 @@
 //!
 //! The store engine comes from `CANOPY_TEST_STORE`: unset or `sqlite`, a SQLite file in the
 //! test's temporary directory; `postgres`, a fresh PostgreSQL database from `canopy-testkit` (on
-//! the server named by `CANOPY_TEST_POSTGRES_URL`, else on a cluster of this test process).
+//! the server named by `CANOPY_TEST_POSTGRES_URL`, else on a cluster of this test process);
+//! `clickhouse`, a fresh ClickHouse database likewise (`CANOPY_TEST_CLICKHOUSE_URL`).
 #![expect(
     clippy::expect_used,
     clippy::panic,
@@ -65,6 +66,7 @@ pub const ENV_STORE: &str = "CANOPY_TEST_STORE";
 pub enum Engine {
     Sqlite,
     Postgres,
+    ClickHouse,
 }
 
 /// The engine named by `CANOPY_TEST_STORE` (default SQLite); any other value fails the test.
@@ -72,30 +74,51 @@ pub fn engine() -> Engine {
     match std::env::var(ENV_STORE).as_deref() {
         Err(_) | Ok("" | "sqlite") => Engine::Sqlite,
         Ok("postgres") => Engine::Postgres,
-        Ok(other) => panic!("{ENV_STORE}={other:?}: expected `sqlite` or `postgres`"),
+        Ok("clickhouse") => Engine::ClickHouse,
+        Ok(other) => {
+            panic!("{ENV_STORE}={other:?}: expected `sqlite`, `postgres` or `clickhouse`")
+        }
     }
 }
 
-/// PostgreSQL databases by the test directory they belong to, so that settings made again for
-/// the same directory (a restart) find the same data. Dropping a `TestApp` drops its database.
-static DATABASES: Mutex<Option<HashMap<PathBuf, canopy_testkit::postgres::PgDatabase>>> =
-    Mutex::new(None);
+/// A database of a server engine, dropped with its guard.
+enum Database {
+    Postgres(canopy_testkit::postgres::PgDatabase),
+    ClickHouse(canopy_testkit::clickhouse::ChDatabase),
+}
 
-/// The store URL of the test whose files live in `dir`: SQLite `dir/canopy.db`, or a fresh
-/// PostgreSQL database that stays the same for `dir` until its `TestApp` is dropped.
-pub fn store_url(dir: &Path) -> String {
-    match engine() {
-        Engine::Sqlite => format!("sqlite://{}", dir.join("canopy.db").display()),
-        Engine::Postgres => {
-            let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
-            databases
-                .get_or_insert_with(HashMap::new)
-                .entry(dir.to_owned())
-                .or_insert_with(canopy_testkit::postgres::fresh_database_blocking)
-                .url()
-                .to_owned()
+impl Database {
+    fn url(&self) -> &str {
+        match self {
+            Self::Postgres(db) => db.url(),
+            Self::ClickHouse(db) => db.url(),
         }
     }
+}
+
+/// Server databases by the test directory they belong to, so that settings made again for the
+/// same directory (a restart) find the same data. Dropping a `TestApp` drops its database.
+static DATABASES: Mutex<Option<HashMap<PathBuf, Database>>> = Mutex::new(None);
+
+/// The store URL of the test whose files live in `dir`: SQLite `dir/canopy.db`, or a fresh
+/// server database that stays the same for `dir` until its `TestApp` is dropped.
+pub fn store_url(dir: &Path) -> String {
+    let fresh: fn() -> Database = match engine() {
+        Engine::Sqlite => return format!("sqlite://{}", dir.join("canopy.db").display()),
+        Engine::Postgres => {
+            || Database::Postgres(canopy_testkit::postgres::fresh_database_blocking())
+        }
+        Engine::ClickHouse => {
+            || Database::ClickHouse(canopy_testkit::clickhouse::fresh_database_blocking())
+        }
+    };
+    let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+    databases
+        .get_or_insert_with(HashMap::new)
+        .entry(dir.to_owned())
+        .or_insert_with(fresh)
+        .url()
+        .to_owned()
 }
 
 /// The SQLite file behind `store_url(dir)`, for assertions about the file itself; `None` on

@@ -1,9 +1,12 @@
-//! Several gateways on one PostgreSQL: two `canopy serve` processes share one database, one
-//! session's calls alternate between them under concurrency, keys made or revoked anywhere
-//! apply everywhere, and PostgreSQL stopped under load loses no record.
+//! Several gateways on one shared store, PostgreSQL and ClickHouse alike: two `canopy serve`
+//! processes share one database, one session's calls alternate between them under
+//! concurrency, keys made or revoked anywhere apply everywhere, the store stopped under load
+//! loses no record, and a bad store URL is a clear error.
 //!
-//! These run on PostgreSQL whatever `CANOPY_TEST_STORE` says: they are about the shared store.
+//! Each case runs on both server engines whatever `CANOPY_TEST_STORE` says: they are about the
+//! shared store.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -15,10 +18,12 @@ use tokio::process::{Child, Command};
 
 use crate::harness::spawn_mock;
 
-/// A `canopy serve` process with its own spool, stopped (SIGKILL) when dropped.
+/// A `canopy serve` process with its own spool, stopped (SIGKILL) when dropped. Its log goes
+/// to the test's output and, line by line, to `log`.
 struct Gateway {
     url: String,
     child: Child,
+    log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl Gateway {
@@ -40,10 +45,19 @@ impl Gateway {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
+        let (log_tx, log) = tokio::sync::mpsc::unbounded_channel();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stderr.next_line().await {
+                // The test's own output shows the gateway's log when it fails.
+                let _ = writeln!(std::io::stderr(), "{line}");
+                let _ = log_tx.send(line);
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
@@ -62,7 +76,24 @@ impl Gateway {
         );
         // Keep reading so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { url, child }
+        Self { url, child, log }
+    }
+
+    /// Waits until the gateway logs a line containing `needle`, and returns it.
+    async fn logged(&mut self, needle: &str, limit: Duration) -> String {
+        let found = tokio::time::timeout(limit, async {
+            while let Some(line) = self.log.recv().await {
+                if line.contains(needle) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            _ => panic!("no log line with `{needle}` within {limit:?}"),
+        }
     }
 
     /// Stops the process the way an operator does, and waits for it.
@@ -76,9 +107,28 @@ impl Gateway {
     }
 }
 
-/// A fresh database on the test server.
-async fn database() -> canopy_testkit::postgres::PgDatabase {
-    canopy_testkit::postgres::fresh_database().await
+/// A server store that a test can stop and start again on the same address and data.
+trait Outage {
+    async fn stop(&self);
+    async fn restart(&self);
+}
+
+impl Outage for canopy_testkit::postgres::PgCluster {
+    async fn stop(&self) {
+        canopy_testkit::postgres::PgCluster::stop(self).await;
+    }
+    async fn restart(&self) {
+        canopy_testkit::postgres::PgCluster::restart(self).await;
+    }
+}
+
+impl Outage for canopy_testkit::clickhouse::ChServer {
+    async fn stop(&self) {
+        canopy_testkit::clickhouse::ChServer::stop(self).await;
+    }
+    async fn restart(&self) {
+        canopy_testkit::clickhouse::ChServer::restart(self).await;
+    }
 }
 
 fn client() -> reqwest::Client {
@@ -151,12 +201,22 @@ async fn session(client: &reqwest::Client, url: &str, id: &str, key: Option<&str
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_session_across_two_gateways_has_exact_totals_and_one_tree() {
-    let db = database().await;
+async fn one_session_across_two_gateways_has_exact_totals_and_one_tree_on_postgres() {
+    let db = canopy_testkit::postgres::fresh_database().await;
+    one_session_across_two_gateways(db.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_session_across_two_gateways_has_exact_totals_and_one_tree_on_clickhouse() {
+    let db = canopy_testkit::clickhouse::fresh_database().await;
+    one_session_across_two_gateways(db.url()).await;
+}
+
+async fn one_session_across_two_gateways(store: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (mock, _mock_stop) = spawn_mock().await;
-    let a = Gateway::start(dir.path(), "a", db.url(), &mock).await;
-    let b = Gateway::start(dir.path(), "b", db.url(), &mock).await;
+    let a = Gateway::start(dir.path(), "a", store, &mock).await;
+    let b = Gateway::start(dir.path(), "b", store, &mock).await;
     let client = client();
     let calls = 240;
     let statuses: Vec<reqwest::StatusCode> = futures_util::stream::iter(0..calls)
@@ -227,12 +287,22 @@ async fn cli(dir: &Path, store: &str, args: &[&str]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_made_or_revoked_anywhere_applies_on_every_gateway_within_a_second() {
-    let db = database().await;
+async fn a_key_made_or_revoked_anywhere_applies_on_every_gateway_within_a_second_on_postgres() {
+    let db = canopy_testkit::postgres::fresh_database().await;
+    keys_apply_on_every_gateway(db.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_made_or_revoked_anywhere_applies_on_every_gateway_within_a_second_on_clickhouse() {
+    let db = canopy_testkit::clickhouse::fresh_database().await;
+    keys_apply_on_every_gateway(db.url()).await;
+}
+
+async fn keys_apply_on_every_gateway(store: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (mock, _mock_stop) = spawn_mock().await;
-    let a = Gateway::start(dir.path(), "a", db.url(), &mock).await;
-    let b = Gateway::start(dir.path(), "b", db.url(), &mock).await;
+    let a = Gateway::start(dir.path(), "a", store, &mock).await;
+    let b = Gateway::start(dir.path(), "b", store, &mock).await;
     let client = client();
     for g in [&a, &b] {
         assert!(
@@ -241,7 +311,7 @@ async fn a_key_made_or_revoked_anywhere_applies_on_every_gateway_within_a_second
         );
     }
 
-    let created = cli(dir.path(), db.url(), &["keys", "create", "--org", "acme"]).await;
+    let created = cli(dir.path(), store, &["keys", "create", "--org", "acme"]).await;
     let key = created
         .lines()
         .find(|l| l.starts_with("sk-canopy-"))
@@ -257,7 +327,7 @@ async fn a_key_made_or_revoked_anywhere_applies_on_every_gateway_within_a_second
         assert!(took < Duration::from_millis(2500), "took {took:?}");
     }
 
-    cli(dir.path(), db.url(), &["keys", "revoke", &id]).await;
+    cli(dir.path(), store, &["keys", "revoke", &id]).await;
     for g in [&a, &b] {
         let took = eventually(Duration::from_secs(5), "the revocation applies", || async {
             call(&client, &g.url, "s", 0, Some(&key)).await == reqwest::StatusCode::UNAUTHORIZED
@@ -273,9 +343,20 @@ async fn a_key_made_or_revoked_anywhere_applies_on_every_gateway_within_a_second
 async fn postgres_stopped_under_load_loses_no_record() {
     let cluster = canopy_testkit::postgres::PgCluster::start().await;
     let db = cluster.create_database().await;
+    stopped_under_load_loses_no_record(db.url(), &cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_stopped_under_load_loses_no_record() {
+    let server = canopy_testkit::clickhouse::ChServer::start().await;
+    let db = server.create_database().await;
+    stopped_under_load_loses_no_record(db.url(), &server).await;
+}
+
+async fn stopped_under_load_loses_no_record(store: &str, server: &impl Outage) {
     let dir = tempfile::tempdir().unwrap();
     let (mock, _mock_stop) = spawn_mock().await;
-    let gateway = Gateway::start(dir.path(), "a", db.url(), &mock).await;
+    let gateway = Gateway::start(dir.path(), "a", store, &mock).await;
     let client = client();
     let send = |from: usize, n: usize| {
         let (client, url) = (&client, &gateway.url);
@@ -286,9 +367,9 @@ async fn postgres_stopped_under_load_loses_no_record() {
     };
 
     let before = send(0, 100).await;
-    cluster.stop().await;
+    server.stop().await;
     let during = send(100, 200).await;
-    cluster.restart().await;
+    server.restart().await;
     let after = send(300, 100).await;
     for (phase, statuses) in [("before", before), ("during", during), ("after", after)] {
         assert!(
@@ -314,18 +395,31 @@ async fn postgres_stopped_under_load_loses_no_record() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_postgres_url_is_a_clear_error_with_the_password_masked() {
-    let db = database().await;
+    let db = canopy_testkit::postgres::fresh_database().await;
+    bad_urls_are_clear_errors(db.url(), db.name(), "password").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_clickhouse_url_is_a_clear_error_with_the_password_masked() {
+    let db = canopy_testkit::clickhouse::fresh_database().await;
+    // ClickHouse's own error code for a refused login.
+    bad_urls_are_clear_errors(db.url(), db.name(), "ClickHouse error 516").await;
+}
+
+/// `canopy serve` on a wrong password, a missing database and an unreachable server, each
+/// near `url` (a working store URL of the database `name`), stops with an error that names the
+/// URL with its password masked; a refused login says `wrong_password_says`.
+async fn bad_urls_are_clear_errors(url: &str, name: &str, wrong_password_says: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let url = db.url().to_owned();
     let (prefix, rest) = url.split_once("://").unwrap();
     let (userinfo, host_db) = rest.split_once('@').unwrap();
     let user = userinfo.split(':').next().unwrap();
     let (host, _) = host_db.split_once('/').unwrap();
-    let wrong_password = format!("{prefix}://{user}:secret-pw@{host}/{}", db.name());
+    let wrong_password = format!("{prefix}://{user}:secret-pw@{host}/{name}");
     let missing_db = format!("{prefix}://{userinfo}@{host}/no_such_database");
     let unreachable = format!("{prefix}://{user}:secret-pw@127.0.0.1:1/db");
     for (url, says) in [
-        (wrong_password.as_str(), "password"),
+        (wrong_password.as_str(), wrong_password_says),
         (missing_db.as_str(), "no_such_database"),
         (unreachable.as_str(), "127.0.0.1:1"),
     ] {
@@ -350,4 +444,100 @@ async fn a_bad_postgres_url_is_a_clear_error_with_the_password_masked() {
             "{stderr}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clickhouse_error_while_serving_is_logged_with_its_code_and_loses_no_record() {
+    let db = canopy_testkit::clickhouse::fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mock, _mock_stop) = spawn_mock().await;
+    let mut gateway = Gateway::start(dir.path(), "a", db.url(), &mock).await;
+    let client = client();
+    assert!(
+        call(&client, &gateway.url, "err", 0, None)
+            .await
+            .is_success()
+    );
+    eventually(
+        Duration::from_secs(20),
+        "the first call recorded",
+        || async {
+            session(&client, &gateway.url, "err", None).await["data"]["session"]["total_requests"]
+                == json!(1)
+        },
+    )
+    .await;
+
+    // With a table the writer inserts into gone, ClickHouse answers every write with
+    // UNKNOWN_TABLE (code 60).
+    clickhouse(
+        &client,
+        db.url(),
+        "RENAME TABLE call_bodies TO call_bodies_away",
+    )
+    .await;
+    for i in 1..6 {
+        assert!(
+            call(&client, &gateway.url, "err", i, None)
+                .await
+                .is_success()
+        );
+    }
+    let line = gateway
+        .logged("ClickHouse error 60", Duration::from_secs(30))
+        .await;
+    let password = url::Url::parse(db.url())
+        .unwrap()
+        .password()
+        .unwrap_or("")
+        .to_owned();
+    assert!(password.is_empty() || !line.contains(&password), "{line}");
+
+    clickhouse(
+        &client,
+        db.url(),
+        "RENAME TABLE call_bodies_away TO call_bodies",
+    )
+    .await;
+    eventually(
+        Duration::from_secs(60),
+        "the spooled calls written",
+        || async {
+            session(&client, &gateway.url, "err", None).await["data"]["session"]["total_requests"]
+                == json!(6)
+        },
+    )
+    .await;
+    let s = session(&client, &gateway.url, "err", None).await;
+    assert_eq!(
+        s["data"]["requests"].as_array().unwrap().len(),
+        6,
+        "each call once"
+    );
+    gateway.terminate().await;
+}
+
+/// Runs one statement on the ClickHouse database of the store URL `store`.
+async fn clickhouse(client: &reqwest::Client, store: &str, statement: &str) {
+    let url = url::Url::parse(store).unwrap();
+    let endpoint = format!(
+        "http://{}:{}/?database={}",
+        url.host_str().unwrap(),
+        url.port().unwrap(),
+        url.path().trim_start_matches('/')
+    );
+    let response = client
+        .post(endpoint)
+        .header("X-ClickHouse-User", url.username())
+        .header("X-ClickHouse-Key", url.password().unwrap_or(""))
+        .body(statement.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert!(
+        status.is_success(),
+        "{statement}: {}",
+        response.text().await.unwrap()
+    );
 }

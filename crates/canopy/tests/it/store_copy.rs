@@ -1,5 +1,5 @@
-//! `canopy store copy` from SQLite to a fresh PostgreSQL database, run as the binary: the copy
-//! holds everything, and a copy interrupted after a few batches resumes from its checkpoint
+//! `canopy store copy` from SQLite to a fresh PostgreSQL or ClickHouse database, run as the
+//! binary: the copy holds everything, and a copy interrupted after a few batches resumes from its checkpoint
 //! with nothing counted twice.
 
 use std::path::{Path, PathBuf};
@@ -155,14 +155,25 @@ fn password(url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_store_copied_to_postgresql_holds_everything() {
+    let db = canopy_testkit::postgres::fresh_database().await;
+    a_sqlite_store_copied_holds_everything(db.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_store_copied_to_clickhouse_holds_everything() {
+    let db = canopy_testkit::clickhouse::fresh_database().await;
+    a_sqlite_store_copied_holds_everything(db.url()).await;
+}
+
+/// Copies a filled SQLite store into the empty store at `destination` and compares both.
+async fn a_sqlite_store_copied_holds_everything(destination: &str) {
     let dir = tempfile::tempdir().unwrap();
     let source = format!("sqlite://{}", dir.path().join("canopy.db").display());
     let orgs = fill(&source).await;
-    let db = canopy_testkit::postgres::fresh_database().await;
 
     let run = copy(
         dir.path(),
-        &["--from", &source, "--to", db.url(), "--batch", "7"],
+        &["--from", &source, "--to", destination, "--batch", "7"],
     );
     assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
     assert!(
@@ -177,7 +188,7 @@ async fn a_sqlite_store_copied_to_postgresql_holds_everything() {
         run.stdout
     );
     assert!(run.stderr.contains("Calls: 30/30"), "{}", run.stderr);
-    let secret = password(db.url());
+    let secret = password(destination);
     assert!(!run.stdout.contains(&secret) && !run.stderr.contains(&secret));
     assert!(
         checkpoints(dir.path()).is_empty(),
@@ -186,7 +197,7 @@ async fn a_sqlite_store_copied_to_postgresql_holds_everything() {
 
     let (from, to) = (
         Store::open(&source).await.unwrap(),
-        Store::open(db.url()).await.unwrap(),
+        Store::open(destination).await.unwrap(),
     );
     assert_eq!(
         to.transfer.totals().await.unwrap(),
