@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) config: MockConfig,
     /// The recent requests, when `record_requests` is on.
     pub(crate) log: Option<RequestLog>,
+    /// Requests seen so far per `x-mock-fail-key`, for `x-mock-fail-first`.
+    pub(crate) failures: std::sync::Mutex<std::collections::HashMap<u64, u64>>,
 }
 
 /// The router state: one [`Shared`] behind an `Arc`.
@@ -48,10 +50,37 @@ pub(crate) async fn prologue(
     if !knobs.latency.is_zero() {
         tokio::time::sleep(knobs.latency).await;
     }
-    if let Some(status) = knobs.status {
-        return Err(MockError::Requested(status).response(flavor));
+    if let Some(status) = knobs.status
+        && shared.still_failing(&knobs)
+    {
+        let mut response = MockError::Requested(status).response(flavor);
+        let headers = response.headers_mut();
+        if let Some(secs) = knobs.retry_after_secs {
+            headers.insert(http::header::RETRY_AFTER, secs.into());
+        }
+        if let Some(ms) = knobs.retry_after_ms {
+            headers.insert("retry-after-ms", ms.into());
+        }
+        return Err(response);
     }
     Ok((knobs, body))
+}
+
+impl Shared {
+    /// Whether a request asking for an error gets it: always, unless `x-mock-fail-first`
+    /// limits the failures to the first N requests of its `x-mock-fail-key`.
+    fn still_failing(&self, knobs: &Knobs) -> bool {
+        let Some(first) = knobs.fail_first else {
+            return true;
+        };
+        let mut seen = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = seen.entry(knobs.fail_key).or_insert(0);
+        *count += 1;
+        *count <= first
+    }
 }
 
 /// Any other path or method: OpenAI's 404 for an unknown URL.

@@ -34,6 +34,17 @@ pub(crate) struct Knobs {
     pub(crate) reasoning_tokens: u64,
     /// Anthropic cache-write tokens to report (`cache_creation_input_tokens`).
     pub(crate) cache_write_tokens: u64,
+    /// Only the first N requests with the same [`Knobs::fail_key`] fail as `status` asks; later
+    /// ones are answered normally (a scripted run of failures, for retry tests).
+    pub(crate) fail_first: Option<u64>,
+    /// Which failure script a request belongs to.
+    pub(crate) fail_key: u64,
+    /// `Retry-After` (seconds) sent with a requested error.
+    pub(crate) retry_after_secs: Option<u64>,
+    /// `retry-after-ms` sent with a requested error.
+    pub(crate) retry_after_ms: Option<u64>,
+    /// Mixed into the reply's digest, so the same chat gets another answer (chat routes).
+    pub(crate) reply_seed: Option<u64>,
 }
 
 /// A knob header whose value cannot be used.
@@ -78,6 +89,24 @@ impl Knobs {
                 "cache-write-tokens" => {
                     knobs.cache_write_tokens =
                         number(value, "x-mock-cache-write-tokens", "a token count")?;
+                }
+                "fail-first" => {
+                    knobs.fail_first = Some(number(value, "x-mock-fail-first", "a count")?);
+                }
+                "fail-key" => knobs.fail_key = number(value, "x-mock-fail-key", "a number")?,
+                "retry-after" => {
+                    knobs.retry_after_secs =
+                        Some(number(value, "x-mock-retry-after", "a number of seconds")?);
+                }
+                "retry-after-ms" => {
+                    knobs.retry_after_ms = Some(number(
+                        value,
+                        "x-mock-retry-after-ms",
+                        "a number of milliseconds",
+                    )?);
+                }
+                "reply-seed" => {
+                    knobs.reply_seed = Some(number(value, "x-mock-reply-seed", "a number")?)
                 }
                 _ => {}
             }
@@ -179,6 +208,7 @@ mod tests {
                 cached_tokens: 10,
                 reasoning_tokens: 20,
                 cache_write_tokens: 30,
+                ..Knobs::default()
             }
         );
     }

@@ -41,6 +41,9 @@
 //! | `x-mock-cached-tokens: N` | OpenAI: `cached_tokens` N, added to the prompt tokens; Anthropic: `cache_read_input_tokens` N |
 //! | `x-mock-reasoning-tokens: N` | `reasoning_tokens` N, added to the completion (Anthropic: output) tokens |
 //! | `x-mock-cache-write-tokens: N` | Anthropic: `cache_creation_input_tokens` N; ignored by OpenAI routes |
+//! | `x-mock-fail-first: N` | with `x-mock-status`: only the first N requests of the same `x-mock-fail-key` (a number, default 0) fail; later ones are answered normally |
+//! | `x-mock-retry-after: S` / `x-mock-retry-after-ms: N` | send `Retry-After: S` / `retry-after-ms: N` with a requested error |
+//! | `x-mock-reply-seed: N` | chat completions: mix N into the reply's digest, so the same conversation gets another reply |
 //!
 //! A body that is not valid JSON gets a 400 in the provider's error shape, as the real APIs do.
 //!
@@ -93,6 +96,7 @@ pub fn router(config: MockConfig) -> Router {
     let state = Arc::new(Shared {
         log: record.then(RequestLog::default),
         config,
+        failures: std::sync::Mutex::default(),
     });
     let mut providers = Router::new()
         .route("/v1/chat/completions", post(openai::chat::handle))

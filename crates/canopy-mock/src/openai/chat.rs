@@ -50,6 +50,9 @@ fn answer(knobs: &Knobs, body: &[u8]) -> Result<Response, MockError> {
     if let Some(messages) = request.messages {
         digest.write(messages.get().as_bytes());
     }
+    if let Some(seed) = knobs.reply_seed {
+        digest.write(&seed.to_le_bytes());
+    }
     let reply = Reply::new(&request.model, digest, conversation.last_user.as_deref());
     let usage = (!knobs.no_usage).then(|| Usage::new(conversation.tokens, reply.words, knobs));
     let id = Id {
