@@ -39,6 +39,8 @@ pub struct CaptureOptions {
     pub hide_usage_chunk: bool,
     /// Do not keep the response body.
     pub omit_response: bool,
+    /// Keep the whole body the client receives, up to this many bytes, for the cache.
+    pub keep_for_cache: Option<usize>,
 }
 
 /// Why a capture ended early.
@@ -56,6 +58,8 @@ pub struct Capture {
     /// Every byte the upstream declared has reached the client's body: the call succeeded,
     /// even if the body is dropped before it is polled again.
     delivered: bool,
+    /// The bytes the client received, for the cache; `None` once over the limit.
+    kept: Option<Vec<u8>>,
 }
 
 impl Capture {
@@ -69,11 +73,30 @@ impl Capture {
             body: Vec::new(),
             body_truncated: false,
             delivered: false,
+            kept: options.keep_for_cache.map(|_| Vec::new()),
         }
     }
 
     /// Observes one upstream chunk and returns the bytes the client gets for it.
     fn on_chunk(&mut self, chunk: Bytes) -> Bytes {
+        let out = self.observe_chunk(chunk);
+        self.keep_for_cache(&out);
+        out
+    }
+
+    /// Adds bytes the client gets to the copy kept for the cache.
+    fn keep_for_cache(&mut self, bytes: &[u8]) {
+        let limit = self.options.keep_for_cache.unwrap_or(0);
+        if let Some(kept) = self.kept.as_mut() {
+            if kept.len() + bytes.len() > limit {
+                self.kept = None;
+            } else {
+                kept.extend_from_slice(bytes);
+            }
+        }
+    }
+
+    fn observe_chunk(&mut self, chunk: Bytes) -> Bytes {
         if self.options.is_stream {
             let started = self.guard.started();
             let record = self.guard.record();
@@ -102,6 +125,12 @@ impl Capture {
 
     /// The upstream body ended: returns bytes still held back, if any.
     fn on_end(&mut self) -> Bytes {
+        let rest = self.finish_events();
+        self.keep_for_cache(&rest);
+        rest
+    }
+
+    fn finish_events(&mut self) -> Bytes {
         let mut out = Vec::new();
         let (observer, splitter, hide) = (
             &mut self.observer,
@@ -144,12 +173,16 @@ impl Capture {
         });
         let body = std::mem::take(&mut self.body);
         let response_body = stored_body(body, self.body_truncated, self.options.omit_response);
+        let succeeded =
+            status.is_none() && error.is_none() && (200..300).contains(&upstream_status);
+        let kept_body = self.kept.take().filter(|_| succeeded).map(Bytes::from);
         self.guard.finish(Outcome {
             status,
             error,
             facts,
             response_body: Some(response_body),
             format: Some(self.options.format),
+            kept_body,
         });
     }
 

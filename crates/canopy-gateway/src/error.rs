@@ -13,6 +13,7 @@
 //! | `UnknownRoute` | 404 | `invalid_request_error` | `not_found_error` |
 //! | `TargetNotAllowed` | 403 | `invalid_request_error` | `permission_error` |
 //! | `PayloadTooLarge` | 413 | `invalid_request_error` | `request_too_large` |
+//! | `RateLimited` | 429 | `rate_limit_error` | `rate_limit_error` |
 //! | `UpstreamUnreachable` | 502 | `upstream_error` | `api_error` |
 //! | `UpstreamTimeout` | 504 | `upstream_error` | `timeout_error` |
 //! | `ShuttingDown` | 503 | `upstream_error` | `overloaded_error` |
@@ -38,6 +39,8 @@ pub enum ErrorKind {
     TargetNotAllowed,
     /// The request body is larger than the configured limit.
     PayloadTooLarge,
+    /// A rate-limit policy's quota is used up (answered with `X-Helicone-Error: rate_limited`).
+    RateLimited,
     /// The upstream could not be reached or broke the connection.
     UpstreamUnreachable,
     /// The upstream did not answer in time.
@@ -57,6 +60,7 @@ impl ErrorKind {
             Self::UnknownRoute => StatusCode::NOT_FOUND,
             Self::TargetNotAllowed => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamUnreachable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -73,6 +77,7 @@ impl ErrorKind {
             Self::UnknownRoute => "unknown_route",
             Self::TargetNotAllowed => "target_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RateLimited => "rate_limited",
             Self::UpstreamUnreachable => "upstream_unreachable",
             Self::UpstreamTimeout => "upstream_timeout",
             Self::ShuttingDown => "shutting_down",
@@ -84,6 +89,7 @@ impl ErrorKind {
             Self::UpstreamUnreachable | Self::UpstreamTimeout | Self::ShuttingDown => {
                 "upstream_error"
             }
+            Self::RateLimited => "rate_limit_error",
             _ => "invalid_request_error",
         }
     }
@@ -97,6 +103,7 @@ impl ErrorKind {
             Self::UnknownRoute => "not_found_error",
             Self::TargetNotAllowed => "permission_error",
             Self::PayloadTooLarge => "request_too_large",
+            Self::RateLimited => "rate_limit_error",
             Self::UpstreamUnreachable => "api_error",
             Self::UpstreamTimeout => "timeout_error",
             Self::ShuttingDown => "overloaded_error",
@@ -112,6 +119,7 @@ impl ErrorKind {
             Self::UnknownRoute => "NOT_FOUND",
             Self::TargetNotAllowed => "PERMISSION_DENIED",
             Self::PayloadTooLarge => "INVALID_ARGUMENT",
+            Self::RateLimited => "RESOURCE_EXHAUSTED",
             Self::UpstreamUnreachable => "UNAVAILABLE",
             Self::UpstreamTimeout => "DEADLINE_EXCEEDED",
             Self::ShuttingDown => "UNAVAILABLE",

@@ -12,9 +12,12 @@
 //! 3. **Request body** ([`body`]): JSON bodies are read (up to the size limit) so the model,
 //!    stream flag and user can be recorded, and an OpenAI chat stream that did not ask for usage
 //!    gets `stream_options.include_usage`. Other bodies stream through untouched.
-//! 4. **Upstream** ([`upstream`]): one pooled client per connection kind sends the request
-//!    with Canopy's and hop-by-hop headers removed and credentials untouched.
-//! 5. **Capture** ([`capture`]): the response body is wrapped so each chunk reaches the client
+//! 4. **Gateway features** ([`features`]): the rate-limit policies ([`ratelimit`]) may refuse
+//!    the call (429); the response cache ([`cache`]) may answer it.
+//! 5. **Upstream** ([`upstream`], [`attempts`]): one pooled client per connection kind sends the
+//!    request with Canopy's and hop-by-hop headers removed and credentials untouched, retrying
+//!    and falling back as the call asks, before anything reaches the client.
+//! 6. **Capture** ([`capture`]): the response body is wrapped so each chunk reaches the client
 //!    unchanged while a capped copy is observed (SSE events, usage, time to first byte).
 //!
 //! From the moment the caller is known, the call's [`CallRecord`](canopy_core::CallRecord)
@@ -27,14 +30,19 @@
 //! `submit` never blocks. What must not go here: the query API, auth policy beyond reading the
 //! key, and anything that awaits the store.
 
+pub mod attempts;
 pub mod body;
+pub mod cache;
 pub mod capture;
 pub mod error;
 pub mod estimate;
+pub mod features;
 pub mod headers;
 pub mod provider;
 pub mod proxy;
+pub mod ratelimit;
 pub mod recorder;
+pub mod shared;
 pub mod telemetry;
 pub mod upstream;
 
@@ -46,6 +54,7 @@ use canopy_core::pricing::PriceCatalog;
 use canopy_store::keys::KeyRing;
 use canopy_store::spool::Spool;
 use canopy_store::writer::IngestHandle;
+use tokio_util::task::TaskTracker;
 
 use crate::body::BodyBudget;
 use crate::recorder::Recorder;
@@ -75,6 +84,13 @@ pub struct GatewaySettings {
     /// Append each call's record to the spool before its response completes (no record is lost
     /// to `kill -9`, at some cost in throughput).
     pub durable: bool,
+    /// Sizes of the in-memory response cache.
+    pub cache: cache::CacheLimits,
+    /// Redis shared by several gateways for the cache and rate limits (`redis://…`); each
+    /// gateway's memory when unset.
+    pub redis_url: Option<String>,
+    /// Rate-limit policies of the config file, per organisation or key.
+    pub rate_limits: Vec<ratelimit::ConfiguredPolicy>,
 }
 
 impl Default for GatewaySettings {
@@ -89,6 +105,9 @@ impl Default for GatewaySettings {
             default_org: "default".to_owned(),
             body_buffer_budget: 256 * 1024 * 1024,
             durable: false,
+            cache: cache::CacheLimits::default(),
+            redis_url: None,
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -107,11 +126,33 @@ struct Inner {
     budget: BodyBudget,
     keys: KeyRing,
     clients: upstream::Clients,
+    cache: cache::Cache,
+    limiter: ratelimit::Limiter,
+    /// Runs work left after a response (saving to a shared cache, counting cost), so that
+    /// shutdown waits for it.
+    tasks: TaskTracker,
+}
+
+/// The gateway could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The upstream client could not be built.
+    #[error(transparent)]
+    Client(#[from] upstream::ClientError),
+    /// `redis_url` is not a Redis URL.
+    #[error("`{url}` is not a Redis URL: {reason}")]
+    Redis {
+        /// The URL, password redacted.
+        url: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Gateway {
-    /// Builds the shared state; fails only if an upstream client cannot be built. Records go
-    /// to `ingest`, or first to `spool` when `settings.durable` is set.
+    /// Builds the shared state; fails only if an upstream client cannot be built or the Redis
+    /// URL is not one. Records go to `ingest`, or first to `spool` when `settings.durable` is
+    /// set; work left after a response runs on `tasks`.
     pub fn new(
         providers: Providers,
         settings: GatewaySettings,
@@ -119,8 +160,18 @@ impl Gateway {
         ingest: IngestHandle,
         spool: Arc<Spool>,
         keys: KeyRing,
-    ) -> Result<Self, upstream::ClientError> {
+        tasks: TaskTracker,
+    ) -> Result<Self, BuildError> {
         let clients = upstream::Clients::new(&settings)?;
+        let redis = match settings.redis_url.as_deref() {
+            Some(url) => Some(shared::Redis::new(url).map_err(|e| BuildError::Redis {
+                url: canopy_core::redact::redact_url(url).into_owned(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        let cache = cache::Cache::new(settings.cache, redis.clone());
+        let limiter = ratelimit::Limiter::new(settings.rate_limits.clone(), redis);
         let sink = Arc::new(ingest);
         let recorder = if settings.durable {
             Recorder::durable(prices, sink, settings.body_capture_limit, spool)
@@ -136,6 +187,9 @@ impl Gateway {
                 budget,
                 keys,
                 clients,
+                cache,
+                limiter,
+                tasks,
             }),
         })
     }

@@ -118,6 +118,23 @@ impl Providers {
         routes
     }
 
+    /// The provider whose origin (scheme, host and port) is `url`'s, if Canopy serves one.
+    pub fn by_origin(&self, url: &Url) -> Option<&Provider> {
+        let origin = url.origin();
+        let mut matching: Vec<&Provider> = self
+            .by_name
+            .values()
+            .filter(|p| p.base_url.origin() == origin)
+            .collect();
+        // Several routes may share an origin: the one whose base path the URL is under, else
+        // the first by name, so the choice never depends on hash order.
+        matching.sort_by(|a, b| {
+            let under = |p: &Provider| !url.path().starts_with(p.base_url.path());
+            (under(a), &a.name).cmp(&(under(b), &b.name))
+        });
+        matching.first().copied()
+    }
+
     /// The provider behind `/v1/*`.
     pub fn default_provider(&self) -> Option<&Provider> {
         self.by_name.get(&self.default)

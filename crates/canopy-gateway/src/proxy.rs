@@ -20,24 +20,36 @@ use canopy_core::redact::{redact_text, redact_url};
 use canopy_core::{CallId, CallRecord};
 use http::{HeaderValue, header};
 
+mod gated;
+
+pub use gated::{
+    PROPERTY_ATTEMPT_STATUSES, PROPERTY_ATTEMPTS, PROPERTY_CACHE, PROPERTY_CACHE_BUCKET_IDX,
+    PROPERTY_CACHE_SAVED, PROPERTY_CACHE_SOURCE, PROPERTY_FALLBACK_FAILED, PROPERTY_FALLBACK_INDEX,
+};
+
 use crate::Gateway;
+use crate::attempts::{self, Payload, SendError};
 use crate::body::{self, BodyError, RequestBody};
+use crate::cache;
 use crate::capture::{Capture, CaptureBody, CaptureOptions};
 use crate::error::{ErrorKind, GatewayError};
+use crate::features;
 use crate::recorder::{CallGuard, stored_body};
 use canopy_core::headers::CallHeaders;
+use gated::{
+    Decorations, answer_from_cache, decorated, fallback_targets, govern, note_attempts,
+    save_to_cache,
+};
 
 use crate::headers::{self, HEADER_HELICONE_ID, HEADER_TARGET_URL};
 use crate::provider::{self, GATEWAY_ROUTE, Provider};
-use crate::telemetry::{GATEWAY_ERRORS_TOTAL, LABEL_KIND, UPSTREAM_DURATION_SECONDS};
+use crate::telemetry::{
+    GATEWAY_CACHE_HITS_TOTAL, GATEWAY_CACHE_MISSES_TOTAL, GATEWAY_ERRORS_TOTAL, LABEL_KIND,
+    UPSTREAM_DURATION_SECONDS,
+};
 use crate::upstream;
 
-/// Where a call goes.
-struct Target {
-    url: String,
-    format: WireFormat,
-    http2_prior_knowledge: bool,
-}
+use attempts::Target;
 
 /// Proxies any request whose path names a provider route. When shutdown cuts calls in flight,
 /// one still waiting for its upstream is answered 503 and recorded as cut.
@@ -109,13 +121,47 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
             .with_param(e.header);
         return reject(guard, error);
     }
+    let features = match features::read(&parts.headers) {
+        Ok(features) => features,
+        Err(e) => {
+            let error = GatewayError::new(ErrorKind::InvalidHeader, error_format, e.message)
+                .with_param(e.header);
+            return reject(guard, error);
+        }
+    };
+    for name in ["helicone-fallbacks", "canopy-fallbacks"] {
+        if let Some(value) = parts.headers.get(name) {
+            let stored = features::stored_fallbacks(&String::from_utf8_lossy(value.as_bytes()));
+            guard
+                .record()
+                .request_headers
+                .insert(name.to_owned(), stored);
+        }
+    }
+    let mut extra = Decorations::default();
+    if let Err(error) = govern(&gateway, &mut guard, &features, error_format, &mut extra).await {
+        return decorated(reject(guard, error), &extra);
+    }
 
     let target = match resolve(&gateway, route, rest, provider, &call, parts.uri.query()) {
         Ok(target) => target,
-        Err(error) => return reject(guard, error),
+        Err(error) => return decorated(reject(guard, error), &extra),
     };
     guard.record().target_url = target.url.clone();
-    let format = target.format;
+    let mut targets = vec![target];
+    if !features.fallbacks.is_empty() {
+        match fallback_targets(
+            &gateway,
+            provider,
+            &features.fallbacks,
+            rest,
+            parts.uri.query(),
+        ) {
+            Ok(list) => targets = list,
+            Err(error) => return decorated(reject(guard, error), &extra),
+        }
+    }
+    let format = targets[0].format;
 
     let settings = &gateway.inner.settings;
     let body = match body::read(
@@ -129,19 +175,18 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
     {
         Ok(body) => body,
         Err(e @ BodyError::TooLarge { .. }) => {
-            return reject(
-                guard,
-                GatewayError::new(ErrorKind::PayloadTooLarge, format, e.to_string()),
-            );
+            let error = GatewayError::new(ErrorKind::PayloadTooLarge, format, e.to_string());
+            return decorated(reject(guard, error), &extra);
         }
         Err(e @ BodyError::Read(_)) => {
             let error = GatewayError::new(ErrorKind::InvalidBody, format, e.to_string());
-            return reject(guard, error);
+            return decorated(reject(guard, error), &extra);
         }
     };
 
     let mut hide_usage_chunk = false;
-    let (upstream_body, over_limit) = match body {
+    let mut cache_key = None;
+    let (payload, over_limit) = match body {
         RequestBody::Buffered { bytes, permit } => {
             let facts = request_facts(&bytes);
             guard.record().request_model = facts.model.clone();
@@ -161,10 +206,33 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
                 }
                 None => bytes.clone(),
             };
+            for target in &mut targets {
+                let keys = target
+                    .fallback
+                    .as_ref()
+                    .and_then(|f| f.body_override.as_ref());
+                if let Some(keys) = keys {
+                    target.body = crate::attempts::override_body(&sent, keys);
+                }
+            }
+            if features.cache.enabled() {
+                let path = parts.uri.path_and_query().map_or(path, |p| p.as_str());
+                let key = cache::key(cache::KeyParts {
+                    org: &guard.record().org_id,
+                    seed: features.cache.seed.as_deref(),
+                    method: parts.method.as_str(),
+                    path,
+                    target_url: &targets[0].url,
+                    body: &bytes,
+                    ignore_keys: &features.cache.ignore_keys,
+                    headers: &parts.headers,
+                });
+                cache_key = Some(key);
+            }
             guard.record().request_body =
                 capped_body(&bytes, settings.body_capture_limit, call.omit_request);
             guard.keep_request_body(bytes, permit);
-            (reqwest::Body::from(sent), None)
+            (Payload::Buffered(sent), None)
         }
         RequestBody::Streamed {
             body, over_limit, ..
@@ -172,52 +240,91 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
             // Not read by Canopy, so not stored: marked as cut.
             guard.record().request_body.truncated = !call.omit_request;
             guard.record().request_body.omitted = call.omit_request;
-            (body, Some(over_limit))
+            (Payload::Streamed(Some(body)), Some(over_limit))
         }
     };
+
+    if features.cache.enabled() {
+        let cache = &gateway.inner.cache;
+        if features.cache.read
+            && let Some(key) = &cache_key
+            && let Some((index, entry)) = cache.lookup(key, features.cache.bucket_size).await
+        {
+            metrics::counter!(GATEWAY_CACHE_HITS_TOTAL).increment(1);
+            return decorated(
+                answer_from_cache(guard, &entry, index, format, call.omit_response),
+                &extra,
+            );
+        }
+        metrics::counter!(GATEWAY_CACHE_MISSES_TOTAL).increment(1);
+        guard
+            .record()
+            .properties
+            .insert(PROPERTY_CACHE.to_owned(), "miss".to_owned());
+        extra.cache_miss = true;
+    }
 
     let keep_length = over_limit.is_some();
     let mut outgoing = headers::upstream_request_headers(&parts.headers, keep_length);
     if !keep_length {
         outgoing.remove(header::CONTENT_LENGTH);
     }
-    let client = gateway
-        .inner
-        .clients
-        .for_provider(target.http2_prior_knowledge);
-    let request = client
-        .request(parts.method.clone(), &target.url)
-        .headers(outgoing)
-        .body(upstream_body);
-    let sent_at = Instant::now();
     guard.sending_upstream();
-    let response = match tokio::time::timeout(settings.upstream_timeout, request.send()).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => {
+    let sent_at = Instant::now();
+    let with_fallbacks = !features.fallbacks.is_empty();
+    let ended = attempts::run(attempts::Request {
+        clients: &gateway.inner.clients,
+        method: parts.method.clone(),
+        headers: outgoing,
+        payload,
+        targets: targets.clone(),
+        retry: features.retry,
+        timeout: settings.upstream_timeout,
+    })
+    .await;
+    let answered = &targets[ended.target];
+    note_attempts(
+        guard.record(),
+        &targets,
+        &ended,
+        features.retry.is_some(),
+        with_fallbacks,
+    );
+    guard.record().target_url = answered.url.clone();
+    if let Some(name) = &answered.provider {
+        guard.record().provider = name.clone();
+    }
+    if with_fallbacks {
+        extra.fallback_index = Some(ended.target);
+    }
+    let format = answered.format;
+    let response = match ended.result {
+        Ok(response) => response,
+        Err(SendError::Failed(error)) => {
             if over_limit.is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed)) {
                 let limit = settings.max_request_body;
                 let message = format!("the request body is larger than the {limit}-byte limit");
-                return reject(
-                    guard,
-                    GatewayError::new(ErrorKind::PayloadTooLarge, format, message),
-                );
+                let error = GatewayError::new(ErrorKind::PayloadTooLarge, format, message);
+                return decorated(reject(guard, error), &extra);
             }
             let (status, kind) = upstream::classify(&error);
             let message = format!(
                 "cannot reach the upstream {}: {}",
-                redact_url(&target.url),
+                redact_url(&answered.url),
                 upstream::describe(&error)
             );
-            return fail(guard, status, GatewayError::new(kind, format, message));
+            let error = GatewayError::new(kind, format, message);
+            return decorated(fail(guard, status, error), &extra);
         }
-        Err(_) => {
+        Err(SendError::TimedOut) => {
             let message = format!(
                 "the upstream {} did not answer within {} s",
-                redact_url(&target.url),
+                redact_url(&answered.url),
                 settings.upstream_timeout.as_secs()
             );
             let error = GatewayError::new(ErrorKind::UpstreamTimeout, format, message);
-            return fail(guard, canopy_core::record::STATUS_UPSTREAM_TIMEOUT, error);
+            let status = canopy_core::record::STATUS_UPSTREAM_TIMEOUT;
+            return decorated(fail(guard, status, error), &extra);
         }
     };
     metrics::histogram!(UPSTREAM_DURATION_SECONDS).record(sent_at.elapsed());
@@ -229,22 +336,38 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     guard.record().is_stream = is_sse;
+    let id = guard.id();
+    let status = response.status();
+    let hide = hide_usage_chunk && is_sse;
+    let mut response_headers = headers::client_response_headers(response.headers(), !hide);
+    let mut keep_for_cache = None;
+    if features.cache.save
+        && status.is_success()
+        && let Some(key) = cache_key
+    {
+        keep_for_cache = Some(gateway.inner.cache.max_entry_bytes());
+        guard.after_record(save_to_cache(
+            &gateway,
+            key,
+            &features.cache,
+            status.as_u16(),
+            &response_headers,
+            is_sse,
+        ));
+    }
     let options = CaptureOptions {
         format,
         is_stream: is_sse,
-        hide_usage_chunk: hide_usage_chunk && is_sse,
+        hide_usage_chunk: hide,
         omit_response: call.omit_response,
+        keep_for_cache,
     };
-    let id = guard.id();
-    let status = response.status();
-    let mut response_headers =
-        headers::client_response_headers(response.headers(), !options.hide_usage_chunk);
     insert_id(&mut response_headers, id);
     let capture = Capture::new(guard, options);
     let mut out = Response::new(Body::new(CaptureBody::new(response, capture)));
     *out.status_mut() = status;
     *out.headers_mut() = response_headers;
-    out
+    decorated(out, &extra)
 }
 
 /// The route prefix and the path below it. `/v1/...` keeps its whole path, since the default
@@ -273,6 +396,10 @@ fn resolve(
             url: provider::upstream_url(&p.base_url, rest, query, format)?,
             format,
             http2_prior_knowledge: p.http2_prior_knowledge,
+            provider: None,
+            headers: Vec::new(),
+            body: None,
+            fallback: None,
         });
     }
     if route != GATEWAY_ROUTE {
@@ -317,6 +444,10 @@ fn resolve(
         url: provider::upstream_url(&base, rest, query, format)?,
         format,
         http2_prior_knowledge: false,
+        provider: None,
+        headers: Vec::new(),
+        body: None,
+        fallback: None,
     })
 }
 

@@ -130,6 +130,8 @@ impl Recorder {
             request_body: Bytes::new(),
             reached_upstream: false,
             permit: None,
+            after: Vec::new(),
+            free: false,
         }
     }
 
@@ -207,7 +209,10 @@ impl Recorder {
             &self.shared.prices,
             &provider,
         );
-        if completed.unpriced_model.is_some() {
+        if ending.free {
+            // A cache hit: the provider did no work, so the call costs nothing.
+            record.cost_nano_usd = Some(0);
+        } else if completed.unpriced_model.is_some() {
             metrics::counter!(GATEWAY_UNPRICED_CALLS_TOTAL, LABEL_PROVIDER => label.to_owned())
                 .increment(1);
         }
@@ -235,6 +240,9 @@ impl Recorder {
             LABEL_STATUS_CLASS => status_class(record.status),
         )
         .increment(1);
+        for hook in ending.after {
+            hook(&record, ending.kept_body.as_ref());
+        }
         self.hand_over(record);
     }
 
@@ -272,7 +280,15 @@ struct Ending<'a> {
     reached_upstream: bool,
     request_body: &'a [u8],
     format: Option<WireFormat>,
+    free: bool,
+    after: Vec<AfterRecord>,
+    kept_body: Option<Bytes>,
 }
+
+/// Work done with a call's completed record (its cost known) before it goes to the writer:
+/// saving an answer to the cache, counting cost against a rate limit. Gets the record and the
+/// body the client received, when the capture kept it for the cache.
+pub type AfterRecord = Box<dyn FnOnce(&CallRecord, Option<&Bytes>) + Send>;
 
 /// What the response said, for [`CallGuard::finish`].
 #[derive(Debug, Default)]
@@ -287,6 +303,8 @@ pub struct Outcome {
     pub response_body: Option<StoredBody>,
     /// The format the response was expected in, for reporting a mismatch.
     pub format: Option<WireFormat>,
+    /// The whole body the client received, kept for the cache.
+    pub kept_body: Option<Bytes>,
 }
 
 /// The emit-once owner of one call's record.
@@ -303,6 +321,10 @@ pub struct CallGuard {
     reached_upstream: bool,
     /// Memory reserved for the buffered request body; returned with the record.
     permit: Option<OwnedSemaphorePermit>,
+    /// Run with the completed record.
+    after: Vec<AfterRecord>,
+    /// Answered from the cache: costs nothing.
+    free: bool,
 }
 
 impl fmt::Debug for CallGuard {
@@ -344,6 +366,22 @@ impl CallGuard {
     pub fn keep_request_body(&mut self, body: Bytes, permit: Option<OwnedSemaphorePermit>) {
         self.request_body = body;
         self.permit = permit;
+    }
+
+    /// Runs `hook` with the completed record, before it goes to the writer.
+    pub fn after_record(&mut self, hook: AfterRecord) {
+        self.after.push(hook);
+    }
+
+    /// Whether a hook waits for the completed record (the capture then keeps the body for
+    /// the cache).
+    pub fn has_after_hooks(&self) -> bool {
+        !self.after.is_empty()
+    }
+
+    /// The call is answered from the cache: it is recorded as costing nothing.
+    pub fn answered_from_cache(&mut self) {
+        self.free = true;
     }
 
     /// The request is about to go upstream.
@@ -393,6 +431,9 @@ impl CallGuard {
                 reached_upstream: self.reached_upstream,
                 request_body: &self.request_body,
                 format: outcome.format,
+                free: self.free,
+                after: std::mem::take(&mut self.after),
+                kept_body: outcome.kept_body,
             },
         );
         self.request_body = Bytes::new();

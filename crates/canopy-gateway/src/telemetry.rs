@@ -27,6 +27,22 @@ pub const GATEWAY_FORMAT_MISMATCH_TOTAL: &str = "canopy_gateway_format_mismatch_
 /// Request bodies streamed upstream uncaptured because the body memory budget was spent.
 pub const GATEWAY_UNBUFFERED_BODIES_TOTAL: &str = "canopy_gateway_unbuffered_bodies_total";
 
+/// Calls answered from the response cache.
+pub const GATEWAY_CACHE_HITS_TOTAL: &str = "canopy_gateway_cache_hits_total";
+/// Calls with the cache on that it could not answer.
+pub const GATEWAY_CACHE_MISSES_TOTAL: &str = "canopy_gateway_cache_misses_total";
+/// Upstream attempts repeated by `Helicone-Retry-Enabled`.
+pub const GATEWAY_RETRIES_TOTAL: &str = "canopy_gateway_retries_total";
+/// Moves from one `Helicone-Fallbacks` target to the next.
+pub const GATEWAY_FALLBACKS_TOTAL: &str = "canopy_gateway_fallbacks_total";
+/// Calls refused by a rate-limit policy.
+pub const GATEWAY_RATE_LIMITED_TOTAL: &str = "canopy_gateway_rate_limited_total";
+/// Redis operations that failed and fell back to the gateway's memory, by operation.
+pub const GATEWAY_SHARED_STATE_ERRORS_TOTAL: &str = "canopy_gateway_shared_state_errors_total";
+
+/// Label: the Redis operation that failed (`connect`, `cache_read`, `cache_write`,
+/// `rate_limit`).
+pub const LABEL_OPERATION: &str = "operation";
 /// Label: the provider's route name, or [`OTHER`].
 pub const LABEL_PROVIDER: &str = "provider";
 /// Label: `1xx`..`5xx`, or `failed` for Canopy's own negative statuses.
@@ -48,6 +64,7 @@ const ERROR_KINDS: &[ErrorKind] = &[
     ErrorKind::UnknownRoute,
     ErrorKind::TargetNotAllowed,
     ErrorKind::PayloadTooLarge,
+    ErrorKind::RateLimited,
     ErrorKind::UpstreamUnreachable,
     ErrorKind::UpstreamTimeout,
 ];
@@ -89,6 +106,36 @@ pub fn describe() {
         GATEWAY_UNBUFFERED_BODIES_TOTAL,
         "Request bodies streamed uncaptured because the body memory budget was spent."
     );
+    metrics::describe_counter!(GATEWAY_CACHE_HITS_TOTAL, "Calls answered from the cache.");
+    metrics::describe_counter!(
+        GATEWAY_CACHE_MISSES_TOTAL,
+        "Calls with the cache on that it could not answer."
+    );
+    metrics::describe_counter!(
+        GATEWAY_RETRIES_TOTAL,
+        "Upstream attempts repeated by retries."
+    );
+    metrics::describe_counter!(
+        GATEWAY_FALLBACKS_TOTAL,
+        "Moves from one fallback target to the next."
+    );
+    metrics::describe_counter!(
+        GATEWAY_RATE_LIMITED_TOTAL,
+        "Calls refused by a rate-limit policy."
+    );
+    metrics::describe_counter!(
+        GATEWAY_SHARED_STATE_ERRORS_TOTAL,
+        "Redis operations that failed; the gateway used its own memory instead."
+    );
+    for name in [
+        GATEWAY_CACHE_HITS_TOTAL,
+        GATEWAY_CACHE_MISSES_TOTAL,
+        GATEWAY_RETRIES_TOTAL,
+        GATEWAY_FALLBACKS_TOTAL,
+        GATEWAY_RATE_LIMITED_TOTAL,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
     metrics::gauge!(GATEWAY_IN_FLIGHT_CALLS).set(0.0);
     for kind in ERROR_KINDS {
         metrics::counter!(GATEWAY_ERRORS_TOTAL, LABEL_KIND => kind.code()).increment(0);

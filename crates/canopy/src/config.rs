@@ -70,6 +70,56 @@ pub struct Config {
     /// Who may read `/metrics`: `required` asks for a Canopy key whenever the API does (once
     /// any key exists); `open` serves anyone who can reach the listener.
     pub metrics_auth: MetricsAuth,
+    /// Redis shared by several gateways for the response cache and rate limits; without it,
+    /// each gateway keeps them in its own memory.
+    pub redis: Option<RedisSection>,
+    /// The in-memory response cache.
+    pub cache: CacheSection,
+    /// Rate-limit policies applied to every call of an organisation or key, besides any
+    /// `Helicone-RateLimit-Policy` header.
+    pub rate_limits: Vec<RateLimitSection>,
+}
+
+/// The `[redis]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: String,
+}
+
+/// The `[cache]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSection {
+    /// The most bytes the in-memory cache holds; the least recently used answers go first.
+    pub max_bytes: usize,
+    /// The largest answer cached, in bytes.
+    pub max_entry_bytes: usize,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        let d = canopy_gateway::cache::CacheLimits::default();
+        Self {
+            max_bytes: d.max_bytes,
+            max_entry_bytes: d.max_entry_bytes,
+        }
+    }
+}
+
+/// One `[[rate_limits]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    /// The organisation governed; every organisation when left out.
+    #[serde(default)]
+    pub org: Option<String>,
+    /// The key id governed (as `canopy keys list` shows it); every key when left out.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The policy, in `Helicone-RateLimit-Policy` syntax (`100;w=60;s=user`).
+    pub policy: String,
 }
 
 /// Values of `metrics_auth`.
@@ -146,6 +196,9 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             writer: WriterSection::default(),
             metrics_auth: MetricsAuth::default(),
+            redis: None,
+            cache: CacheSection::default(),
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -227,6 +280,9 @@ pub fn env_filtered(env: Env) -> Env {
         "shutdown_grace_secs",
         "writer",
         "metrics_auth",
+        "redis",
+        "cache",
+        "rate_limits",
     ];
     env.split("__").filter(|key| {
         let first = key.as_str().split('.').next().unwrap_or_default();
@@ -401,6 +457,26 @@ impl Loaded {
                 "must be at least 1 (leave it out to keep calls forever)".to_owned()
             ));
         }
+        if let Some(redis) = &c.redis
+            && !(redis.url.starts_with("redis://") || redis.url.starts_with("rediss://"))
+        {
+            bail!(self.at("redis.url", "must be a redis:// URL".to_owned()));
+        }
+        let mut rate_limits = Vec::new();
+        for (i, entry) in c.rate_limits.iter().enumerate() {
+            let policy =
+                canopy_gateway::ratelimit::RatePolicy::parse(&entry.policy).map_err(|reason| {
+                    anyhow::anyhow!(self.at(
+                        "rate_limits",
+                        format!("entry {i}: the policy `{}` {reason}", entry.policy)
+                    ))
+                })?;
+            rate_limits.push(canopy_gateway::ratelimit::ConfiguredPolicy {
+                org: entry.org.clone(),
+                key_id: entry.key.clone(),
+                policy,
+            });
+        }
         let gateway = GatewaySettings {
             max_request_body: c.max_request_body_bytes,
             body_capture_limit: c.body_capture_bytes,
@@ -410,6 +486,12 @@ impl Loaded {
             gateway_allowlist: c.gateway_allowlist.clone(),
             body_buffer_budget: c.body_buffer_budget_bytes,
             durable: c.writer.durable,
+            cache: canopy_gateway::cache::CacheLimits {
+                max_bytes: c.cache.max_bytes,
+                max_entry_bytes: c.cache.max_entry_bytes,
+            },
+            redis_url: c.redis.as_ref().map(|r| r.url.clone()),
+            rate_limits,
             ..GatewaySettings::default()
         };
         let writer = WriterConfig {

@@ -58,7 +58,7 @@ pub fn session(view: &SessionView<'_>, color: bool) -> String {
         .name
         .as_deref()
         .map_or_else(|| "-".to_owned(), clean);
-    let header = [
+    let mut header = vec![
         (
             "session",
             paint(&clean(&summary.session_id), Style::Dim, color),
@@ -77,6 +77,35 @@ pub fn session(view: &SessionView<'_>, color: bool) -> String {
             paint(&grouped(summary.error_count), errors_style, color),
         ),
     ];
+    let hits: Vec<&CallRecord> = view
+        .calls
+        .iter()
+        .filter(|c| {
+            c.properties
+                .get("helicone-cache")
+                .is_some_and(|v| v == "hit")
+        })
+        .collect();
+    if !hits.is_empty() {
+        let saved: i64 = hits
+            .iter()
+            .filter_map(|c| {
+                c.properties
+                    .get("canopy-cache-saved-nano-usd")?
+                    .parse::<i64>()
+                    .ok()
+            })
+            .map(|n| n.clamp(0, canopy_core::completion::MAX_COST_NANO_USD))
+            .fold(0, i64::saturating_add);
+        header.push((
+            "cache",
+            format!(
+                "{} hits, saved {}",
+                grouped(hits.len() as u64),
+                usd(Some(saved))
+            ),
+        ));
+    }
     let mut out = String::new();
     for (key, value) in header {
         out.push_str(format!("{key:<10}{value}").trim_end());

@@ -100,8 +100,9 @@ pub async fn run(
         ingest.clone(),
         spool,
         keys.clone(),
+        tracker.clone(),
     )
-    .context("cannot build the upstream client")?;
+    .context("cannot build the gateway")?;
     let in_flight = gateway.clone();
     let app = router(
         Router::new()

@@ -358,6 +358,11 @@ pub struct SessionDetailHeader {
     #[serde(flatten)]
     pub totals: SessionRow,
     pub tags: Vec<String>,
+    /// Calls answered from the response cache (property `helicone-cache: hit`).
+    pub cache_hits: u64,
+    /// USD the cache saved: what the calls that produced the cached answers cost. Summed
+    /// from the calls' `canopy-cache-saved-nano-usd` property when the session is read.
+    pub cost_saved: f64,
 }
 
 /// Builds the detail object from a session's totals, tags, calls (oldest first) and rows.
@@ -369,10 +374,26 @@ pub fn session_detail(
 ) -> SessionDetail {
     let tree = canopy_store::query::tree::build_tree(calls);
     let timeline = canopy_store::query::tree::timeline(calls);
+    let hits = calls.iter().filter(|c| {
+        c.properties
+            .get("helicone-cache")
+            .is_some_and(|v| v == "hit")
+    });
+    let (cache_hits, saved_nano) = hits.fold((0_u64, 0_i64), |(n, saved), c| {
+        let cost = c
+            .properties
+            .get("canopy-cache-saved-nano-usd")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+            .clamp(0, canopy_core::completion::MAX_COST_NANO_USD);
+        (n + 1, saved.saturating_add(cost))
+    });
     SessionDetail {
         session: SessionDetailHeader {
             totals: session_row(summary),
             tags,
+            cache_hits,
+            cost_saved: usd(saved_nano),
         },
         tree: tree_dto(&tree),
         timeline: timeline.iter().map(timeline_dto).collect(),

@@ -27,6 +27,7 @@ fn stream_options(hide: bool) -> CaptureOptions {
         is_stream: true,
         hide_usage_chunk: hide,
         omit_response: false,
+        keep_for_cache: None,
     }
 }
 

@@ -16,6 +16,7 @@ mod cli;
 mod demo;
 mod failures;
 mod faults;
+mod gateway;
 mod harness;
 mod observability;
 mod proxy;

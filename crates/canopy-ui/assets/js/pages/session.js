@@ -20,7 +20,8 @@ function figures(s) {
     figure('Cost', fmt.money(s.total_cost), { sub: s.unpriced_requests ? `${s.unpriced_requests} unpriced` : null, test: 'cost' }),
     figure('Calls', fmt.int(s.total_requests), { sub: s.error_count ? `${s.error_count} failed` : 'none failed', test: 'calls' }),
     figure('Tokens', fmt.int(s.total_tokens), { sub: `${fmt.int(s.prompt_tokens)} in · ${fmt.int(s.completion_tokens)} out`, test: 'tokens' }),
-    figure('Avg latency', fmt.ms(s.avg_latency), { test: 'latency' }));
+    figure('Avg latency', fmt.ms(s.avg_latency), { test: 'latency' }),
+    s.cache_hits ? figure('Saved by cache', fmt.money(s.cost_saved), { sub: `${fmt.int(s.cache_hits)} cache hits`, test: 'cache' }) : null);
 }
 
 function view(root, detail) {
