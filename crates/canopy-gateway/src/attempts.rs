@@ -4,7 +4,7 @@
 //! `Helicone-Fallbacks`, each fallback in turn (Helicone's rule: the list replaces the route's
 //! upstream). On each target, with `Helicone-Retry-Enabled`, a 429, a 5xx, a connection
 //! failure or a timeout is retried with exponential backoff; a `retry-after-ms` or
-//! `Retry-After` (seconds) answer is never retried sooner than it asks, and not at all when
+//! `Retry-After` (seconds or an HTTP date) answer is never retried sooner than it asks, and not at all when
 //! it asks for longer than `helicone-retry-max-timeout`. When a target's last answer has one
 //! of its `onCodes`, or it could not be reached, the next target is tried; the last target's
 //! answer is the call's. Only a response head that ends the loop is handed on, so nothing
@@ -205,9 +205,13 @@ fn retryable(status: u16) -> bool {
     status == 429 || (500..=599).contains(&status)
 }
 
-/// The wait an answer asks for: `retry-after-ms` (OpenAI), else `Retry-After` in seconds.
-/// (An HTTP-date `Retry-After` is not read; the backoff applies.)
+/// The wait an answer asks for: `retry-after-ms` (OpenAI), else `Retry-After` in seconds or
+/// as an HTTP date (the time left until then; none when it has passed).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    retry_after_at(headers, std::time::SystemTime::now())
+}
+
+fn retry_after_at(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
     let read = |name: &str| {
         headers
             .get(name)
@@ -218,7 +222,12 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Some(ms) = read("retry-after-ms") {
         return Some(Duration::from_micros((ms * 1000.0) as u64));
     }
-    read("retry-after").map(|secs| Duration::from_millis((secs * 1000.0) as u64))
+    if let Some(secs) = read("retry-after") {
+        return Some(Duration::from_millis((secs * 1000.0) as u64));
+    }
+    let date = headers.get("retry-after")?.to_str().ok()?;
+    let at = httpdate::parse_http_date(date.trim()).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// The status recorded for a failed send, used when no target answered.
@@ -257,6 +266,14 @@ mod tests {
             "retry-after",
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:27:57 GMT").unwrap();
+        assert_eq!(retry_after_at(&h, now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            retry_after(&h),
+            Some(Duration::ZERO),
+            "a date passed asks for no wait"
+        );
+        h.insert("retry-after", "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
     }
 
