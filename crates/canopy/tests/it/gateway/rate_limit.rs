@@ -100,3 +100,45 @@ async fn rate_limit_policy_that_cannot_be_read_is_a_400() {
         assert_eq!(body["error"]["param"], "Helicone-RateLimit-Policy");
     }
 }
+
+#[tokio::test]
+async fn a_cents_policy_counts_the_recorded_cost_of_each_call() {
+    let app = TestApp::spawn().await;
+    // What one call costs, learnt from an ungoverned one.
+    let probe = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .json(&chat("gpt-4o-mini", false, "count me"))
+        .send()
+        .await
+        .unwrap();
+    let id = helicone_id(&probe);
+    probe.bytes().await.unwrap();
+    app.wait_written(1).await;
+    let cost_nano = app.call(&id).await.cost_nano_usd.unwrap();
+    assert!(cost_nano > 0);
+    // A quota of one and a half calls, in cents (1 cent = 10^7 nano-USD).
+    let quota = cost_nano as f64 * 1.5 / 1e7;
+    let policy = format!("{quota:.9};w=3600;u=cents");
+
+    // Each call's cost is added when its record is complete, just after its answer ends.
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let response = limited(&app, &policy, "alice").send().await.unwrap();
+        let status = response.status().as_u16();
+        statuses.push(status);
+        if status == 429 {
+            assert_eq!(
+                header(&response, "x-helicone-error").as_deref(),
+                Some("rate_limited")
+            );
+            break;
+        }
+        response.bytes().await.unwrap();
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(
+        (3..=4).contains(&statuses.len()),
+        "two calls spend a quota of one and a half: {statuses:?}"
+    );
+}

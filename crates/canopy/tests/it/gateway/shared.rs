@@ -79,3 +79,54 @@ async fn shared_rate_limit_holds_across_gateways() {
     }
     assert_eq!(statuses, [200, 200, 200, 429]);
 }
+
+#[tokio::test]
+async fn an_unreachable_redis_falls_back_to_memory_without_failing_a_call() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = TestApp::spawn_with(|s| {
+        s.gateway.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+    })
+    .await;
+    let call = |headers: &[(&str, &str)]| {
+        let mut request = app
+            .client
+            .post(format!("{}/v1/chat/completions", app.url))
+            .json(&chat("gpt-4o-mini", false, "no redis"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
+    };
+    let cache = [("Helicone-Cache-Enabled", "true")];
+    let first = call(&cache).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(header(&first, "helicone-cache").as_deref(), Some("MISS"));
+    first.bytes().await.unwrap();
+    let second = call(&cache).send().await.unwrap();
+    assert_eq!(header(&second, "helicone-cache").as_deref(), Some("HIT"));
+
+    let limit = [("Helicone-RateLimit-Policy", "1;w=60")];
+    assert_eq!(call(&limit).send().await.unwrap().status(), 200);
+    assert_eq!(call(&limit).send().await.unwrap().status(), 429);
+
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let errors = metrics
+        .lines()
+        .filter(|l| l.starts_with("canopy_gateway_shared_state_errors_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>();
+    assert!(errors > 0.0, "the fallback is counted: {metrics}");
+}
