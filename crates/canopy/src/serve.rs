@@ -19,6 +19,7 @@ use canopy_store::writer::{self, IngestHandle, ShutdownReport};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -200,7 +201,10 @@ pub async fn run(
 /// 1. own routes only: a request id (the caller's `x-request-id`, else a new UUIDv7) is set
 ///    and answered in `x-request-id`; proxied answers pass through unchanged;
 /// 2. the request span (method, matched route, request id; see [`telemetry::request_span`]);
-/// 3. every 5xx is logged with its cause.
+/// 3. every 5xx is logged with its cause;
+/// 4. own routes only: answers are compressed (brotli or gzip, as `Accept-Encoding` asks), so
+///    a large session's JSON or the dashboard's modules cross the wire at a fraction of their
+///    size. Proxied answers are never touched.
 fn router(own: Router, gateway: Gateway) -> Router {
     // The dashboard's routes (`/`, `/ui/*`) come before the proxy.
     #[cfg(feature = "ui")]
@@ -210,6 +214,11 @@ fn router(own: Router, gateway: Gateway) -> Router {
         .make_span_with(telemetry::request_span::<axum::body::Body>)
         .on_failure(());
     let own = own
+        .layer(
+            CompressionLayer::new()
+                .quality(tower_http::CompressionLevel::Fastest)
+                .compress_when(tower_http::compression::DefaultPredicate::new()),
+        )
         .layer(middleware::from_fn(telemetry::log_server_errors))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace.clone())

@@ -521,3 +521,60 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert!(doc["components"]["schemas"]["RequestRow"]["properties"]["request_id"].is_object());
 }
+
+#[tokio::test]
+async fn api_and_dashboard_answers_are_compressed_and_proxied_answers_are_not() {
+    use std::io::Read as _;
+    let app = TestApp::spawn().await;
+    let session = "compressed";
+    seed(&app, session).await;
+    let gzip = |path: &str| {
+        app.client
+            .get(format!("{}{path}", app.url))
+            .header("Accept-Encoding", "gzip")
+            .send()
+    };
+    let plain = app
+        .client
+        .get(format!("{}/api/v1/session/{session}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.headers().get("content-encoding"),
+        None,
+        "none asked, none given"
+    );
+    let plain: Value = plain.json().await.unwrap();
+
+    let packed = gzip(&format!("/api/v1/session/{session}")).await.unwrap();
+    assert_eq!(packed.headers()["content-encoding"], "gzip");
+    let packed = packed.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&packed[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    let unpacked: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(unpacked, plain);
+    assert!(
+        packed.len() < text.len(),
+        "{} of {}",
+        packed.len(),
+        text.len()
+    );
+
+    let page = gzip("/").await.unwrap();
+    assert_eq!(page.headers()["content-encoding"], "gzip");
+
+    let proxied = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .header("Accept-Encoding", "gzip")
+        .json(&chat("gpt-4o-mini", false, "untouched"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.headers().get("content-encoding"), None);
+    let body: Value = proxied.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+}
