@@ -158,6 +158,8 @@ pub struct WriterSection {
     pub batch_size: usize,
     /// Milliseconds a started batch waits for more records before it is written.
     pub linger_ms: u64,
+    /// The most batches being written at once.
+    pub in_flight: usize,
     /// Append each proxied call's record to the spool before its response completes, so
     /// `kill -9` loses none; records then reach the store within about a second.
     pub durable: bool,
@@ -170,6 +172,7 @@ impl Default for WriterSection {
             queue_capacity: d.queue_capacity,
             batch_size: d.batch_size,
             linger_ms: u64::try_from(d.linger.as_millis()).unwrap_or(5),
+            in_flight: d.in_flight,
             durable: false,
         }
     }
@@ -498,6 +501,7 @@ impl Loaded {
             queue_capacity: c.writer.queue_capacity.max(1),
             batch_size: c.writer.batch_size.max(1),
             linger: Duration::from_millis(c.writer.linger_ms),
+            in_flight: c.writer.in_flight.max(1),
             ..WriterConfig::default()
         };
         Ok(Settings {

@@ -10,6 +10,10 @@
 //!   `linger` (a few milliseconds) or until `batch_size`, then writes. Under load batches grow
 //!   by themselves; at low load a lone call waits at most `linger`, and the store is not asked
 //!   for one transaction per call, which would cost more CPU than the call itself.
+//! - Up to `in_flight` batches are written at once, so the next batch is collected and encoded
+//!   while the store works on the last one (a server store does that work on another core).
+//!   Batches may land out of order; writing is idempotent and session totals add up whatever
+//!   the order, so nothing depends on it.
 //! - A failed flush is retried with exponential backoff `retry_attempts` times, then the batch
 //!   goes to the spool. Spooled files are replayed every `replay_interval` while the store
 //!   accepts writes, and once more at start and at shutdown.
@@ -22,6 +26,7 @@ use std::time::Duration;
 use canopy_core::CallRecord;
 use metrics::counter;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -48,6 +53,8 @@ pub struct WriterConfig {
     pub replay_interval: Duration,
     /// How long a started batch waits for more records before it is written.
     pub linger: Duration,
+    /// The most batches being written at once.
+    pub in_flight: usize,
 }
 
 impl Default for WriterConfig {
@@ -59,6 +66,7 @@ impl Default for WriterConfig {
             retry_backoff: Duration::from_millis(50),
             replay_interval: Duration::from_secs(1),
             linger: Duration::from_millis(5),
+            in_flight: 2,
         }
     }
 }
@@ -143,7 +151,7 @@ pub fn spawn(
         config,
         written: written_tx,
     };
-    tracker.spawn(task.run(rx, stop.clone(), done_tx));
+    tracker.spawn(Arc::new(task).run(rx, stop.clone(), done_tx));
     (
         IngestHandle {
             tx,
@@ -166,13 +174,14 @@ struct Task {
 
 impl Task {
     async fn run(
-        self,
+        self: Arc<Self>,
         mut rx: mpsc::Receiver<CallRecord>,
         stop: CancellationToken,
         done: tokio::sync::oneshot::Sender<ShutdownReport>,
     ) {
         let batch_size = self.config.batch_size.max(1);
         let mut batch = Vec::with_capacity(batch_size);
+        let mut flushes = JoinSet::new();
         let mut next_replay = Instant::now();
         loop {
             tokio::select! {
@@ -183,7 +192,7 @@ impl Task {
                         break;
                     }
                     self.linger(&mut rx, &mut batch, batch_size).await;
-                    self.flush(&mut batch, &stop).await;
+                    self.start_flush(&mut flushes, &mut batch, &stop).await;
                 }
                 () = tokio::time::sleep_until(next_replay) => {
                     self.replay_spool(&stop).await;
@@ -194,14 +203,31 @@ impl Task {
         // Shutdown: refuse new records (they spool), then write what the queue still holds.
         rx.close();
         while rx.recv_many(&mut batch, batch_size).await > 0 {
-            self.flush(&mut batch, &stop).await;
+            self.start_flush(&mut flushes, &mut batch, &stop).await;
         }
+        while flushes.join_next().await.is_some() {}
         self.replay_spool(&CancellationToken::new()).await;
         let report = ShutdownReport {
             written: *self.written.borrow(),
             spool_pending: self.spool.has_pending(),
         };
         let _ = done.send(report);
+    }
+
+    /// Starts writing `batch` (taking its records), once fewer than `in_flight` writes are
+    /// under way.
+    async fn start_flush(
+        self: &Arc<Self>,
+        flushes: &mut JoinSet<()>,
+        batch: &mut Vec<CallRecord>,
+        stop: &CancellationToken,
+    ) {
+        while flushes.len() >= self.config.in_flight.max(1) {
+            flushes.join_next().await;
+        }
+        let records = std::mem::replace(batch, Vec::with_capacity(self.config.batch_size.max(1)));
+        let (task, stop) = (self.clone(), stop.clone());
+        flushes.spawn(async move { task.flush(records, &stop).await });
     }
 
     /// Keeps receiving into a started batch until it is full or `linger` has passed.
@@ -222,17 +248,16 @@ impl Task {
         }
     }
 
-    /// Writes `batch` (emptying it), retrying, and spools it if the store keeps failing.
-    async fn flush(&self, batch: &mut Vec<CallRecord>, stop: &CancellationToken) {
+    /// Writes `batch`, retrying, and spools it if the store keeps failing.
+    async fn flush(&self, batch: Vec<CallRecord>, stop: &CancellationToken) {
         if batch.is_empty() {
             return;
         }
-        if self.write_with_retry(batch, stop).await {
+        if self.write_with_retry(&batch, stop).await {
             self.count_written(batch.len());
         } else {
-            spool_batch(&self.spool, batch, "store_failed");
+            spool_batch(&self.spool, &batch, "store_failed");
         }
-        batch.clear();
     }
 
     async fn write_with_retry(&self, batch: &[CallRecord], stop: &CancellationToken) -> bool {

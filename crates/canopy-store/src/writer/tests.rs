@@ -43,7 +43,49 @@ fn config(queue_capacity: usize) -> WriterConfig {
         retry_backoff: Duration::from_millis(5),
         replay_interval: Duration::from_millis(20),
         linger: Duration::from_millis(3),
+        in_flight: 1,
     }
+}
+
+/// A store whose writes finish only once `width` of them are under way at the same time.
+struct WideStore {
+    barrier: tokio::sync::Barrier,
+}
+
+#[async_trait]
+impl Ingest for WideStore {
+    async fn write(&self, _batch: &[CallRecord]) -> Result<()> {
+        self.barrier.wait().await;
+        Ok(())
+    }
+}
+
+#[test]
+fn batches_are_written_in_flight_together() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(WideStore {
+            barrier: tokio::sync::Barrier::new(2),
+        });
+        let spool = Arc::new(Spool::open(dir.path()).unwrap());
+        let tracker = TaskTracker::new();
+        let config = WriterConfig {
+            batch_size: 1,
+            linger: Duration::ZERO,
+            in_flight: 2,
+            ..config(16)
+        };
+        let (handle, writer) = spawn(store, spool, config, &tracker);
+        handle.submit(record());
+        handle.submit(record());
+        let mut written = handle.written();
+        // With one write at a time the first would wait for the second forever.
+        tokio::time::timeout(Duration::from_secs(10), written.wait_for(|n| *n == 2))
+            .await
+            .expect("both batches written together")
+            .unwrap();
+        assert_eq!(writer.shutdown().await.written, 2);
+    });
 }
 
 fn record() -> CallRecord {
