@@ -120,18 +120,42 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         format!("{} sessions", n.count),
     ));
 
+    // The page's data: the session without bodies, as the dashboard asks for it; its size as
+    // JSON and gzipped, as it crosses the wire.
     let (stats, detail) = measure(RUNS, || async {
-        canopy_api::routes::sessions::detail(&*query, ORG, &long.id)
+        canopy_api::routes::sessions::detail(&*query, ORG, &long.id, false)
             .await
             .context("session detail")
     })
     .await?;
-    let calls = detail.requests.len();
+    let json = serde_json::to_vec(&detail)?;
     rows.push(row(
-        "session detail, 1,000 calls",
+        "session page data, 1,000 calls",
         Some(30.0),
         stats,
-        format!("{calls} calls"),
+        format!(
+            "{} calls, {} KB JSON, {} KB gzip",
+            detail.requests.len(),
+            json.len() / 1000,
+            gzipped(&json)? / 1000
+        ),
+    ));
+    let (stats, detail) = measure(RUNS, || async {
+        canopy_api::routes::sessions::detail(&*query, ORG, &long.id, true)
+            .await
+            .context("session detail")
+    })
+    .await?;
+    let json = serde_json::to_vec(&detail)?;
+    rows.push(row(
+        "session detail with bodies, 1,000 calls",
+        None,
+        stats,
+        format!(
+            "{} KB JSON, {} KB gzip",
+            json.len() / 1000,
+            gzipped(&json)? / 1000
+        ),
     ));
     // Where the detail's time goes: the store's reads of the session's calls and their scores.
     let (stats, calls) = measure(RUNS, || query.session_calls(ORG, &long.id)).await?;
@@ -306,4 +330,12 @@ async fn open_or_generate(
     store.analyze().await?;
     store.close().await;
     Ok(Some(rate))
+}
+
+/// The size of `bytes` gzipped at the fastest level, as Canopy's API sends it.
+fn gzipped(bytes: &[u8]) -> anyhow::Result<usize> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes)?;
+    Ok(encoder.finish()?.len())
 }

@@ -223,10 +223,8 @@ impl Client {
         let statement = format!("INSERT INTO {table} ({columns}) FORMAT JSONEachRow");
         // Synchronous inserts: an asynchronous one (the default of recent servers) would be
         // acknowledged before it is readable, and its deduplication token ignored.
-        let mut settings: Vec<Setting<'_>> = vec![
-            ("input_format_null_as_default", "0"),
-            ("async_insert", "0"),
-        ];
+        let mut settings: Vec<Setting<'_>> =
+            vec![("input_format_null_as_default", "0"), ("async_insert", "0")];
         if let Some(token) = token {
             settings.push(("insert_deduplication_token", token));
             settings.push(("deduplicate_blocks_in_dependent_materialized_views", "1"));

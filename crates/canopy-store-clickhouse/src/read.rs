@@ -128,13 +128,18 @@ impl Query for ClickHouseStore {
 
     #[tracing::instrument(skip_all)]
     async fn session_calls(&self, org_id: &str, session_id: &str) -> Result<Vec<CallRecord>> {
-        let mut q = sql(format!(
-            "SELECT {} FROM calls c WHERE c.org_id = ",
-            call_columns()
-        ));
-        q.bind(org_id).push(" AND c.session_id = ").bind(session_id);
-        q.push(" ORDER BY c.created_at, c.id");
+        let q = session_query(org_id, session_id);
         self.calls_with_bodies(&q, "session_calls").await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn session_calls_without_bodies(
+        &self,
+        org_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<CallRecord>> {
+        let q = session_query(org_id, session_id);
+        self.calls_with(&q, "session_calls", false).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -252,8 +257,18 @@ impl ClickHouseStore {
         q: &Sql<'_>,
         what: &'static str,
     ) -> Result<Vec<CallRecord>> {
+        self.calls_with(q, what, true).await
+    }
+
+    /// [`ClickHouseStore::calls_with_bodies`], with the bodies' text (`text`) or without.
+    async fn calls_with(
+        &self,
+        q: &Sql<'_>,
+        what: &'static str,
+        text: bool,
+    ) -> Result<Vec<CallRecord>> {
         let rows: Vec<CallRow> = self.client.rows(q).await.map_err(read_err(what))?;
-        let mut bodies = self.bodies(&rows).await.map_err(read_err(what))?;
+        let mut bodies = self.bodies(&rows, text).await.map_err(read_err(what))?;
         rows.into_iter()
             .map(|row| {
                 let body = bodies.remove(&(row.org_id.clone(), row.id.clone(), row.created_at));
@@ -262,10 +277,11 @@ impl ClickHouseStore {
             .collect()
     }
 
-    /// The bodies of `calls`, by (organisation, id, start).
+    /// The bodies of `calls`, by (organisation, id, start); their text only with `text`.
     async fn bodies(
         &self,
         calls: &[CallRow],
+        text: bool,
     ) -> std::result::Result<HashMap<(String, String, i64), BodyRow>, ChError> {
         let mut by_org: BTreeMap<&str, Vec<&CallRow>> = BTreeMap::new();
         for call in calls {
@@ -277,10 +293,18 @@ impl ClickHouseStore {
             for chunk in calls.chunks(1_000) {
                 let first = chunk.iter().map(|c| c.created_at).min().unwrap_or(0);
                 let last = chunk.iter().map(|c| c.created_at).max().unwrap_or(0);
+                let (request, response) = if text {
+                    ("request_body", "response_body")
+                } else {
+                    (
+                        "CAST(NULL, 'Nullable(String)') AS request_body",
+                        "CAST(NULL, 'Nullable(String)') AS response_body",
+                    )
+                };
                 let mut q = sql(format!(
-                    "SELECT {} FROM call_bodies WHERE org_id = ",
-                    "org_id, id, created_at, request_body, request_truncated, request_omitted, \
-                     response_body, response_truncated, response_omitted, request_headers"
+                    "SELECT org_id, id, created_at, {request}, request_truncated, \
+                     request_omitted, {response}, response_truncated, response_omitted, \
+                     request_headers FROM call_bodies WHERE org_id = "
                 ));
                 q.bind(org)
                     .push(" AND created_at >= ")
@@ -298,6 +322,17 @@ impl ClickHouseStore {
         }
         Ok(out)
     }
+}
+
+/// The calls of one session, oldest first, selecting [`call_columns`].
+fn session_query(org_id: &str, session_id: &str) -> Sql<'static> {
+    let mut q = sql(format!(
+        "SELECT {} FROM calls c WHERE c.org_id = ",
+        call_columns()
+    ));
+    q.bind(org_id).push(" AND c.session_id = ").bind(session_id);
+    q.push(" ORDER BY c.created_at, c.id");
+    q
 }
 
 /// Binds each item, separated by commas.

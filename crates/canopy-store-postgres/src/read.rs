@@ -28,6 +28,18 @@ pub(crate) const CALL_COLUMNS: &str = "c.id, c.org_id, c.key_id, c.created_at, \
     b.request_body, b.request_truncated, b.request_omitted, b.response_body, \
     b.response_truncated, b.response_omitted, b.request_headers::text AS request_headers";
 
+/// [`CALL_COLUMNS`] without the bodies' text.
+pub(crate) const CALL_COLUMNS_WITHOUT_BODIES: &str = "c.id, c.org_id, c.key_id, c.created_at, \
+    c.response_created_at, c.latency_ms, c.time_to_first_token_ms, c.provider, c.target_url, \
+    c.request_path, c.method, c.status, c.is_stream, c.request_model, c.response_model, \
+    c.pricing_model, c.prompt_tokens, c.completion_tokens, c.cache_read_tokens, \
+    c.cache_write_tokens, c.cache_write_1h_tokens, c.reasoning_tokens, c.audio_input_tokens, \
+    c.audio_output_tokens, c.usage_source, c.cost_nano, c.session_id, c.session_path, \
+    c.session_name, c.user_id, c.prompt_id, c.properties::text AS properties, c.error, c.kind, \
+    NULL::text AS request_body, b.request_truncated, b.request_omitted, \
+    NULL::text AS response_body, b.response_truncated, b.response_omitted, \
+    b.request_headers::text AS request_headers";
+
 /// The join of calls `c` with their bodies `b`.
 pub(crate) const CALLS_WITH_BODIES: &str = "calls c LEFT JOIN call_bodies b \
     ON b.org_id = c.org_id AND b.id = c.id AND b.created_at = c.created_at";
@@ -77,13 +89,20 @@ impl Query for PostgresStore {
             "SELECT {CALL_COLUMNS} FROM {CALLS_WITH_BODIES} \
              WHERE c.org_id = $1 AND c.session_id = $2 ORDER BY c.created_at, c.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(org_id)
-            .bind(text(session_id))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(read_err("session_calls"))?;
-        rows.iter().map(call_from_row).collect()
+        self.session_rows(sql, org_id, session_id).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn session_calls_without_bodies(
+        &self,
+        org_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<CallRecord>> {
+        let sql = format!(
+            "SELECT {CALL_COLUMNS_WITHOUT_BODIES} FROM {CALLS_WITH_BODIES} \
+             WHERE c.org_id = $1 AND c.session_id = $2 ORDER BY c.created_at, c.id"
+        );
+        self.session_rows(sql, org_id, session_id).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -179,6 +198,25 @@ impl Query for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(read_err("session_tags"))
+    }
+}
+
+impl PostgresStore {
+    /// A session's calls, read by `sql` (binding the organisation, then the session).
+    async fn session_rows(
+        &self,
+        sql: String,
+        org_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<CallRecord>> {
+        // Built from constants only; every value is bound.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(org_id)
+            .bind(text(session_id))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(read_err("session_calls"))?;
+        rows.iter().map(call_from_row).collect()
     }
 }
 

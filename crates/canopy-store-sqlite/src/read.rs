@@ -33,6 +33,17 @@ pub(crate) const CALL_JSON: &str = "json_array(c.id, c.org_id, c.key_id, c.creat
     b.request_truncated, b.request_omitted, b.response_truncated, \
     b.response_omitted, b.request_headers) AS call, b.request_body, b.response_body";
 
+/// [`CALL_JSON`] without the bodies' text.
+pub(crate) const CALL_JSON_WITHOUT_BODIES: &str = "json_array(c.id, c.org_id, c.key_id, \
+    c.created_at, c.response_created_at, c.latency_ms, c.time_to_first_token_ms, c.provider, \
+    c.target_url, c.request_path, c.method, c.status, c.is_stream, c.request_model, \
+    c.response_model, c.pricing_model, c.prompt_tokens, c.completion_tokens, \
+    c.cache_read_tokens, c.cache_write_tokens, c.cache_write_1h_tokens, c.reasoning_tokens, \
+    c.audio_input_tokens, c.audio_output_tokens, c.usage_source, c.cost_nano, c.session_id, \
+    c.session_path, c.session_name, c.user_id, c.prompt_id, c.properties, c.error, c.kind, \
+    b.request_truncated, b.request_omitted, b.response_truncated, b.response_omitted, \
+    b.request_headers) AS call, NULL AS request_body, NULL AS response_body";
+
 /// The columns a [`SessionSummary`] is read from, over sessions aliased `s`.
 pub(crate) const SESSION_COLUMNS: &str = "s.session_id, s.name, s.first_request_at, \
     s.last_request_at, s.last_response_at, s.request_count, s.error_count, s.prompt_tokens, \
@@ -75,24 +86,24 @@ impl Query for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn session_calls(&self, org_id: &str, session_id: &str) -> Result<Vec<CallRecord>> {
-        // No ORDER BY: sorting whole rows (bodies included) in SQLite costs more than reading
-        // them. The index yields them by start already; ties are put in id order below.
         let sql = format!(
-            "SELECT {CALL_JSON} FROM calls c LEFT JOIN call_bodies b ON b.org_id = c.org_id AND b.id = c.id \
-             WHERE c.org_id = ? AND c.session_id = ?"
+            "SELECT {CALL_JSON} FROM calls c LEFT JOIN call_bodies b ON b.org_id = c.org_id \
+             AND b.id = c.id WHERE c.org_id = ? AND c.session_id = ?"
         );
-        // Built from constants only; every value is bound.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(org_id)
-            .bind(session_id)
-            .fetch_all(&self.readers)
-            .await
-            .map_err(read_err("session_calls"))?;
-        let mut calls = rows.iter().map(call_from_row).collect::<Result<Vec<_>>>()?;
-        // The order `ORDER BY c.created_at, c.id` gives: ids are stored hyphenated and
-        // lower-case, so their text order is their UUID order.
-        calls.sort_by_key(|c| (c.created_at_ms, c.id));
-        Ok(calls)
+        self.session_rows(sql, org_id, session_id).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn session_calls_without_bodies(
+        &self,
+        org_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<CallRecord>> {
+        let sql = format!(
+            "SELECT {CALL_JSON_WITHOUT_BODIES} FROM calls c LEFT JOIN call_bodies b \
+             ON b.org_id = c.org_id AND b.id = c.id WHERE c.org_id = ? AND c.session_id = ?"
+        );
+        self.session_rows(sql, org_id, session_id).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -326,6 +337,31 @@ fn json_map(text: Option<String>) -> Result<BTreeMap<String, String>> {
     text.map_or(Ok(BTreeMap::new()), |t| {
         serde_json::from_str(&t).map_err(|e| corrupt("call json", e))
     })
+}
+
+impl SqliteStore {
+    /// A session's calls, read by `sql` (binding the organisation, then the session).
+    async fn session_rows(
+        &self,
+        sql: String,
+        org_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<CallRecord>> {
+        // No ORDER BY: sorting whole rows (bodies included) in SQLite costs more than reading
+        // them. The index yields them by start already; ties are put in id order below.
+        // Built from constants only; every value is bound.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(org_id)
+            .bind(session_id)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(read_err("session_calls"))?;
+        let mut calls = rows.iter().map(call_from_row).collect::<Result<Vec<_>>>()?;
+        // The order `ORDER BY c.created_at, c.id` gives: ids are stored hyphenated and
+        // lower-case, so their text order is their UUID order.
+        calls.sort_by_key(|c| (c.created_at_ms, c.id));
+        Ok(calls)
+    }
 }
 
 pub(crate) fn session_from_row(row: &SqliteRow) -> Result<SessionSummary> {

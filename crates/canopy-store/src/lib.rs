@@ -73,6 +73,23 @@ pub trait Query: Send + Sync + 'static {
     /// A session's calls with their bodies, oldest first.
     async fn session_calls(&self, org_id: &str, session_id: &str) -> Result<Vec<CallRecord>>;
 
+    /// A session's calls without the text of their bodies (`text` is `None`; the truncated and
+    /// omitted flags and the request headers stay), oldest first: what a session's tree,
+    /// timeline and figures need, without reading its prompts and answers. Engines that keep
+    /// bodies apart override this to leave them unread.
+    async fn session_calls_without_bodies(
+        &self,
+        org_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<CallRecord>> {
+        let mut calls = self.session_calls(org_id, session_id).await?;
+        for call in &mut calls {
+            call.request_body.text = None;
+            call.response_body.text = None;
+        }
+        Ok(calls)
+    }
+
     /// How many calls the organisation has.
     async fn count_calls(&self, org_id: &str) -> Result<u64>;
 

@@ -401,6 +401,15 @@ pub fn session_detail(
     }
 }
 
+/// Query parameters of `GET /v1/session/{id}`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SessionDetailParams {
+    /// Include each call's request and response bodies (default: left out, `null`, so that a
+    /// large session stays light; `GET /v1/request/{id}` gives one call's).
+    pub include_bodies: Option<bool>,
+}
+
 /// Query parameters of `GET /v1/analytics/sessions`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -7,13 +7,13 @@ use canopy_store::query::histogram::{self, Cut};
 use crate::ApiState;
 use crate::dto::request::request_row;
 use crate::dto::session::{
-    AverageRow, Averages, SessionCount, SessionDetail, SessionMetrics, SessionNameEntry,
-    SessionNameParams, SessionQueryParams, SessionRow, histogram_rows, name_entry, session_detail,
-    session_row,
+    AverageRow, Averages, SessionCount, SessionDetail, SessionDetailParams, SessionMetrics,
+    SessionNameEntry, SessionNameParams, SessionQueryParams, SessionRow, histogram_rows,
+    name_entry, session_detail, session_row,
 };
 use crate::dto::{mean, usd};
 use crate::error::{ApiError, ApiResult, Envelope, done_or_not_found, ok};
-use crate::extract::{ApiJson, ApiPath, Org};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Org};
 use crate::openapi::{Done, ErrorEnvelope};
 use crate::replay::{ReplayParams, ReplayResult};
 
@@ -109,28 +109,38 @@ pub async fn metrics(
     }))
 }
 
-/// One session with its server-built tree, per-node roll-ups, timeline and calls.
-#[utoipa::path(get, operation_id = "getSession", path = "/api/v1/session/{id}", params(("id" = String, Path, description = "The session id")),
+/// One session with its server-built tree, per-node roll-ups, timeline and calls; the calls'
+/// bodies only when asked for (`?include_bodies=true`).
+#[utoipa::path(get, operation_id = "getSession", path = "/api/v1/session/{id}",
+    params(("id" = String, Path, description = "The session id"), SessionDetailParams),
     responses((status = 200, body = Envelope<SessionDetail>), (status = 404, body = ErrorEnvelope)))]
 pub async fn get(
     State(state): State<ApiState>,
     Org(org): Org,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<SessionDetailParams>,
 ) -> ApiResult<Json<Envelope<SessionDetail>>> {
-    Ok(ok(detail(&*state.query, &org.org_id, &id).await?))
+    let bodies = params.include_bodies.unwrap_or(false);
+    Ok(ok(detail(&*state.query, &org.org_id, &id, bodies).await?))
 }
 
-/// Builds a session's detail object; the CLI prints the same.
+/// Builds a session's detail object, with the calls' bodies or without; the CLI prints the
+/// same.
 pub async fn detail(
     query: &dyn canopy_store::Query,
     org_id: &str,
     id: &str,
+    bodies: bool,
 ) -> ApiResult<SessionDetail> {
     let summary = query
         .get_session(org_id, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no session `{id}`")))?;
-    let calls = query.session_calls(org_id, id).await?;
+    let calls = if bodies {
+        query.session_calls(org_id, id).await?
+    } else {
+        query.session_calls_without_bodies(org_id, id).await?
+    };
     let tags = query.session_tags(org_id, id).await?;
     let ids: Vec<_> = calls.iter().map(|c| c.id).collect();
     let scores = query.call_scores(org_id, &ids).await?;

@@ -112,6 +112,42 @@ pub async fn session_calls_come_in_start_order_then_id(e: Engine) {
     assert!(none.is_empty(), "an unknown session has no calls");
 }
 
+/// `session_calls_without_bodies` is `session_calls` with the bodies' text left out: the same
+/// calls, fields, flags, headers and order; scoped like every read.
+pub async fn session_calls_without_bodies_leave_only_the_text_out(e: Engine) {
+    let calls: Vec<CallRecord> = [200, 0, 100]
+        .into_iter()
+        .map(|offset| sample_call(ORG, Some("s"), T0 + offset))
+        .collect();
+    e.write(&calls).await;
+    e.write(&[sample_call("org-other", Some("s"), T0)]).await;
+    let full = e
+        .query
+        .session_calls(ORG, "s")
+        .await
+        .expect("session_calls");
+    let light = e
+        .query
+        .session_calls_without_bodies(ORG, "s")
+        .await
+        .expect("session_calls_without_bodies");
+    let expected: Vec<CallRecord> = full
+        .into_iter()
+        .map(|mut c| {
+            assert!(c.request_body.text.is_some(), "the sample has bodies");
+            c.request_body.text = None;
+            c.response_body.text = None;
+            c
+        })
+        .collect();
+    assert_eq!(light, expected);
+    let none = e.query.session_calls_without_bodies("org-none", "s").await;
+    assert!(
+        none.expect("calls").is_empty(),
+        "scoped to the organisation"
+    );
+}
+
 /// `count_calls` counts every call of the organisation, with or without a session.
 pub async fn count_calls_counts_the_organisations_calls(e: Engine) {
     assert_eq!(e.query.count_calls(ORG).await.expect("count"), 0);

@@ -128,6 +128,7 @@ macro_rules! conformance_tests {
                 a_call_reads_back_exactly_as_written,
                 get_call_is_scoped_to_its_organisation,
                 session_calls_come_in_start_order_then_id,
+                session_calls_without_bodies_leave_only_the_text_out,
                 count_calls_counts_the_organisations_calls,
                 query_calls_sorts_by_every_key_both_ways,
                 query_calls_pages_with_limit_and_offset,

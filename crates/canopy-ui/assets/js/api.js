@@ -97,7 +97,7 @@ export const sessionNames = (body) => post('/v1/session/name/query', { timezoneD
 /** Histograms of calls, duration and cost per session. */
 export const sessionMetrics = (body) => post('/v1/session/metrics/query', { timezoneDifference: 0, ...body });
 /** One session: totals, tags, tree, timeline and calls. */
-export const getSession = (id) => call('GET', `/v1/session/${enc(id)}`);
+export const getSession = (id) => call('GET', `/v1/session/${enc(id)}?include_bodies=true`);
 /** One call with its bodies. */
 export const getRequest = (id) => call('GET', `/v1/request/${enc(id)}`);
 /** Rates a session. */

@@ -78,7 +78,8 @@ pub async fn show(settings: &Settings, args: SessionsShowArgs) -> anyhow::Result
         None => {
             let store = commands::open_existing_store(settings).await?;
             let org = org_id(&store, &args.source).await?;
-            let detail = canopy_api::routes::sessions::detail(&*store.query, &org, &args.id).await;
+            let detail =
+                canopy_api::routes::sessions::detail(&*store.query, &org, &args.id, false).await;
             store.close().await;
             detail.map_err(|e| anyhow::anyhow!("{e}"))?
         }

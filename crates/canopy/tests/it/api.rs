@@ -578,3 +578,34 @@ async fn api_and_dashboard_answers_are_compressed_and_proxied_answers_are_not() 
     let body: Value = proxied.json().await.unwrap();
     assert_eq!(body["object"], "chat.completion");
 }
+
+#[tokio::test]
+async fn a_session_leaves_bodies_out_unless_asked() {
+    let app = TestApp::spawn().await;
+    let ids = seed(&app, "light").await;
+    let (status, light) = get(&app, "/v1/session/light").await;
+    assert_eq!(status, 200);
+    let (_, full) = get(&app, "/v1/session/light?include_bodies=true").await;
+    let light = &light["data"];
+    let full = &full["data"];
+    assert_eq!(light["session"], full["session"]);
+    assert_eq!(light["tree"], full["tree"]);
+    assert_eq!(light["requests"].as_array().unwrap().len(), ids.len());
+    for (l, f) in light["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(full["requests"].as_array().unwrap())
+    {
+        assert_eq!(l["request_id"], f["request_id"]);
+        assert_eq!(l["request_body"], Value::Null);
+        assert_eq!(l["response_body"], Value::Null);
+        assert!(f["request_body"]["messages"].is_array(), "{f}");
+        assert_eq!(l["cost"], f["cost"]);
+        assert_eq!(l["prompt_tokens"], f["prompt_tokens"]);
+    }
+    // One call's bodies, as the dashboard fetches them when a call is opened.
+    let (status, one) = get(&app, &format!("/v1/request/{}", ids[0])).await;
+    assert_eq!(status, 200);
+    assert!(one["data"]["request_body"]["messages"].is_array(), "{one}");
+}
