@@ -31,11 +31,18 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool, Postgres, Row};
 
 /// The engine's migrations, oldest first. Never edit a released one; add a new file.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 20261201000000,
-    name: "init",
-    sql: include_str!("../migrations/20261201000000_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 20261201000000,
+        name: "init",
+        sql: include_str!("../migrations/20261201000000_init.sql"),
+    },
+    Migration {
+        version: 20261202000000,
+        name: "ids_in_byte_order",
+        sql: include_str!("../migrations/20261202000000_ids_in_byte_order.sql"),
+    },
+];
 
 /// The advisory lock gateways take while they migrate (an arbitrary constant of Canopy's).
 const MIGRATION_LOCK: i64 = 0x63616e6f_70790001;
