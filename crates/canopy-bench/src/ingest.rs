@@ -48,7 +48,7 @@ async fn open(url: Option<&str>, dir: &tempfile::TempDir) -> anyhow::Result<Stor
 
 /// Runs both measurements over `n` records and prints one line for each. On a given store the
 /// two runs write different organisations, so the second starts from new sessions too.
-pub async fn run(n: usize, url: Option<&str>) -> anyhow::Result<()> {
+pub async fn run(n: usize, url: Option<&str>, in_flight: usize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let run_id = CallId::new().to_string();
 
@@ -73,6 +73,7 @@ pub async fn run(n: usize, url: Option<&str>) -> anyhow::Result<()> {
     let spool = Arc::new(Spool::open(dir.path().join("spool"))?);
     let config = WriterConfig {
         queue_capacity: n + 1,
+        in_flight: in_flight.max(1),
         ..WriterConfig::default()
     };
     let tracker = TaskTracker::new();
@@ -88,7 +89,7 @@ pub async fn run(n: usize, url: Option<&str>) -> anyhow::Result<()> {
     let rate = n as f64 / elapsed.as_secs_f64();
     writeln!(
         out,
-        "through the batching writer:                 {n} records in {elapsed:.2?} = {rate:.0} records/s (spooled: {})",
+        "through the batching writer ({in_flight} in flight):   {n} records in {elapsed:.2?} = {rate:.0} records/s (spooled: {})",
         spool.appended()
     )?;
     writer.shutdown().await;
