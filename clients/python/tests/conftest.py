@@ -48,6 +48,17 @@ class Api:
     def post(self, path: str, body: Any) -> Any:
         return compat.http_json("POST", f"{self.url}{path}", body, headers=self.headers)["data"]
 
+    def until(self, path: str, done, body: Any = None, **params: Any) -> Any:
+        """`GET path` (`POST` when given a body) once `done(answer)` holds (polled, bounded)."""
+        deadline = time.monotonic() + RECORD_TIMEOUT_S
+        while True:
+            answer = self.get(path, **params) if body is None else self.post(path, body)
+            if done(answer):
+                return answer
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{path} {params or body} still answered {answer} after {RECORD_TIMEOUT_S}s")
+            time.sleep(0.02)
+
     def session(self, session_id: str, requests: int) -> dict:
         """`GET /api/v1/session/{id}` once it holds `requests` calls (polled, bounded)."""
         deadline = time.monotonic() + RECORD_TIMEOUT_S

@@ -62,7 +62,9 @@ def test_create_takes_the_session_fields_and_sends_nothing_extra_upstream(canopy
         assert not [h for h in seen["headers"] if h.startswith("helicone-")], seen["headers"]
         assert seen["headers"]["authorization"] == f"Bearer {OPENAI_KEY}"
     # Sessions of the entity are found as InfraPrism's analytics API finds them.
-    found = api.get("/api/v1/analytics/sessions", entity_type="customer", entity_id="acme-corp")
+    found = api.until(
+        "/api/v1/analytics/sessions", lambda found: len(found) == 1, entity_type="customer", entity_id="acme-corp"
+    )
     assert [s["session_id"] for s in found] == [sid]
     assert api.get("/api/v1/analytics/sessions", entity_type="user", entity_id="u-42")[0]["session_id"] == sid
 
@@ -94,8 +96,7 @@ def test_session_context_applies_to_every_call_and_nests(canopy, api):
     assert by_path["/outline"]["properties"]["feature"] == "courses"
     assert by_path["/outline"]["properties"]["step"] == "outline"
     assert "step" not in by_path["/abstract"]["properties"]
-    calls = api.post("/api/v1/request/query", {"filter": "all", "limit": 10})
-    assert len(calls) == 4
+    calls = api.until("/api/v1/request/query", lambda calls: len(calls) == 4, {"filter": "all", "limit": 10})
     assert sum(1 for c in calls if c["session_id"] is None) == 1
 
 
