@@ -60,12 +60,14 @@ class Api:
             time.sleep(0.02)
 
     def session(self, session_id: str, requests: int) -> dict:
-        """`GET /api/v1/session/{id}` once it holds `requests` calls (polled, bounded)."""
+        """`GET /api/v1/session/{id}`, bodies included, once it holds `requests` calls (polled,
+        bounded)."""
         deadline = time.monotonic() + RECORD_TIMEOUT_S
         seen: Any = None
         while time.monotonic() < deadline:
             try:
-                seen = self.get(f"/api/v1/session/{urllib.parse.quote(session_id, safe='')}")
+                # Bodies are asked for; a server that always sends them ignores the parameter.
+                seen = self.get(f"/api/v1/session/{urllib.parse.quote(session_id, safe='')}", include_bodies="true")
             except urllib.error.HTTPError as e:
                 if e.code != 404:
                     raise
