@@ -16,7 +16,11 @@
 #  5. The SDK compatibility suite (official OpenAI and Anthropic Python SDKs against the debug
 #     binary of step 3) on SQLite, PostgreSQL and ClickHouse; it installs the SDKs into
 #     ${CANOPY_VENV:-.venv} on its first run.
-#  6. The dashboard's browser tests (Playwright driving Debian's Chromium).
+#  6. The client helpers (clients/run-tests.sh): the Python package's pytest suite, in the same
+#     virtualenv with the package installed editable, and the TypeScript package's, after
+#     `npm ci`, built with tsc and run by node's test runner; both against the debug binary on
+#     SQLite.
+#  7. The dashboard's browser tests (Playwright driving Debian's Chromium).
 #
 # Redis-backed tests start their own redis-server through canopy-testkit. Rust tests run under
 # cargo-nextest when it is installed (one process per test), else under cargo test.
@@ -81,6 +85,9 @@ step "SDK compatibility suite on PostgreSQL"
 CANOPY_TEST_STORE=postgres bash tests/compat/run.sh
 step "SDK compatibility suite on ClickHouse"
 CANOPY_TEST_STORE=clickhouse bash tests/compat/run.sh
+
+step "Client helpers"
+bash clients/run-tests.sh
 
 step "Browser tests"
 if [ ! -d ui-tests/node_modules/playwright-core ]; then

@@ -330,7 +330,7 @@ test("InfraPrism's chatbot, written with CanopyOpenAI, makes one session per con
   );
 });
 
-test("canopyKey and CANOPY_API_KEY travel as Helicone-Auth; a path in baseURL is kept", () => {
+test("canopyKey travels as Helicone-Auth; a bare baseURL gets the route, one with a path is kept", () => {
   const keyed = new CanopyOpenAI({ baseURL: "http://127.0.0.1:1", canopyKey: "ck-1", apiKey: "sk" });
   assert.equal(keyed.baseURL, "http://127.0.0.1:1/v1");
   const routed = new CanopyAnthropic({ baseURL: "http://127.0.0.1:1/my-route", apiKey: "sk" });
