@@ -168,10 +168,20 @@ def test_with_raw_response_and_wrap_of_an_existing_client(canopy, api):
         session_path="/copied",
         extra_headers={"Helicone-Session-Path": "/explicit"},
     )
-    detail = api.session(sid, requests=2)
+    # A copy of a Canopy client is a Canopy client, at the same address, with the same key.
+    copied = cp.CanopyOpenAI(base_url=canopy.url, canopy_key="ck", max_retries=0).with_options(timeout=30)
+    assert isinstance(copied, cp.CanopyOpenAI)
+    assert str(copied.base_url) == f"{canopy.openai_url}/"
+    assert copied.default_headers["Helicone-Auth"] == "Bearer ck"
+    copied.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, session_id=sid, session_path="/copy")
+    claude = cp.CanopyAnthropic(base_url=canopy.url, max_retries=0).with_options(timeout=30)
+    claude.messages.create(
+        model="claude-haiku-4-5", max_tokens=16, messages=MESSAGES, session_id=sid, session_path="/claude-copy"
+    )
+    detail = api.session(sid, requests=4)
     assert detail["requests"][0]["request_id"] == call_id
     # Headers given explicitly win over the session fields.
-    assert [r["session_path"] for r in detail["requests"]] == ["/raw", "/explicit"]
+    assert [r["session_path"] for r in detail["requests"]] == ["/raw", "/explicit", "/copy", "/claude-copy"]
 
 
 def test_tool_and_retrieval_steps_join_the_session(canopy, api):

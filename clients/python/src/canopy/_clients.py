@@ -25,8 +25,9 @@ class _Wrapping:
         return wrap_attribute(value)
 
 
-def _client_options(route: str, base_url: Optional[str], canopy_key: Optional[str], kwargs: dict) -> dict:
-    url = _config.route_url(_config.base_url(base_url), route)
+def _client_options(route: str, base_url: Any, canopy_key: Optional[str], kwargs: dict) -> dict:
+    # The SDKs' `copy()`/`with_options()` hand the URL back as an `httpx.URL`.
+    url = _config.route_url(_config.base_url(str(base_url) if base_url is not None else None), route)
     headers = {**_config.auth_header(_config.api_key(canopy_key)), **(kwargs.pop("default_headers", None) or {})}
     return {"base_url": url, "default_headers": headers, **kwargs}
 
