@@ -330,14 +330,21 @@ test("InfraPrism's chatbot, written with CanopyOpenAI, makes one session per con
   );
 });
 
-test("canopyKey travels as Helicone-Auth; a bare baseURL gets the route, one with a path is kept", () => {
-  const keyed = new CanopyOpenAI({ baseURL: "http://127.0.0.1:1", canopyKey: "ck-1", apiKey: "sk" });
-  assert.equal(keyed.baseURL, "http://127.0.0.1:1/v1");
+test("canopyKey travels as Helicone-Auth; a bare baseURL gets the route, one with a path is kept", async () => {
+  const sent: Headers[] = [];
+  // The SDK's own `fetch` option shows what goes on the wire.
+  const spy: typeof fetch = async (input, init) => {
+    sent.push(new Headers(init?.headers));
+    return fetch(input, init);
+  };
+  const keyed = new CanopyOpenAI({ baseURL: stack.url, canopyKey: "ck-1", apiKey: OPENAI_KEY, maxRetries: 0, fetch: spy });
+  assert.equal(keyed.baseURL, `${stack.url}/v1`);
+  await keyed.chat.completions.create({ model: "gpt-4o-mini", messages: MESSAGES, session_id: "keyed-ts" });
+  assert.equal(sent[0]!.get("helicone-auth"), "Bearer ck-1");
+  assert.equal(sent[0]!.get("helicone-session-id"), "keyed-ts");
+  assert.equal(sent[0]!.get("authorization"), `Bearer ${OPENAI_KEY}`);
   const routed = new CanopyAnthropic({ baseURL: "http://127.0.0.1:1/my-route", apiKey: "sk" });
   assert.equal(routed.baseURL, "http://127.0.0.1:1/my-route");
   const plain = new CanopyAnthropic({ baseURL: "http://127.0.0.1:1/", apiKey: "sk" });
   assert.equal(plain.baseURL, "http://127.0.0.1:1/anthropic");
-  // The header is a default of the client: read it back through the SDK's request builder.
-  const headers = (keyed as unknown as { _options: { defaultHeaders: Record<string, string> } })._options.defaultHeaders;
-  assert.equal(headers["Helicone-Auth"], "Bearer ck-1");
 });
