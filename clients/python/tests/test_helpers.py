@@ -100,6 +100,27 @@ def test_session_context_applies_to_every_call_and_nests(canopy, api):
     assert sum(1 for c in calls if c["session_id"] is None) == 1
 
 
+def test_session_as_a_decorator_makes_one_session_per_call(canopy, api):
+    client = cp.CanopyOpenAI(base_url=canopy.url, max_retries=0)
+
+    @cp.session(session_name="Nightly report", properties={"job": "nightly"})
+    def report(day: str) -> str:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, session_path=f"/report/{day}")
+        return cp.current()["session_id"]
+
+    monday, tuesday = report("monday"), report("tuesday")
+    assert monday != tuesday
+    for sid, day in ((monday, "monday"), (tuesday, "tuesday")):
+        detail = api.session(sid, requests=1)
+        assert detail["session"]["session_name"] == "Nightly report"
+        assert detail["requests"][0]["session_path"] == f"/report/{day}"
+        assert detail["requests"][0]["properties"]["job"] == "nightly"
+    # Inside an enclosing session, the decorated function joins it.
+    with cp.session(session_id="outer-run"):
+        assert report("wednesday") == "outer-run"
+    assert api.session("outer-run", requests=1)["session"]["session_name"] == "Nightly report"
+
+
 def test_streams_work_and_are_recorded(canopy, api):
     client = cp.CanopyOpenAI(base_url=canopy.url, max_retries=0)
     claude = cp.CanopyAnthropic(base_url=canopy.url, max_retries=0)

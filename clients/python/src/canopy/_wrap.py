@@ -21,6 +21,12 @@ _RESOURCE_MODULES = ("openai.resources", "anthropic.resources")
 
 
 def _takes_extra_headers(func: Callable) -> bool:
+    # Bound methods are new objects on every access; their function is not.
+    return _signature_has_extra_headers(getattr(func, "__func__", func))
+
+
+@functools.lru_cache(maxsize=4096)
+def _signature_has_extra_headers(func: Callable) -> bool:
     try:
         return "extra_headers" in inspect.signature(func).parameters
     except (TypeError, ValueError):
