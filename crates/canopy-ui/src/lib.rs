@@ -6,8 +6,11 @@
 //! so editing a file and reloading the page is enough while working on the dashboard.
 //!
 //! Paths the dashboard claims (everything else stays with the proxy, the router's fallback):
-//! - `/` and `/ui`: the dashboard's page;
-//! - `/ui/assets/*`: the embedded files, with their MIME type and an `ETag` to revalidate;
+//! - `/` and `/ui`: the dashboard's page, whose asset links carry the version of the whole
+//!   asset set (`/ui/assets/v/<version>/…`; relative module imports inherit it);
+//! - `/ui/assets/v/<version>/*`: the embedded files, cached for a year as immutable, so a
+//!   reload asks for nothing but the page; a new build has a new version;
+//! - `/ui/assets/*`: the same files unversioned, revalidated by `ETag` on every use;
 //! - `/ui/*`: the dashboard's client-side routes (`/ui/sessions/{id}`, `/ui/metrics`), which
 //!   all answer with the page, whose script then shows the view the path names.
 //!
@@ -43,30 +46,106 @@ pub fn router() -> Router {
         .route("/", get(page))
         .route("/ui", get(page))
         .route("/ui/", get(page))
+        .route("/ui/assets/v/{version}/{*path}", get(versioned_asset))
         .route("/ui/assets/{*path}", get(asset))
         .route("/ui/{*route}", get(page))
 }
 
-/// The page, for `/` and every client-side route.
+/// The page, for `/` and every client-side route, its asset links versioned.
 async fn page(headers: HeaderMap) -> Response {
-    serve(INDEX, &headers)
+    let Some(file) = Assets::get(INDEX) else {
+        return (StatusCode::NOT_FOUND, "no dashboard page").into_response();
+    };
+    let version = version();
+    let page = String::from_utf8_lossy(&file.data)
+        .replace("/ui/assets/", &format!("/ui/assets/v/{version}/"));
+    let hash = ring::digest::digest(&ring::digest::SHA256, page.as_bytes());
+    let mut digest = [0_u8; 32];
+    digest.copy_from_slice(hash.as_ref());
+    respond(
+        INDEX,
+        page.into_bytes(),
+        &etag(&digest),
+        Caching::Revalidate,
+        &headers,
+    )
 }
 
 /// One embedded file, or 404 when there is none by that name.
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
-    serve(&path, &headers)
+    serve(&path, Caching::Revalidate, &headers)
 }
 
-/// Answers with the file at `path`: 304 when the client's copy is current, 404 when there is
-/// no such file. Files are revalidated on every use (`no-cache` with an `ETag` of their
-/// content), since their names carry no version.
-fn serve(path: &str, headers: &HeaderMap) -> Response {
+/// One embedded file under the asset set's version: immutable when the version is current
+/// (a page of an older build may still ask for an older one, which is then revalidated).
+async fn versioned_asset(
+    Path((asked, path)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let caching = if asked == version() {
+        Caching::Immutable
+    } else {
+        Caching::Revalidate
+    };
+    serve(&path, caching, &headers)
+}
+
+/// The version of the whole asset set: a digest of every file's name and content, so it
+/// changes whenever any file does.
+fn version() -> String {
+    let mut names: Vec<_> = Assets::iter().collect();
+    names.sort();
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for name in names {
+        if let Some(file) = Assets::get(&name) {
+            context.update(name.as_bytes());
+            context.update(&file.metadata.sha256_hash());
+        }
+    }
+    context
+        .finish()
+        .as_ref()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// How a file may be cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caching {
+    /// Revalidated on every use (`no-cache` with an `ETag`).
+    Revalidate,
+    /// Kept a year without asking: its URL changes when it does.
+    Immutable,
+}
+
+/// Answers with the file at `path`, or 404 when there is no such file.
+fn serve(path: &str, caching: Caching, headers: &HeaderMap) -> Response {
     let Some(file) = Assets::get(path) else {
         return (StatusCode::NOT_FOUND, "no such dashboard file").into_response();
     };
     let etag = etag(&file.metadata.sha256_hash());
+    respond(path, file.data.into_owned(), &etag, caching, headers)
+}
+
+/// Answers with `body` (the file at `path`): 304 when the client's copy is current.
+fn respond(
+    path: &str,
+    body: Vec<u8>,
+    etag: &str,
+    caching: Caching,
+    headers: &HeaderMap,
+) -> Response {
+    let cache_control = match caching {
+        Caching::Revalidate => "no-cache",
+        Caching::Immutable => "public, max-age=31536000, immutable",
+    };
     let common = [
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache_control),
+        ),
         (
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -80,7 +159,7 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
-    let etag = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let etag = HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("\"\""));
     if current {
         return (StatusCode::NOT_MODIFIED, common, [(header::ETAG, etag)]).into_response();
     }
@@ -89,7 +168,7 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
     (
         common,
         [(header::ETAG, etag), (header::CONTENT_TYPE, content_type)],
-        file.data.into_owned(),
+        body,
     )
         .into_response()
 }

@@ -36,7 +36,8 @@ async fn the_page_answers_at_the_root_and_at_every_client_route() {
         let (status, headers, body) = get_path(path, None).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
-        assert!(body.contains("/ui/assets/js/main.js"), "{path}: {body}");
+        let main = format!("/ui/assets/v/{}/js/main.js", version());
+        assert!(body.contains(&main), "{path}: {body}");
         assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
     }
 }
@@ -126,4 +127,38 @@ fn every_module_a_script_imports_exists() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn versioned_assets_are_immutable_and_the_page_names_the_current_version() {
+    let (_, _, page) = get_path("/", None).await;
+    let version = version();
+    assert_eq!(version.len(), 12);
+    for link in ["js/main.js", "css/app.css", "favicon.svg"] {
+        let path = format!("/ui/assets/v/{version}/{link}");
+        assert!(page.contains(&path), "{page}");
+        let (status, headers, body) = get_path(&path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(
+            headers[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        let (_, _, plain) = get_path(&format!("/ui/assets/{link}"), None).await;
+        assert_eq!(body, plain, "the same file as unversioned");
+    }
+    // A page of another build asks for its version: served, but revalidated.
+    let (status, headers, _) = get_path("/ui/assets/v/000000000000/js/main.js", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+    let (status, _, _) = get_path(&format!("/ui/assets/v/{version}/js/nope.js"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_page_revalidates_by_its_etag() {
+    let (_, headers, _) = get_path("/ui/sessions/x", None).await;
+    let etag = headers[header::ETAG].to_str().unwrap().to_owned();
+    let (status, _, body) = get_path("/ui/sessions/x", Some(&etag)).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
 }
