@@ -146,6 +146,8 @@ async fn versioned_assets_are_immutable_and_the_page_names_the_current_version()
         let (_, _, plain) = get_path(&format!("/ui/assets/{link}"), None).await;
         assert_eq!(body, plain, "the same file as unversioned");
     }
+    let preload = format!("<link rel=\"modulepreload\" href=\"/ui/assets/v/{version}/js/api.js\">");
+    assert!(page.contains(&preload), "every module is preloaded: {page}");
     // A page of another build asks for its version: served, but revalidated.
     let (status, headers, _) = get_path("/ui/assets/v/000000000000/js/main.js", None).await;
     assert_eq!(status, StatusCode::OK);
