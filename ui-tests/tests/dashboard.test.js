@@ -1,11 +1,12 @@
-// The dashboard against the demo's data, with keys off: the sessions list, a session's timeline,
-// tree and call detail, feedback and tags, a replay, the metrics page, and the dark theme.
+// The dashboard against the demo's data, with keys off: the sessions list, a session's trace
+// (its tree with each row's bar) driven by mouse and by keyboard, the call detail, feedback and
+// tags, a replay, the metrics page, and the dark theme.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { demoStack, browser, screenshot, api, ROOT } from './harness.js';
+import { demoStack, browser, screenshot, api, until, ROOT } from './harness.js';
 
 let stack;
 let b;
@@ -63,7 +64,7 @@ test('the sessions list shows both demo sessions with their figures', { timeout:
   assert.match(await page.locator('[data-test=name-picker]').innerText(), /Support Ticket · 2/);
 });
 
-test('a session shows its figures, one timeline bar per call, and its tree', { timeout: 60_000 }, async () => {
+test('a session shows its figures and its trace: the tree with one bar per call', { timeout: 60_000 }, async () => {
   await page.goto(`${stack.url}/`);
   await page.locator(`tr[data-session-id="${ticket}"] a`).click();
   await page.waitForURL(`**/ui/sessions/${ticket}`);
@@ -79,7 +80,8 @@ test('a session shows its figures, one timeline bar per call, and its tree', { t
   }
   assert.equal(await count('[data-row=tree][data-kind=call]'), 6);
   // Hovering a bar shows its details.
-  await page.locator('[data-test=timeline-bar]').nth(1).hover();
+  const classify = detail.timeline.find((t) => t.path === '/triage/classify').request_id;
+  await page.locator(`[data-test=timeline-bar][data-request-id="${classify}"]`).hover();
   await page.locator('[data-test=tooltip]').waitFor({ state: 'visible' });
   assert.match(await text('[data-test=tooltip]'), /\/triage\/classify[\s\S]*claude-haiku-4-5/);
 });
@@ -104,6 +106,112 @@ test('tree nodes collapse and expand, by mouse and by keyboard', { timeout: 60_0
   assert.equal(await count('[data-row=tree][data-kind=call]'), 6);
 });
 
+test('the trace is one Tab stop, driven by the arrow keys, Enter and Esc', { timeout: 60_000 }, async () => {
+  const detail = await api(`${stack.url}/api/v1/session/${ticket}`, 'GET');
+  await page.goto(`${stack.url}/ui/sessions/${ticket}`);
+  const tree = page.locator('[role=tree]');
+  await tree.locator('[role=treeitem]').first().waitFor();
+  assert.equal(await tree.getAttribute('aria-label'), 'Session trace');
+  // Levels and expanded state: the session is level 1, its paths below it, calls below those.
+  const level = (sel) => page.locator(sel).getAttribute('aria-level');
+  assert.equal(await level('[data-row=tree][data-path="/"]'), '1');
+  assert.equal(await level('[data-row=tree][data-path="/triage"]'), '2');
+  assert.equal(await level('[data-row=tree][data-path="/triage/classify"]'), '3');
+  const classify = detail.timeline.find((t) => t.path === '/triage/classify').request_id;
+  assert.equal(await level(`[data-row=tree][data-request-id="${classify}"]`), '4');
+  assert.equal(await page.locator('[data-row=tree][data-path="/triage"]').getAttribute('aria-expanded'), 'true');
+  assert.equal(await page.locator(`[data-row=tree][data-request-id="${classify}"]`).getAttribute('aria-expanded'), null);
+
+  // From the search box, Tab passes the toolbar and then enters the tree once, on its first row.
+  await page.focus('[data-test=trace-search]');
+  const inTree = () => page.evaluate(() => document.activeElement.getAttribute('role') === 'treeitem');
+  let tabs = 0;
+  while (!(await inTree()) && tabs < 12) {
+    await page.keyboard.press('Tab');
+    tabs += 1;
+  }
+  assert.ok(await inTree(), 'Tab reaches the tree');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.path), '/');
+  assert.equal(await page.locator('[role=tree] [tabindex="0"]').count(), 1, 'one row holds the Tab stop');
+  await page.keyboard.press('Tab');
+  assert.equal(await inTree(), false, 'one more Tab leaves the tree');
+  await page.keyboard.press('Shift+Tab');
+  assert.ok(await inTree());
+
+  // Down to /triage/classify's call, Enter opens it, Esc closes it and the focus stays there.
+  const focusedId = () => page.evaluate(() => document.activeElement.dataset.requestId || document.activeElement.dataset.path);
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await focusedId(), '/triage');
+  for (let i = 0; i < 4 && (await focusedId()) !== '/triage/classify'; i++) await page.keyboard.press('ArrowDown');
+  assert.equal(await focusedId(), '/triage/classify');
+  await page.keyboard.press('ArrowLeft');
+  assert.equal(await page.locator('[data-row=tree][data-path="/triage/classify"]').getAttribute('aria-expanded'), 'false');
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.locator('[data-row=tree][data-path="/triage/classify"]').getAttribute('aria-expanded'), 'true');
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await focusedId(), classify);
+  await page.keyboard.press('Enter');
+  await page.locator(`[data-test=call-detail][data-request-id="${classify}"] [data-test=conversation]`).waitFor();
+  assert.equal(await page.locator('[role=tree] [tabindex="0"]').count(), 1);
+  await page.keyboard.press('Escape');
+  await page.locator('[data-test=call-detail]').waitFor({ state: 'detached' });
+  assert.equal(await focusedId(), classify, 'the focus returns to the call');
+  assert.doesNotMatch(page.url(), /call=[0-9a-f]/);
+  await page.keyboard.press('End');
+  await page.keyboard.press('Home');
+  assert.equal(await focusedId(), '/');
+});
+
+test('the trace searches by path or model, shows errors only, and jumps to the next error', { timeout: 60_000 }, async () => {
+  const detail = await api(`${stack.url}/api/v1/session/${ticket}`, 'GET');
+  const calls = () => page.locator('[data-row=tree][data-kind=call]');
+  await page.fill('[data-test=trace-search]', 'haiku');
+  await until(async () => (await calls().count()) === detail.requests.filter((r) => /haiku/.test(r.model || '')).length, { what: 'haiku calls only' });
+  assert.ok(await calls().count() >= 1);
+  await page.fill('[data-test=trace-search]', '/respond/');
+  await until(async () => (await calls().count()) === detail.timeline.filter((t) => t.path.startsWith('/respond/')).length, { what: '/respond/ calls only' });
+  assert.equal(await count('[data-row=tree][data-path="/triage"]'), 0);
+  await page.fill('[data-test=trace-search]', '');
+  await page.check('[data-test=errors-only]');
+  const failed = detail.timeline.filter((t) => t.status >= 400);
+  assert.equal(failed.length, 1);
+  await until(async () => (await calls().count()) === 1, { what: 'the failed call only' });
+  assert.equal(await calls().first().getAttribute('data-request-id'), failed[0].request_id);
+  await page.uncheck('[data-test=errors-only]');
+  await until(async () => (await calls().count()) === 6, { what: 'every call again' });
+
+  await page.click('[data-test=next-error]');
+  await page.locator(`[data-test=call-detail][data-request-id="${failed[0].request_id}"]`).waitFor();
+  const row = page.locator(`[data-row=tree][data-request-id="${failed[0].request_id}"]`);
+  assert.equal(await row.getAttribute('aria-selected'), 'true');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.requestId), failed[0].request_id);
+
+  // The open call's style wins over hover.
+  const plain = await page.evaluate(() => getComputedStyle(document.body).getPropertyValue('--select'));
+  await row.hover();
+  const hovered = await row.evaluate((el) => getComputedStyle(el).backgroundColor);
+  const expected = await page.evaluate((c) => { const d = document.createElement('div'); d.style.background = c; document.body.append(d); const v = getComputedStyle(d).backgroundColor; d.remove(); return v; }, plain.trim());
+  assert.equal(hovered, expected);
+
+  // Every bar reaches 3:1 against the card behind it.
+  const ratios = await page.evaluate(() => {
+    const lum = (rgb) => {
+      const [r, g, b] = rgb.match(/\d+(\.\d+)?/g).slice(0, 3).map((v) => Number(v) / 255)
+        .map((c) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const card = lum(getComputedStyle(document.querySelector('.trace-card')).backgroundColor);
+    return [...document.querySelectorAll('.tr-bar')].map((el) => {
+      const l = lum(getComputedStyle(el).backgroundColor);
+      return (Math.max(l, card) + 0.05) / (Math.min(l, card) + 0.05);
+    });
+  });
+  assert.ok(ratios.length >= 6);
+  for (const r of ratios) assert.ok(r >= 3, `a bar's contrast is ${r.toFixed(2)}`);
+  await page.keyboard.press('Escape');
+  await page.locator('[data-test=call-detail]').waitFor({ state: 'detached' });
+});
+
 test('a call opens with its messages, tokens and cost, and its raw JSON on demand', { timeout: 60_000 }, async () => {
   const detail = await api(`${stack.url}/api/v1/session/${ticket}`, 'GET');
   const classify = detail.timeline.find((t) => t.path === '/triage/classify').request_id;
@@ -117,8 +225,9 @@ test('a call opens with its messages, tokens and cost, and its raw JSON on deman
   assert.equal(await panel.locator('[data-figure=completion-tokens] .figure-value').innerText(), '14');
   assert.equal(await panel.locator('[data-figure=call-cost] .figure-value').innerText(), '$0.000220');
   assert.match(page.url(), new RegExp(`call=${classify}`));
-  // The timeline marks the same call.
-  assert.equal(await count(`[data-row=timeline].selected[data-request-id="${classify}"]`), 1);
+  // The trace marks the call as the open one.
+  assert.equal(await count(`[data-row=tree].selected[aria-selected=true][data-request-id="${classify}"]`), 1);
+  assert.equal(await count('[data-row=tree][aria-selected=true]'), 1);
   await page.evaluate(() => window.scrollTo(0, 0));
   const file = await screenshot(page, 'session');
   assert.ok(statSync(file).size < 400_000, 'the README screenshot stays small');

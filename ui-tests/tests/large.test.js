@@ -1,5 +1,5 @@
-// A session of 10,000 calls stays light: the timeline and the tree render only the rows in
-// view, and scrolling brings the rest.
+// A session of 10,000 calls stays light: the trace renders only the rows in view, and
+// scrolling or the keyboard brings the rest.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,12 +67,10 @@ test('a 10,000-call session opens without 10,000 rows in the DOM', { timeout: 12
   await page.locator('[data-test=timeline-bar]').first().waitFor({ timeout: 60_000 });
   t.diagnostic(`the page showed its first bar ${Date.now() - started} ms after navigation`);
   assert.equal(await page.locator('[data-figure=calls] .figure-value').innerText(), '10,000');
-  const timelineRows = await rows('timeline');
   const treeRows = await rows('tree');
   const total = await elements();
-  t.diagnostic(`timeline rows ${timelineRows}, tree rows ${treeRows}, elements ${total}`);
-  assert.ok(timelineRows > 5 && timelineRows < 100, `timeline rows in the DOM: ${timelineRows}`);
-  assert.ok(treeRows > 5 && treeRows < 100, `tree rows in the DOM: ${treeRows}`);
+  t.diagnostic(`trace rows ${treeRows}, elements ${total}`);
+  assert.ok(treeRows > 5 && treeRows < 100, `trace rows in the DOM: ${treeRows}`);
   assert.ok(total < 3000, `elements in the page: ${total}`);
   await screenshot(page, 'large-session');
 
@@ -83,27 +81,42 @@ test('a 10,000-call session opens without 10,000 rows in the DOM', { timeout: 12
   await page.mouse.move(axis.x + axis.width / 20, axis.y + axis.height / 2, { steps: 4 });
   await page.mouse.up();
   await page.locator('[data-test=zoom-reset]').waitFor();
-  assert.ok(await rows('timeline') < 100);
+  assert.ok(await rows('tree') < 100);
   await page.click('[data-test=zoom-reset]');
   await page.locator('[data-test=zoom-reset]').waitFor({ state: 'hidden' });
 });
 
-test('the timeline scrolls to its last call, and the tree to its last row', { timeout: 120_000 }, async () => {
+test('the trace scrolls to its last row, and the keyboard walks it', { timeout: 120_000 }, async () => {
   const { page } = b;
-  await page.locator('.tl-rows').evaluate((el) => { el.scrollTop = el.scrollHeight; });
-  const last = page.locator(`[data-row=timeline][data-index="${CALLS - 1}"]`);
+  await page.click('[data-test=expand-all]');
+  await page.locator('.tr-rows').evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  // Every node is open: the session, /step, its 50 children and 10,000 calls.
+  const last = page.locator(`[data-row=tree][data-index="${CALLS + PATHS + 1}"]`);
   await last.waitFor();
-  assert.ok(await rows('timeline') < 100);
+  assert.ok(await rows('tree') < 100, 'the expanded trace is still windowed');
+  assert.ok(await elements() < 3000);
   await last.locator('[data-test=timeline-bar]').click();
   await page.locator('[data-test=call-detail] [data-test=conversation]').waitFor({ timeout: 30_000 });
 
-  await page.click('[data-test=expand-all]');
-  await page.locator('.tree-rows').evaluate((el) => { el.scrollTop = el.scrollHeight; });
-  // Every node is open: the session, /step, its 50 children and 10,000 calls.
-  await page.locator(`[data-row=tree][data-index="${CALLS + PATHS + 1}"]`).waitFor();
-  assert.ok(await rows('tree') < 100, 'the expanded tree is still windowed');
-  assert.ok(await elements() < 3000);
-  await page.locator('.tree-rows').evaluate((el) => { el.scrollTop = el.scrollHeight / 2; });
-  await page.locator('[data-row=tree][data-kind=call]').first().waitFor();
+  // The clicked row holds the Tab stop; Home goes to the top and End back to the last row.
+  assert.equal(await page.locator('[role=tree] [tabindex="0"]').count(), 1);
+  await last.focus();
+  await page.keyboard.press('Home');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.index), '0');
+  await page.keyboard.press('End');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.index), String(CALLS + PATHS + 1));
+  await page.keyboard.press('PageUp');
+  assert.ok(Number(await page.evaluate(() => document.activeElement.dataset.index)) < CALLS + PATHS + 1);
+  assert.ok(await rows('tree') < 100);
+
+  // Next error walks the failed calls in start order.
+  await page.click('[data-test=next-error]');
+  const first = await page.evaluate(() => document.activeElement.dataset.requestId);
+  assert.ok(first);
+  await page.locator(`[data-test=call-detail][data-request-id="${first}"]`).waitFor();
+  await page.click('[data-test=next-error]');
+  const second = await page.evaluate(() => document.activeElement.dataset.requestId);
+  assert.notEqual(second, first);
+  assert.equal(await page.locator(`[data-row=tree][data-request-id="${second}"]`).getAttribute('aria-selected'), 'true');
   assert.deepEqual(b.problems, []);
 });

@@ -1,21 +1,24 @@
 // A windowed list: only the rows in view (plus a few either side) exist in the DOM, so a
-// session of 10,000 calls scrolls as lightly as one of ten. Rows have one fixed height.
+// session of 10,000 calls scrolls as lightly as one of ten. Rows share one height, which the
+// owner may change (a phone lays rows out in two lines).
 
 import { h } from '../dom.js';
 
 /**
  * Creates the list. `renderRow(i)` builds row `i`; it is called again only after the row left
  * the window or after `refresh()`. `maxHeight()`, when given, caps the list's height (in pixels);
- * a shorter list takes its rows' height. Returns the scrolling element and the list's controls.
+ * a shorter list takes its rows' height. `onPaint()` runs after every paint. Returns the
+ * scrolling element and the list's controls.
  */
-export function virtualList({ rowHeight, renderRow, maxHeight, overscan = 8, className = '', label = '' }) {
-  const canvas = h('div', { class: 'vl-canvas' });
-  const element = h('div', { class: ['vl', className], 'aria-label': label || null }, canvas);
+export function virtualList({ rowHeight, renderRow, maxHeight, onPaint, overscan = 8, className = '', label = '', role = null }) {
+  const canvas = h('div', { class: 'vl-canvas', role: role ? 'presentation' : null });
+  const element = h('div', { class: ['vl', className], 'aria-label': label || null, role }, canvas);
   const rendered = new Map();
   let count = 0;
   let frame = 0;
 
   function paint() {
+    if (frame) cancelAnimationFrame(frame);
     frame = 0;
     const height = element.clientHeight || 640;
     const top = element.scrollTop;
@@ -41,10 +44,17 @@ export function virtualList({ rowHeight, renderRow, maxHeight, overscan = 8, cla
       canvas.insertBefore(row, before);
       rendered.set(i, row);
     }
+    if (onPaint) onPaint();
   }
 
   function schedule() {
     if (!frame) frame = requestAnimationFrame(paint);
+  }
+
+  function size() {
+    canvas.style.height = `${count * rowHeight}px`;
+    // A short list is as tall as its rows; a long one scrolls within `maxHeight`.
+    if (maxHeight) element.style.height = `${Math.max(rowHeight, Math.min(count * rowHeight, maxHeight()))}px`;
   }
 
   element.addEventListener('scroll', schedule, { passive: true });
@@ -56,9 +66,16 @@ export function virtualList({ rowHeight, renderRow, maxHeight, overscan = 8, cla
     /** Sets the number of rows and repaints every row. */
     setCount(n) {
       count = n;
-      canvas.style.height = `${n * rowHeight}px`;
-      // A short list is as tall as its rows; a long one scrolls within `maxHeight`.
-      if (maxHeight) element.style.height = `${Math.max(rowHeight, Math.min(n * rowHeight, maxHeight()))}px`;
+      size();
+      this.refresh();
+    },
+    /** Sets the rows' height (in pixels) and repaints every row. */
+    setRowHeight(px) {
+      if (px === rowHeight) return;
+      const first = Math.floor(element.scrollTop / rowHeight);
+      rowHeight = px;
+      size();
+      element.scrollTop = first * rowHeight;
       this.refresh();
     },
     /** Rebuilds the rows in view (after the data behind them changed). */

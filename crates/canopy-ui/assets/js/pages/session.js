@@ -1,12 +1,11 @@
-// One session: its figures, feedback and tags; the timeline of its calls; the tree the server
-// built; the detail of the chosen call; and replay.
+// One session: its figures, feedback and tags; its trace (the tree the server built, with each
+// row's bar on one time axis); the detail of the chosen call beside it; and replay.
 
 import { h, replace, figure, errorBox } from '../dom.js';
 import { getSession } from '../api.js';
 import { query, setQuery } from '../router.js';
 import { pathColors } from '../components/colors.js';
-import { timeline, legend } from '../components/timeline.js';
-import { sessionTree } from '../components/tree.js';
+import { traceView } from '../components/trace.js';
 import { callDetail } from '../components/detail.js';
 import { feedbackControl, tagsControl } from '../components/annotations.js';
 import { openReplay } from '../components/replay.js';
@@ -27,65 +26,60 @@ function figures(s) {
 function view(root, detail) {
   const s = detail.session;
   const requests = new Map(detail.requests.map((r) => [r.request_id, r]));
-  const durations = new Map(detail.timeline.map((t) => [t.request_id, t.duration_ms]));
   const colors = pathColors(detail.timeline.map((t) => t.path));
-  const legendColors = new Map(colors);
-  // Nodes without calls of their own take their colour from nowhere; give them one too.
-  const addPaths = (node) => { if (!colors.has(node.path) && node.path !== '/') colors.set(node.path, 'var(--muted)'); node.children.forEach(addPaths); };
-  addPaths(detail.tree);
 
-  const side = h('div', { class: 'detail-slot' },
-    h('div', { class: 'card placeholder', dataset: { test: 'detail-placeholder' } },
-      h('p', { class: 'muted', text: 'Choose a call in the tree or the timeline to see its messages, tokens and cost.' })));
+  const placeholder = () => h('div', { class: 'card placeholder', dataset: { test: 'detail-placeholder' } },
+    h('p', { class: 'muted', text: 'Choose a call in the trace to see its messages, tokens and cost.' }));
+  // Beside the trace on a wide screen; a full-screen sheet on a phone while a call is open.
+  const side = h('div', { class: 'detail-slot' }, placeholder());
 
-  let chart = null;
-  let tree = null;
-  const select = (id) => {
+  let trace = null;
+  let open = null;
+  const select = (id, { restoreFocus = false } = {}) => {
     setQuery({ ...Object.fromEntries(query()), call: id || '' });
-    if (!id) {
-      replace(side, h('div', { class: 'card placeholder' }, h('p', { class: 'muted', text: 'Choose a call in the tree or the timeline.' })));
-    } else {
-      replace(side, callDetail(id, { onClose: () => select(null) }));
-    }
-    chart.select(id);
-    tree.select(id);
+    open = id || null;
+    side.classList.toggle('sheet', Boolean(open));
+    document.body.classList.toggle('sheet-open', Boolean(open));
+    replace(side, open ? callDetail(open, { onClose: () => select(null, { restoreFocus: true }) }) : placeholder());
+    trace.select(open);
+    if (restoreFocus) trace.focus();
   };
-  chart = timeline({ entries: detail.timeline, spanMs: s.duration_ms, colors, onSelect: select });
-  tree = sessionTree({ root: detail.tree, requests, durations, colors, onSelect: select });
+  trace = traceView({ root: detail.tree, entries: detail.timeline, requests, spanMs: s.duration_ms, colors, onSelect: select });
+
+  // Esc closes the call's panel (a dialog, when one is open, handles its own Esc).
+  const onKey = (event) => {
+    if (event.key !== 'Escape' || !open || event.defaultPrevented || document.querySelector('dialog[open]')) return;
+    event.preventDefault();
+    select(null, { restoreFocus: true });
+  };
+  document.addEventListener('keydown', onKey);
 
   replace(root,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/' }, 'Sessions'), ' › ', s.session_name || 'Unnamed session'),
     h('div', { class: 'page-head' },
       h('div', {},
         h('h1', { text: s.session_name || 'Unnamed session' }),
-        h('p', { class: 'muted' }, h('span', { class: 'mono', dataset: { test: 'session-id' }, text: s.session_id }),
+        h('p', { class: 'muted break' }, h('span', { class: 'mono', dataset: { test: 'session-id' }, text: s.session_id }),
           s.user_ids && s.user_ids.length ? ` · users: ${s.user_ids.join(', ')}` : '')),
       h('div', { class: 'row' },
         h('button', { type: 'button', class: 'primary', dataset: { test: 'replay-open' }, onclick: () => openReplay(detail) }, 'Replay…'))),
     figures(s),
     h('div', { class: 'annotations' }, feedbackControl(s), tagsControl(s)),
     h('div', { class: 'split' },
-      h('div', { class: 'stack' },
-        h('section', { class: 'card', 'aria-labelledby': 'timeline-title' },
-          h('div', { class: 'section-head' },
-            h('h2', { id: 'timeline-title', text: 'Timeline' }),
-            h('span', { class: 'muted small', text: `${fmt.int(detail.timeline.length)} calls over ${fmt.ms(s.duration_ms)}; hover a bar for details, click it to open the call` }),
-            chart.tools),
-          legend(legendColors), chart.element),
-        h('section', { class: 'card', 'aria-labelledby': 'tree-title' },
-          h('div', { class: 'section-head' },
-            h('h2', { id: 'tree-title', text: 'Tree' }),
-            h('div', { class: 'row' },
-              h('button', { type: 'button', class: 'small', dataset: { test: 'expand-all' }, onclick: () => tree.expandAll() }, 'Expand all'),
-              h('button', { type: 'button', class: 'small', dataset: { test: 'collapse-all' }, onclick: () => tree.collapseAll() }, 'Collapse all'))),
-          tree.element)),
+      h('section', { class: 'card trace-card', 'aria-labelledby': 'trace-title' },
+        h('div', { class: 'section-head' },
+          h('h2', { id: 'trace-title', text: 'Trace' }),
+          h('span', { class: 'muted small', text: `${fmt.int(detail.timeline.length)} calls over ${fmt.ms(s.duration_ms)}` })),
+        trace.tools,
+        trace.element),
       side));
 
   const initial = query().get('call');
   if (initial && requests.has(initial)) select(initial);
   return () => {
-    chart.destroy();
-    tree.destroy();
+    document.removeEventListener('keydown', onKey);
+    document.body.classList.remove('sheet-open');
+    trace.destroy();
   };
 }
 
