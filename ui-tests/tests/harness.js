@@ -140,14 +140,23 @@ export async function demoStack() {
   };
 }
 
-/** Debian's Chromium with a fresh profile, and a 1280×800 page that fails on any console error. */
-export async function browser({ colorScheme = 'light' } = {}) {
+/** A phone's screen, as the dashboard is checked at: 390×844 with touch. */
+export const PHONE = { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 2 };
+
+/**
+ * Debian's Chromium with a fresh profile, and a page (1280×800 unless `viewport` says otherwise)
+ * that fails on any console error.
+ */
+export async function browser({ colorScheme = 'light', viewport = { width: 1280, height: 800 }, hasTouch = false, isMobile = false, deviceScaleFactor = 1 } = {}) {
   const profile = tempDir('canopy-chromium-');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 800 },
+    viewport,
+    hasTouch,
+    isMobile,
+    deviceScaleFactor,
     colorScheme,
     timeout: 30_000,
   });
@@ -174,6 +183,11 @@ export async function screenshot(page, name) {
   const file = path.join(SCREENSHOTS, `${name}.png`);
   await page.screenshot({ path: file });
   return file;
+}
+
+/** How far the page at hand scrolls sideways, in CSS pixels (0 when nothing overflows). */
+export function overflow(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
 }
 
 /** Polls `check` (async, truthy when done) every 200 ms for at most `timeoutMs`. */
