@@ -252,6 +252,7 @@ fn sessions(start_ms: Option<i64>, limit: u64, offset: u64) -> SessionQuery {
         end_ms: None,
         name_equals: None,
         filter: Filter::All,
+        sort: canopy_store::query::SessionSort::default(),
         limit,
         offset,
     }

@@ -10,6 +10,7 @@ use canopy_core::CallRecord;
 use canopy_store::query::filter::Filter;
 use canopy_store::query::{
     CallQuery, CallSortKey, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
+    SessionSortKey,
 };
 use canopy_store::sql::Sql;
 use canopy_store::sql::filter::{push_for_calls, push_for_sessions};
@@ -22,6 +23,20 @@ use crate::{ClickHouseStore, read_err};
 
 /// A session's last activity.
 const LAST_ACTIVE: &str = "greatest(s.last_response_at, s.last_request_at)";
+
+/// A session's value for a sort key.
+fn sort_value(key: SessionSortKey) -> &'static str {
+    match key {
+        SessionSortKey::Started => "s.first_request_at",
+        SessionSortKey::Cost => "s.cost_nano",
+        SessionSortKey::Calls => "s.request_count",
+        SessionSortKey::Duration => {
+            "greatest(s.last_response_at, s.last_request_at) - s.first_request_at"
+        }
+        SessionSortKey::Errors => "s.error_count",
+        SessionSortKey::Latency => "s.latency_sum_ms / greatest(s.request_count, 1)",
+    }
+}
 
 impl ClickHouseStore {
     pub(crate) async fn calls_page(
@@ -82,8 +97,10 @@ impl ClickHouseStore {
         let mut q = sql(format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE "));
         push_session_conditions(&mut q, org_id, session_query);
         q.push(&format!(
-            " ORDER BY s.first_request_at DESC, s.session_id LIMIT {} OFFSET {}",
-            session_query.limit, session_query.offset
+            " ORDER BY {} LIMIT {} OFFSET {}",
+            session_query.sort.order_by(sort_value),
+            session_query.limit,
+            session_query.offset
         ));
         let rows: Vec<SessionRow> = self
             .client

@@ -9,6 +9,7 @@ use canopy_core::CallRecord;
 use canopy_store::query::filter::Filter;
 use canopy_store::query::{
     CallQuery, CallSortKey, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
+    SessionSortKey,
 };
 use canopy_store::sql::Sql;
 use canopy_store::sql::filter::{push_for_calls, push_for_sessions};
@@ -23,6 +24,20 @@ use crate::read::{
 
 /// A session's last activity: the expression `sessions_org_active` indexes.
 const LAST_ACTIVE: &str = "GREATEST(s.last_response_at, s.last_request_at)";
+
+/// A session's value for a sort key.
+fn sort_value(key: SessionSortKey) -> &'static str {
+    match key {
+        SessionSortKey::Started => "s.first_request_at",
+        SessionSortKey::Cost => "s.cost_nano",
+        SessionSortKey::Calls => "s.request_count",
+        SessionSortKey::Duration => {
+            "GREATEST(s.last_response_at, s.last_request_at) - s.first_request_at"
+        }
+        SessionSortKey::Errors => "s.error_count",
+        SessionSortKey::Latency => "s.latency_sum_ms::float8 / GREATEST(s.request_count, 1)",
+    }
+}
 
 impl PostgresStore {
     pub(crate) async fn calls_page(
@@ -86,7 +101,8 @@ impl PostgresStore {
     ) -> Result<Vec<SessionSummary>> {
         let mut q = sql(format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE "));
         push_session_conditions(&mut q, org_id, session_query);
-        q.push(" ORDER BY s.first_request_at DESC, s.session_id LIMIT ");
+        let order = session_query.sort.order_by(sort_value);
+        q.push(&format!(" ORDER BY {order} LIMIT "));
         q.bind(to_i64(session_query.limit))
             .push(" OFFSET ")
             .bind(to_i64(session_query.offset));

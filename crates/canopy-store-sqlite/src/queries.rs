@@ -10,6 +10,7 @@ use canopy_core::{CallId, CallRecord};
 use canopy_store::query::filter::Filter;
 use canopy_store::query::{
     CallQuery, CallSortKey, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
+    SessionSortKey,
 };
 use canopy_store::sql::Sql;
 use canopy_store::sql::filter::{push_for_calls, push_for_sessions};
@@ -115,7 +116,10 @@ impl SqliteStore {
             "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.rowid IN \
              (SELECT s.rowid FROM sessions s WHERE "
         ));
-        push_conditions(&mut q, org_id, query, Window::Walk);
+        // Start order walks the start index; any other order sorts the window's sessions.
+        let walk = query.sort.key == SessionSortKey::Started;
+        let window = if walk { Window::Walk } else { Window::Index };
+        push_conditions(&mut q, org_id, query, window);
         // The walk, newest first, fills a page at once when most sessions in the window match.
         // A search or a filter may match few; then the walk must end with the window instead of
         // going on to the oldest session. No session in the window started before the earliest
@@ -125,7 +129,7 @@ impl SqliteStore {
         // walk `sessions_org_first` up from the oldest session until one is in the window.)
         let sparse = query.search.as_deref().is_some_and(|s| !s.is_empty())
             || !matches!(query.filter, Filter::All);
-        if let Some(start) = query.start_ms.filter(|_| sparse) {
+        if let Some(start) = query.start_ms.filter(|_| sparse && walk) {
             q.push(
                 " AND s.first_request_at >= (SELECT min(a.first_request_at + 0) \
                  FROM sessions a WHERE a.org_id = ",
@@ -135,11 +139,12 @@ impl SqliteStore {
             .bind(start)
             .push(")");
         }
-        q.push(" ORDER BY s.first_request_at DESC, s.session_id LIMIT ");
+        let order = query.sort.order_by(sort_value);
+        q.push(&format!(" ORDER BY {order} LIMIT "));
         q.bind(to_i64(query.limit))
             .push(" OFFSET ")
             .bind(to_i64(query.offset));
-        q.push(") ORDER BY s.first_request_at DESC, s.session_id");
+        q.push(&format!(") ORDER BY {order}"));
         let rows = crate::dialect::query(&q)
             .fetch_all(&self.readers)
             .await
@@ -256,6 +261,20 @@ impl SqliteStore {
             .fetch_all(&self.readers)
             .await
             .map_err(read_err("session_tags"))
+    }
+}
+
+/// A session's value for a sort key, in SQLite's SQL.
+fn sort_value(key: SessionSortKey) -> &'static str {
+    match key {
+        SessionSortKey::Started => "s.first_request_at",
+        SessionSortKey::Cost => "s.cost_nano",
+        SessionSortKey::Calls => "s.request_count",
+        SessionSortKey::Duration => {
+            "max(s.last_response_at, s.last_request_at) - s.first_request_at"
+        }
+        SessionSortKey::Errors => "s.error_count",
+        SessionSortKey::Latency => "s.latency_sum_ms * 1.0 / max(s.request_count, 1)",
     }
 }
 

@@ -107,7 +107,7 @@ fn sort_key(key: &str) -> Result<CallSortKey, ApiError> {
     })
 }
 
-fn descending(direction: Option<&str>) -> Result<bool, ApiError> {
+pub(super) fn descending(direction: Option<&str>) -> Result<bool, ApiError> {
     match direction.map(str::to_ascii_lowercase).as_deref() {
         None | Some("desc") => Ok(true),
         Some("asc") => Ok(false),

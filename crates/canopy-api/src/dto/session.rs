@@ -4,7 +4,9 @@ use canopy_core::CallRecord;
 use canopy_store::SessionSummary;
 use canopy_store::query::histogram::Bucket;
 use canopy_store::query::tree::{TimelineEntry, TreeNode};
-use canopy_store::query::{MAX_SESSION_LIMIT, SessionNameRow, SessionQuery};
+use canopy_store::query::{
+    MAX_SESSION_LIMIT, SessionNameRow, SessionQuery, SessionSort, SessionSortKey,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -46,6 +48,62 @@ pub struct SessionQueryParams {
     /// Page size (default 50, at most 1000).
     #[schema(maximum = 1000)]
     pub limit: Option<u64>,
+    /// The order: `{"key": "cost", "direction": "desc"}`; newest first when absent.
+    #[serde(deserialize_with = "super::object_only")]
+    pub sort_by: Option<SessionSortBy>,
+}
+
+/// The order of a page of sessions.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionSortBy {
+    /// A sort key.
+    #[schema(schema_with = session_sort_key_schema)]
+    pub key: String,
+    /// `asc` or `desc` (the default).
+    #[serde(default)]
+    #[schema(schema_with = direction_schema)]
+    pub direction: Option<String>,
+}
+
+/// Every sort key [`SessionQueryParams`] accepts, and the row field each names.
+pub const SESSION_SORT_KEYS: &[&str] = &[
+    "created_at",
+    "total_cost",
+    "total_requests",
+    "duration_ms",
+    "error_count",
+    "avg_latency",
+];
+
+fn session_sort_key_schema() -> utoipa::openapi::schema::Object {
+    super::one_of(SESSION_SORT_KEYS)
+}
+
+fn direction_schema() -> utoipa::openapi::schema::Object {
+    super::one_of_or_null(&["asc", "desc"])
+}
+
+impl SessionSortBy {
+    fn to_sort(&self) -> Result<SessionSort, ApiError> {
+        let key = match self.key.as_str() {
+            "created_at" => SessionSortKey::Started,
+            "total_cost" => SessionSortKey::Cost,
+            "total_requests" => SessionSortKey::Calls,
+            "duration_ms" => SessionSortKey::Duration,
+            "error_count" => SessionSortKey::Errors,
+            "avg_latency" => SessionSortKey::Latency,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown session sort key `{other}`; use one of {}",
+                    SESSION_SORT_KEYS.join(", ")
+                )));
+            }
+        };
+        Ok(SessionSort {
+            key,
+            descending: super::request::descending(self.direction.as_deref())?,
+        })
+    }
 }
 
 impl SessionQueryParams {
@@ -64,6 +122,10 @@ impl SessionQueryParams {
             end_ms: self.time_filter.and_then(|t| t.end_time_unix_ms),
             name_equals: self.name_equals.clone().filter(|s| !s.is_empty()),
             filter: parse_filter(self.filter.as_ref())?,
+            sort: match &self.sort_by {
+                Some(by) => by.to_sort()?,
+                None => SessionSort::default(),
+            },
             limit,
             offset: super::offset(self.offset)?,
         })
@@ -171,6 +233,7 @@ impl SessionNameParams {
             end_ms: self.time_filter.and_then(|t| t.end_time_unix_ms),
             name_equals,
             filter: parse_filter(self.filter.as_ref())?,
+            sort: SessionSort::default(),
             limit: 100,
             offset: 0,
         })

@@ -53,6 +53,7 @@ pub async fn sessions(
             op: Op::Equals,
             value: Value::Text(params.entity_id.clone()),
         }),
+        sort: canopy_store::query::SessionSort::default(),
         limit,
         offset: 0,
     };

@@ -66,10 +66,77 @@ pub struct SessionQuery {
     pub name_equals: Option<String>,
     /// Which sessions: session-level conditions on their totals, call-level conditions on any call.
     pub filter: Filter,
+    /// The order of the page.
+    pub sort: SessionSort,
     /// Page size, at most [`MAX_SESSION_LIMIT`].
     pub limit: u64,
     /// Rows to skip.
     pub offset: u64,
+}
+
+/// What a page of sessions is ordered by; ties fall back to the newest first, then the id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionSortKey {
+    /// The first call's start.
+    #[default]
+    Started,
+    /// The total cost.
+    Cost,
+    /// The number of calls.
+    Calls,
+    /// The last activity minus the first call's start.
+    Duration,
+    /// The number of failed calls.
+    Errors,
+    /// The mean call latency.
+    Latency,
+}
+
+impl SessionSortKey {
+    /// Every key, for conformance tests and documentation.
+    pub const ALL: [Self; 6] = [
+        Self::Started,
+        Self::Cost,
+        Self::Calls,
+        Self::Duration,
+        Self::Errors,
+        Self::Latency,
+    ];
+}
+
+/// The order of a page of sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionSort {
+    /// The key.
+    pub key: SessionSortKey,
+    /// Largest (or newest) first.
+    pub descending: bool,
+}
+
+impl SessionSort {
+    /// The `ORDER BY` list (sessions aliased `s`) for this order, given each backend's SQL for
+    /// a key's value. Ties fall back to the newest first, then the id, so pages never overlap.
+    pub fn order_by(self, value: impl Fn(SessionSortKey) -> &'static str) -> String {
+        let direction = if self.descending { "DESC" } else { "ASC" };
+        match self.key {
+            SessionSortKey::Started => format!("s.first_request_at {direction}, s.session_id"),
+            key => format!(
+                "{} {direction}, s.first_request_at DESC, s.session_id",
+                value(key)
+            ),
+        }
+    }
+}
+
+impl Default for SessionSort {
+    /// The newest sessions first, as lists have always been ordered.
+    fn default() -> Self {
+        Self {
+            key: SessionSortKey::Started,
+            descending: true,
+        }
+    }
 }
 
 /// Totals over every session a query matches.

@@ -139,6 +139,7 @@ macro_rules! conformance_tests {
                 session_totals_are_kept_at_write_time,
                 the_latest_non_empty_name_wins_whatever_the_write_order,
                 query_sessions_lists_newest_first_and_pages,
+                query_sessions_sorts_by_every_key,
                 query_sessions_searches_id_and_name_case_insensitively,
                 query_sessions_matches_a_name_exactly,
                 a_session_overlapping_the_window_is_listed_whole,

@@ -89,6 +89,7 @@ pub(super) fn session_query() -> SessionQuery {
         end_ms: None,
         name_equals: None,
         filter: Filter::All,
+        sort: crate::query::SessionSort::default(),
         limit: 1000,
         offset: 0,
     }

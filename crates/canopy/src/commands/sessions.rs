@@ -50,6 +50,7 @@ pub async fn list(settings: &Settings, args: SessionsListArgs) -> anyhow::Result
                 end_ms: None,
                 name_equals: args.name.clone(),
                 filter: Filter::All,
+                sort: canopy_store::query::SessionSort::default(),
                 limit: args.limit,
                 offset: 0,
             };

@@ -232,6 +232,57 @@ async fn requests_can_be_fetched_and_annotated() {
 }
 
 #[tokio::test]
+async fn sessions_are_sorted_by_a_figure_either_way() {
+    let app = TestApp::spawn().await;
+    seed(&app, "s-three").await;
+    let response = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .header("Helicone-Session-Id", "s-one")
+        .json(&chat("gpt-4o-mini", false, "one"))
+        .send()
+        .await
+        .unwrap();
+    let _ = response.bytes().await.unwrap();
+    app.wait_written(5).await;
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["session_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let sorted = |key: &str, direction: &str| json!({"filter": "all", "sortBy": {"key": key, "direction": direction}});
+    let (status, body) = post(&app, "/v1/session/query", sorted("total_requests", "desc")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ids(&body), ["s-three", "s-one"]);
+    let (_, body) = post(&app, "/v1/session/query", sorted("total_requests", "asc")).await;
+    assert_eq!(ids(&body), ["s-one", "s-three"]);
+    let (_, body) = post(&app, "/v1/session/query", sorted("created_at", "asc")).await;
+    assert_eq!(ids(&body), ["s-three", "s-one"], "the oldest first");
+    let (_, body) = post(&app, "/v1/session/query", json!({"filter": "all"})).await;
+    assert_eq!(
+        ids(&body),
+        ["s-one", "s-three"],
+        "the newest first by default"
+    );
+    for key in ["total_cost", "duration_ms", "error_count", "avg_latency"] {
+        let (status, body) = post(&app, "/v1/session/query", sorted(key, "desc")).await;
+        assert_eq!(status, 200, "{key}: {body}");
+        assert_eq!(ids(&body).len(), 2, "{key}");
+    }
+    let (status, body) = post(&app, "/v1/session/query", sorted("turns", "desc")).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("total_cost"),
+        "{body}"
+    );
+    let (status, _) = post(&app, "/v1/session/query", sorted("total_cost", "up")).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
 async fn sessions_are_listed_whole_counted_named_and_measured() {
     let app = TestApp::spawn().await;
     let ids = seed(&app, "s-list").await;

@@ -6,7 +6,8 @@ use canopy_core::CallRecord;
 use super::super::Engine;
 use super::super::sample::{session_ids, session_query};
 use super::{MINUTE, ORG, T0, call, list, session};
-use crate::query::{SessionAggregate, SessionPoint, SessionQuery};
+use crate::SessionSummary;
+use crate::query::{SessionAggregate, SessionPoint, SessionQuery, SessionSort, SessionSortKey};
 
 /// Seven sessions whose calls interleave: session `i` starts at minute `i` and has a call at
 /// minute `i + 3` too, so the order by first call differs from the order by last call.
@@ -54,6 +55,120 @@ pub async fn query_sessions_lists_newest_first_and_pages(e: Engine) {
         "pages follow one another without gaps or repeats"
     );
     assert!(list(&e, &session_query()).await.len() == 7);
+}
+
+/// Every sort key orders the list by the session's own totals, both ways; ties fall back to the
+/// newest first, then the id; pages under any order follow one another.
+pub async fn query_sessions_sorts_by_every_key(e: Engine) {
+    // (id, start minute, [(offset ms, latency ms, cost, failed)]): distinct values for every key
+    // in an order unlike the start order, and ties on cost and on errors.
+    let shapes: [(&str, i64, &[(i64, i64, i64, bool)]); 5] = [
+        ("a", 0, &[(0, 100, 50, false)]),
+        (
+            "b",
+            1,
+            &[
+                (0, 20, 10, true),
+                (5_000, 20, 10, true),
+                (9_000, 30, 10, false),
+            ],
+        ),
+        ("c", 2, &[(0, 500, 100, true), (1_000, 700, 0, false)]),
+        ("d", 3, &[(0, 40, 30, false), (2_000, 40, 20, false)]),
+        ("e", 4, &[(0, 1_000, 50, false)]),
+    ];
+    let mut calls = Vec::new();
+    for (id, minute, parts) in shapes {
+        for &(offset, latency, cost, failed) in parts {
+            let mut c = call(
+                id,
+                Some("Sorted"),
+                T0 + minute * MINUTE + offset,
+                latency,
+                cost,
+            );
+            if failed {
+                c.status = 500;
+            }
+            calls.push(c);
+        }
+    }
+    e.write(&calls).await;
+    let all = list(&e, &session_query()).await;
+    assert_eq!(session_ids(&all), ["e", "d", "c", "b", "a"]);
+
+    let value = |s: &SessionSummary, key: SessionSortKey| -> f64 {
+        match key {
+            SessionSortKey::Started => s.first_request_at_ms as f64,
+            SessionSortKey::Cost => s.cost_nano_usd as f64,
+            SessionSortKey::Calls => s.request_count as f64,
+            SessionSortKey::Duration => s.duration_ms() as f64,
+            SessionSortKey::Errors => s.error_count as f64,
+            SessionSortKey::Latency => s.latency_sum_ms as f64 / s.request_count.max(1) as f64,
+        }
+    };
+    for key in SessionSortKey::ALL {
+        for descending in [true, false] {
+            let sort = SessionSort { key, descending };
+            let mut expected = all.clone();
+            expected.sort_by(|x, y| {
+                let (a, b) = (value(x, key), value(y, key));
+                let by_key = if descending {
+                    b.total_cmp(&a)
+                } else {
+                    a.total_cmp(&b)
+                };
+                let by_start = if key == SessionSortKey::Started && !descending {
+                    x.first_request_at_ms.cmp(&y.first_request_at_ms)
+                } else {
+                    y.first_request_at_ms.cmp(&x.first_request_at_ms)
+                };
+                by_key
+                    .then(by_start)
+                    .then_with(|| x.session_id.cmp(&y.session_id))
+            });
+            let query = SessionQuery {
+                sort,
+                ..session_query()
+            };
+            let got = list(&e, &query).await;
+            assert_eq!(session_ids(&got), session_ids(&expected), "{sort:?}");
+            let mut paged = Vec::new();
+            for offset in [0, 2, 4] {
+                let page = SessionQuery {
+                    limit: 2,
+                    offset,
+                    ..query.clone()
+                };
+                paged.extend(list(&e, &page).await);
+            }
+            assert_eq!(session_ids(&paged), session_ids(&got), "pages of {sort:?}");
+        }
+    }
+    // The orders differ from one another, so each key is really applied.
+    let by = |key| SessionQuery {
+        sort: SessionSort {
+            key,
+            descending: true,
+        },
+        ..session_query()
+    };
+    assert_eq!(
+        session_ids(&list(&e, &by(SessionSortKey::Cost)).await),
+        ["c", "e", "d", "a", "b"]
+    );
+    assert_eq!(
+        session_ids(&list(&e, &by(SessionSortKey::Calls)).await),
+        ["b", "d", "c", "e", "a"]
+    );
+    assert_eq!(
+        session_ids(&list(&e, &by(SessionSortKey::Errors)).await),
+        ["b", "c", "e", "d", "a"]
+    );
+    assert_eq!(
+        session_ids(&list(&e, &by(SessionSortKey::Latency)).await),
+        ["e", "c", "a", "d", "b"]
+    );
 }
 
 /// `search` finds a case-insensitive substring of the id or of the name; `%`, `_` and `\` are

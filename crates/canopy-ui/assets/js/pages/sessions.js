@@ -1,5 +1,5 @@
 // The sessions list: header figures, a time range, a name picker, search, filters, a paginated
-// table, and live refresh. Its state lives in the query string.
+// table sorted by any of its figures, and live refresh. Its state lives in the query string.
 
 import { h, replace, figure, errorBox, debounce } from '../dom.js';
 import { querySessions, countSessions, sessionNames } from '../api.js';
@@ -9,6 +9,8 @@ import { buildFilter, filterControls } from '../components/filters.js';
 import * as fmt from '../format.js';
 
 const PAGE_SIZES = [25, 50, 100];
+const SORT_KEYS = ['created_at', 'duration_ms', 'total_requests', 'error_count', 'total_cost', 'avg_latency'];
+const DEFAULT_SORT = 'created_at';
 const LIVE_EVERY_MS = 5000;
 
 function readState() {
@@ -27,6 +29,8 @@ function readState() {
     page: Math.max(0, Number(q.get('page')) || 0),
     size: PAGE_SIZES.includes(size) ? size : PAGE_SIZES[0],
     live: q.get('live') === '1',
+    sort: SORT_KEYS.includes(q.get('sort')) ? q.get('sort') : DEFAULT_SORT,
+    ascending: q.get('dir') === 'asc',
   };
 }
 
@@ -38,6 +42,7 @@ function writeState(s) {
     name: s.name, q: s.search, minCost: s.minCost, minCalls: s.minCalls,
     prop: s.prop, pval: s.propValue,
     page: s.page || '', size: s.size === PAGE_SIZES[0] ? '' : s.size, live: s.live ? '1' : '',
+    sort: s.sort === DEFAULT_SORT ? '' : s.sort, dir: s.ascending ? 'asc' : '',
   });
 }
 
@@ -49,6 +54,7 @@ function requestBody(s) {
     filter: buildFilter(s),
     offset: s.page * s.size,
     limit: s.size,
+    sortBy: { key: s.sort, direction: s.ascending ? 'asc' : 'desc' },
   };
 }
 
@@ -71,9 +77,11 @@ function sessionRow(row) {
     h('td', { class: 'users', title: users.join(', ') }, users.length ? users.slice(0, 2).join(', ') + (users.length > 2 ? ` +${users.length - 2}` : '') : h('span', { class: 'muted', text: '—' })));
 }
 
+// Label, class and the API's sort key (when the column sorts).
 const COLUMNS = [
-  ['Session', ''], ['First call', ''], ['Last call', ''], ['Duration', 'num'], ['Calls', 'num'],
-  ['Errors', 'num'], ['Cost', 'num'], ['Tokens', 'num'], ['Avg latency', 'num'], ['Users', ''],
+  ['Session', ''], ['First call', '', 'created_at'], ['Last call', ''], ['Duration', 'num', 'duration_ms'],
+  ['Calls', 'num', 'total_requests'], ['Errors', 'num', 'error_count'], ['Cost', 'num', 'total_cost'],
+  ['Tokens', 'num'], ['Avg latency', 'num', 'avg_latency'], ['Users', ''],
 ];
 
 /** Shows the sessions list in `root`. */
@@ -85,9 +93,26 @@ export function mountSessions(root) {
 
   const figures = h('div', { class: 'figures', 'aria-live': 'polite' });
   const tbody = h('tbody');
+  // A sorting column's heading is a button; the first press sorts largest (or newest) first,
+  // the next one flips the order.
+  const heading = ([label, cls, key]) => {
+    if (!key) return h('th', { class: cls, scope: 'col', text: label });
+    const on = state.sort === key;
+    const th = h('th', { class: [cls, 'sortable'], scope: 'col', 'aria-sort': on ? (state.ascending ? 'ascending' : 'descending') : null },
+      h('button', {
+        type: 'button', class: 'sort', dataset: { sort: key },
+        onclick: () => {
+          state.ascending = state.sort === key ? !state.ascending : false;
+          state.sort = key;
+          replace(headRow, COLUMNS.map(heading));
+          changed();
+        },
+      }, label, h('span', { class: 'sort-mark', 'aria-hidden': 'true', text: on ? (state.ascending ? ' ↑' : ' ↓') : '' })));
+    return th;
+  };
+  const headRow = h('tr', {}, COLUMNS.map(heading));
   const table = h('table', { class: 'data sessions-table', dataset: { test: 'sessions-table' } },
-    h('thead', {}, h('tr', {}, COLUMNS.map(([label, cls]) => h('th', { class: cls, scope: 'col', text: label })))),
-    tbody);
+    h('thead', {}, headRow), tbody);
   const message = h('div');
   const pageInfo = h('span', { class: 'muted' });
   const prev = h('button', { type: 'button', onclick: () => { state.page -= 1; changed(false); } }, '← Previous');
@@ -109,7 +134,7 @@ export function mountSessions(root) {
 
   root.append(
     h('div', { class: 'page-head' },
-      h('div', {}, h('h1', { text: 'Sessions' }), h('p', { class: 'muted', text: 'Calls that share a session id, newest first. Each row has the whole session\'s totals.' })),
+      h('div', {}, h('h1', { text: 'Sessions' }), h('p', { class: 'muted', text: 'Calls that share a session id, newest first unless a column heading says otherwise. Each row has the whole session\'s totals.' })),
       h('div', { class: 'row' }, updated, live, h('button', { type: 'button', onclick: () => load() }, 'Refresh'))),
     figures,
     h('div', { class: 'toolbar' }, rangePicker(state, () => { loadNames(); changed(); }), names, search),
