@@ -56,10 +56,29 @@ test('the sessions list shows both demo sessions with their figures', { timeout:
   assert.equal(await count('tr[data-session-id]'), 1);
   assert.match(page.url(), /minCalls=5/);
   await page.fill('[data-test=min-calls]', '');
-  await page.fill('input[aria-label="Property key"]', 'ticket');
+  // Keys are matched regardless of case (they are stored lower-case).
+  await page.fill('input[aria-label="Property key"]', 'Ticket');
   await page.fill('input[aria-label="Property value"]', '4521');
   await page.locator(`tr[data-session-id="${other}"]`).waitFor({ state: 'detached' });
   assert.equal(await count('tr[data-session-id]'), 1);
+  // A column heading sorts the list by its figure, largest first, then flips.
+  await page.fill('input[aria-label="Property key"]', '');
+  await page.fill('input[aria-label="Property value"]', '');
+  await page.locator(`tr[data-session-id="${other}"]`).waitFor();
+  const byCost = await api(`${stack.url}/api/v1/session/query`, 'POST', { sortBy: { key: 'total_cost', direction: 'desc' } });
+  const order = () => page.locator('tr[data-session-id]').evaluateAll((rows) => rows.map((r) => r.dataset.sessionId));
+  await page.click('th [data-sort=total_cost]');
+  await page.waitForURL(/sort=total_cost/);
+  await until(async () => JSON.stringify(await order()) === JSON.stringify(byCost.map((r) => r.session_id)), { what: 'the most expensive first' });
+  assert.equal(await page.locator('th:has([data-sort=total_cost])').getAttribute('aria-sort'), 'descending');
+  await page.click('th [data-sort=total_cost]');
+  await page.waitForURL(/dir=asc/);
+  await until(async () => JSON.stringify(await order()) === JSON.stringify(byCost.map((r) => r.session_id).reverse()), { what: 'the cheapest first' });
+  assert.equal(await page.locator('th:has([data-sort=total_cost])').getAttribute('aria-sort'), 'ascending');
+  await page.click('th [data-sort=total_requests]');
+  await page.waitForURL(/sort=total_requests/);
+  assert.equal(await page.locator('th:has([data-sort=total_requests])').getAttribute('aria-sort'), 'descending');
+  await until(async () => (await order())[0] === ticket, { what: 'the six-call session first' });
   // The name picker lists the demo's name.
   assert.match(await page.locator('[data-test=name-picker]').innerText(), /Support Ticket · 2/);
 });

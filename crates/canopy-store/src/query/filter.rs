@@ -619,6 +619,8 @@ impl Table {
 
 impl MapColumn {
     /// The field one key names. Property keys that Canopy keeps as columns become the column.
+    /// Other property keys are matched without regard to case: they arrive as header names,
+    /// which are stored lower-case, so `Environment` names the property `environment`.
     fn field(self, key: &str) -> Field {
         const AS_COLUMNS: [(&str, Field); 5] = [
             ("Helicone-Session-Id", Field::SessionId),
@@ -632,7 +634,10 @@ impl MapColumn {
             Self::Properties => AS_COLUMNS
                 .iter()
                 .find(|(name, _)| name.eq_ignore_ascii_case(key))
-                .map_or_else(|| Field::Property(key.to_owned()), |(_, f)| f.clone()),
+                .map_or_else(
+                    || Field::Property(key.to_ascii_lowercase()),
+                    |(_, f)| f.clone(),
+                ),
         }
     }
 }

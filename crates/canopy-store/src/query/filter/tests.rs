@@ -237,7 +237,8 @@ fn properties_and_scores_are_map_columns() {
     );
     assert_eq!(
         ok(json!({"properties": {"Tier": {"contains": "go"}}})),
-        leaf(Field::Property("Tier".into()), Op::Contains, text("go"))
+        leaf(Field::Property("tier".into()), Op::Contains, text("go")),
+        "property keys are stored lower-case, so a key in any case names them"
     );
     assert_eq!(
         ok(json!({"request_response_rmt": {"scores": {"accuracy": {"gte": 0.8}}}})),
