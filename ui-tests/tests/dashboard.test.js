@@ -280,6 +280,27 @@ test('a call opens with its messages, tokens and cost, and its raw JSON on deman
   await page.locator(`[data-test=call-detail][data-request-id="${failed}"] .alert`, { hasText: 'error 500 requested' }).first().waitFor();
 });
 
+test('the whole conversation reads as one thread, each message once', { timeout: 60_000 }, async () => {
+  const detail = await api(`${stack.url}/api/v1/session/${ticket}`, 'GET');
+  await page.goto(`${stack.url}/ui/sessions/${ticket}`);
+  await page.locator('[data-test=thread-card] summary').click();
+  const groups = page.locator('[data-test=thread-call]');
+  await groups.first().waitFor();
+  assert.equal(await groups.count(), detail.requests.length);
+  // In start order.
+  const order = [...detail.requests].sort((a, b) => (a.request_created_at < b.request_created_at ? -1 : 1)).map((r) => r.request_id);
+  assert.deepEqual(await groups.evaluateAll((els) => els.map((e) => e.dataset.requestId)), order);
+  // The customer's message is shown once, however many calls sent it again.
+  const cracked = page.locator('[data-test=thread] [data-test=message][data-role=user]', { hasText: 'cracked screen' });
+  assert.equal(await cracked.count(), 1);
+  assert.ok(await page.locator('[data-test=thread]').getByText(/earlier messages? sent again/).count() >= 1);
+  // A call opens from the thread.
+  const last = order[order.length - 1];
+  await page.locator(`[data-test=thread-call][data-request-id="${last}"] button`, { hasText: 'Open call' }).click();
+  await page.locator(`[data-test=call-detail][data-request-id="${last}"]`).waitFor();
+  await page.keyboard.press('Escape');
+});
+
 test('feedback and a tag are saved on the session', { timeout: 60_000 }, async () => {
   await page.click('[data-test=feedback] [data-feedback=true]');
   await page.locator('[data-test=feedback] [data-feedback=true][aria-pressed=true]').waitFor();

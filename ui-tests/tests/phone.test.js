@@ -76,6 +76,10 @@ test('a session fits a phone: two-line rows, and a call as a full-screen sheet',
   await page.click('.detail-slot.sheet [aria-label="Close the call"]');
   await page.locator('.detail-slot.sheet').waitFor({ state: 'detached' });
   await assertNoOverflow('the session page after the sheet');
+  await page.locator('[data-test=thread-card] summary').click();
+  await page.locator('[data-test=thread-call]').first().waitFor();
+  await page.locator('[data-test=thread-card]').scrollIntoViewIfNeeded();
+  await assertNoOverflow('the conversation thread');
 });
 
 test('the metrics page fits a phone', { timeout: 60_000 }, async () => {

@@ -1,11 +1,13 @@
 // One session: its figures, feedback and tags; its trace (the tree the server built, with each
-// row's bar on one time axis); the detail of the chosen call beside it; and replay.
+// row's bar on one time axis); the detail of the chosen call beside it; the whole conversation
+// as one thread; and replay.
 
 import { h, replace, figure, errorBox } from '../dom.js';
 import { getSession } from '../api.js';
 import { query, setQuery } from '../router.js';
 import { pathColors } from '../components/colors.js';
 import { traceView } from '../components/trace.js';
+import { threadView } from '../components/thread.js';
 import { callDetail } from '../components/detail.js';
 import { feedbackControl, tagsControl } from '../components/annotations.js';
 import { openReplay } from '../components/replay.js';
@@ -72,7 +74,8 @@ function view(root, detail) {
           h('span', { class: 'muted small', text: `${fmt.int(detail.timeline.length)} calls over ${fmt.ms(s.duration_ms)}` })),
         trace.tools,
         trace.element),
-      side));
+      side),
+    threadView(detail.requests, { onOpen: (id) => { select(id); side.scrollIntoView({ block: 'nearest' }); } }));
 
   const initial = query().get('call');
   if (initial && requests.has(initial)) select(initial);
