@@ -85,7 +85,7 @@ test('the sessions list shows both demo sessions with their figures', { timeout:
 
 test('a session shows its figures and its trace: the tree with one bar per call', { timeout: 60_000 }, async () => {
   await page.goto(`${stack.url}/`);
-  await page.locator(`tr[data-session-id="${ticket}"] a`).click();
+  await page.locator(`tr[data-session-id="${ticket}"] a.session-link`).click();
   await page.waitForURL(`**/ui/sessions/${ticket}`);
   await page.locator('[data-test=timeline-bar]').first().waitFor();
   const detail = await api(`${stack.url}/api/v1/session/${ticket}`, 'GET');
@@ -336,6 +336,25 @@ test('a replay with another model is compared side by side, step by step', { tim
   await page.waitForURL(/\/ui\/sessions\/(?!demo-ticket)/);
   await page.locator('[data-test=timeline-bar]').first().waitFor();
   assert.match(await text('h1'), /Replay of Support Ticket/);
+});
+
+test('a user shows their sessions, cost and turns by day', { timeout: 60_000 }, async () => {
+  await page.goto(`${stack.url}/`);
+  await page.locator(`tr[data-session-id="${ticket}"] [data-test=user-link]`, { hasText: 'customer-4521' }).click();
+  await page.waitForURL('**/ui/users/customer-4521');
+  await page.locator('[data-test=user-session-table] tbody tr').first().waitFor();
+  const sessions = await api(`${stack.url}/api/v1/analytics/sessions?entity_type=user&entity_id=customer-4521`, 'GET');
+  assert.ok(sessions.length >= 1);
+  assert.equal(await text('[data-figure=user-sessions] .figure-value'), String(sessions.length));
+  assert.equal(await count('[data-test=user-session-table] tbody tr'), sessions.length);
+  const turns = sessions.reduce((sum, s) => sum + s.turn_count, 0) / sessions.length;
+  assert.equal(await text('[data-figure=user-turns] .figure-value'), turns.toFixed(1));
+  const days = new Set(sessions.map((s) => s.first_request_at.slice(0, 10)));
+  assert.equal(await count('[data-test=user-days] tbody tr'), days.size);
+  assert.equal(await page.locator('nav a[data-nav=sessions]').getAttribute('aria-current'), 'page');
+  await page.locator(`[data-test=user-session-table] tr[data-session-id="${ticket}"] a.session-link`).click();
+  await page.waitForURL(`**/ui/sessions/${ticket}`);
+  await page.locator('[data-test=user-link]', { hasText: 'customer-4521' }).waitFor();
 });
 
 test('the metrics page shows three histograms and the names compared', { timeout: 60_000 }, async () => {

@@ -88,6 +88,12 @@ test('the metrics page fits a phone', { timeout: 60_000 }, async () => {
   await assertNoOverflow('the metrics page');
 });
 
+test('a user fits a phone', { timeout: 60_000 }, async () => {
+  await page.goto(`${stack.url}/ui/users/customer-4521`);
+  await page.locator('[data-test=user-session-table] tbody tr').first().waitFor();
+  await assertNoOverflow('the user page');
+});
+
 test('the replay dialog fits a phone', { timeout: 60_000 }, async () => {
   await page.goto(`${stack.url}/ui/sessions/${ticket}`);
   await page.click('[data-test=replay-open]');

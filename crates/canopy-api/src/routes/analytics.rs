@@ -24,7 +24,7 @@ pub async fn sessions(
     let field = match params.entity_type.as_str() {
         "" => return Err(ApiError::BadRequest("entity_type must not be empty".into())),
         "user" => Field::UserId,
-        other => Field::Property(other.to_owned()),
+        other => Field::Property(other.to_ascii_lowercase()),
     };
     let date = |name: &str, text: Option<&str>| -> ApiResult<Option<i64>> {
         // An empty value (`start_date=`) is no bound, as an absent one.

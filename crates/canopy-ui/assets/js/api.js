@@ -98,6 +98,8 @@ export const sessionNames = (body) => post('/v1/session/name/query', { timezoneD
 export const sessionMetrics = (body) => post('/v1/session/metrics/query', { timezoneDifference: 0, ...body });
 /** One session: totals, tags, tree, timeline and calls. */
 export const getSession = (id) => call('GET', `/v1/session/${enc(id)}?include_bodies=true`);
+/** One user's sessions (or one property value's), newest first, each with its whole totals. */
+export const entitySessions = (type, id, limit = 1000) => call('GET', `/v1/analytics/sessions?entity_type=${enc(type)}&entity_id=${enc(id)}&limit=${limit}`);
 /** One call with its bodies. */
 export const getRequest = (id) => call('GET', `/v1/request/${enc(id)}`);
 /** Rates a session. */

@@ -5,6 +5,7 @@ import { start } from './router.js';
 import { storedKey, storeKey } from './api.js';
 import { mountSessions } from './pages/sessions.js';
 import { mountSession } from './pages/session.js';
+import { mountUser } from './pages/user.js';
 import { mountMetrics } from './pages/metrics.js';
 
 const THEME_STORAGE = 'canopy.theme';
@@ -57,7 +58,7 @@ function frame() {
   document.addEventListener('canopy:route', (event) => {
     const name = event.detail ? event.detail.name : '';
     for (const link of nav.querySelectorAll('a')) {
-      const active = link.dataset.nav === name || (link.dataset.nav === 'sessions' && name === 'session');
+      const active = link.dataset.nav === name || (link.dataset.nav === 'sessions' && (name === 'session' || name === 'user'));
       if (active) link.setAttribute('aria-current', 'page');
       else link.removeAttribute('aria-current');
     }
@@ -77,4 +78,5 @@ start(frame(), {
   sessions: mountSessions,
   session: mountSession,
   metrics: mountMetrics,
+  user: mountUser,
 });

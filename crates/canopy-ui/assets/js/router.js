@@ -6,6 +6,7 @@ const routes = [
   { name: 'sessions', pattern: /^\/(?:ui\/?(?:sessions\/?)?)?$/ },
   { name: 'session', pattern: /^\/ui\/sessions\/([^/]+)\/?$/ },
   { name: 'metrics', pattern: /^\/ui\/metrics\/?$/ },
+  { name: 'user', pattern: /^\/ui\/users\/([^/]+)\/?$/ },
 ];
 
 let current = null;

@@ -62,7 +62,9 @@ function view(root, detail) {
       h('div', {},
         h('h1', { text: s.session_name || 'Unnamed session' }),
         h('p', { class: 'muted break' }, h('span', { class: 'mono', dataset: { test: 'session-id' }, text: s.session_id }),
-          s.user_ids && s.user_ids.length ? ` · users: ${s.user_ids.join(', ')}` : '')),
+          s.user_ids && s.user_ids.length
+            ? [' · users: ', s.user_ids.map((u, i) => [i ? ', ' : '', h('a', { href: `/ui/users/${encodeURIComponent(u)}`, dataset: { test: 'user-link' } }, u)])]
+            : '')),
       h('div', { class: 'row' },
         h('button', { type: 'button', class: 'primary', dataset: { test: 'replay-open' }, onclick: () => openReplay(detail) }, 'Replay…'))),
     figures(s),

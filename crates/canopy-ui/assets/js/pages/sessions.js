@@ -58,6 +58,8 @@ function requestBody(s) {
   };
 }
 
+const userHref = (id) => `/ui/users/${encodeURIComponent(id)}`;
+
 function sessionRow(row) {
   const href = `/ui/sessions/${encodeURIComponent(row.session_id)}`;
   const users = row.user_ids || [];
@@ -74,7 +76,10 @@ function sessionRow(row) {
       fmt.money(row.total_cost), row.unpriced_requests ? h('span', { class: 'muted', text: ' +?' }) : null),
     h('td', { class: 'num', title: `${fmt.int(row.prompt_tokens)} prompt, ${fmt.int(row.completion_tokens)} completion`, text: fmt.int(row.total_tokens) }),
     h('td', { class: 'num', text: fmt.ms(row.avg_latency) }),
-    h('td', { class: 'users', title: users.join(', ') }, users.length ? users.slice(0, 2).join(', ') + (users.length > 2 ? ` +${users.length - 2}` : '') : h('span', { class: 'muted', text: '—' })));
+    h('td', { class: 'users', title: users.join(', ') }, users.length
+      ? [users.slice(0, 2).map((u, i) => [i ? ', ' : '', h('a', { href: userHref(u), dataset: { test: 'user-link' } }, u)]),
+        users.length > 2 ? ` +${users.length - 2}` : '']
+      : h('span', { class: 'muted', text: '—' })));
 }
 
 // Label, class and the API's sort key (when the column sorts).
