@@ -91,6 +91,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/session/{id}/replay", post(sessions::replay))
         .route("/api/v1/analytics/sessions", get(analytics::sessions))
+        .route("/api/v1/suggest", get(analytics::suggest))
         .route("/api/custom/v1/log", post(custom_log::log))
         .route("/api/v1/trace/custom/log", post(custom_log::log))
         .route("/api/oai/v1/log", post(custom_log::log_openai))

@@ -39,6 +39,7 @@ use crate::routes::{analytics, custom_log, requests, sessions};
         sessions::add_tag,
         sessions::replay,
         analytics::sessions,
+        analytics::suggest,
         custom_log::log,
         custom_log::log_openai,
         custom_log::log_anthropic,

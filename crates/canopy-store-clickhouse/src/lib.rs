@@ -26,6 +26,7 @@ mod keys;
 mod queries;
 mod read;
 mod retain;
+mod suggest;
 mod transfer;
 mod write;
 

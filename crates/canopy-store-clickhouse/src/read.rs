@@ -10,7 +10,8 @@ use canopy_core::record::StoredBody;
 use canopy_core::{CallId, CallKind, CallRecord, Usage, UsageSource};
 use canopy_store::query::filter::Filter;
 use canopy_store::query::{
-    CallQuery, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
+    CallQuery, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery, SuggestField,
+    Suggestion,
 };
 use canopy_store::sql::Sql;
 use canopy_store::{Query, Result, SessionSummary, StoreError};
@@ -247,6 +248,17 @@ impl Query for ClickHouseStore {
             .await
             .map_err(read_err("session_tags"))?;
         Ok(rows.into_iter().map(|t| t.tag).collect())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn suggest(
+        &self,
+        org_id: &str,
+        field: &SuggestField,
+        contains: &str,
+        limit: u64,
+    ) -> Result<Vec<Suggestion>> {
+        self.suggestions(org_id, field, contains, limit).await
     }
 }
 

@@ -16,6 +16,7 @@ mod partition;
 mod queries;
 mod read;
 mod retain;
+mod suggest;
 mod transfer;
 mod write;
 

@@ -7,7 +7,8 @@ use canopy_core::record::StoredBody;
 use canopy_core::{CallId, CallKind, CallRecord, Usage, UsageSource};
 use canopy_store::query::filter::Filter;
 use canopy_store::query::{
-    CallQuery, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
+    CallQuery, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery, SuggestField,
+    Suggestion,
 };
 use canopy_store::{Query, Result, SessionSummary, StoreError};
 use sqlx::Row;
@@ -198,6 +199,17 @@ impl Query for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(read_err("session_tags"))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn suggest(
+        &self,
+        org_id: &str,
+        field: &SuggestField,
+        contains: &str,
+        limit: u64,
+    ) -> Result<Vec<Suggestion>> {
+        self.suggestions(org_id, field, contains, limit).await
     }
 }
 

@@ -12,6 +12,7 @@ mod keys;
 mod queries;
 mod read;
 mod retain;
+mod suggest;
 mod transfer;
 mod write;
 

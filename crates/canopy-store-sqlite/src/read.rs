@@ -7,7 +7,8 @@ use canopy_core::record::StoredBody;
 use canopy_core::{CallId, CallKind, CallRecord, Usage, UsageSource};
 use canopy_store::query::filter::Filter;
 use canopy_store::query::{
-    CallQuery, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
+    CallQuery, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery, SuggestField,
+    Suggestion,
 };
 use canopy_store::{Query, Result, SessionSummary, StoreError};
 use serde_json::Value;
@@ -175,6 +176,17 @@ impl Query for SqliteStore {
     #[tracing::instrument(skip_all)]
     async fn session_tags(&self, org_id: &str, session_id: &str) -> Result<Vec<String>> {
         self.tags(org_id, session_id).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn suggest(
+        &self,
+        org_id: &str,
+        field: &SuggestField,
+        contains: &str,
+        limit: u64,
+    ) -> Result<Vec<Suggestion>> {
+        self.suggestions(org_id, field, contains, limit).await
     }
 }
 

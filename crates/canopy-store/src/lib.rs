@@ -106,7 +106,7 @@ pub trait Query: Send + Sync + 'static {
         ids: &[CallId],
     ) -> Result<HashMap<CallId, BTreeMap<String, f64>>>;
 
-    /// A page of sessions, newest first (by first call).
+    /// A page of sessions in the query's order (by default newest first, by first call).
     async fn query_sessions(
         &self,
         org_id: &str,
@@ -134,6 +134,17 @@ pub trait Query: Send + Sync + 'static {
 
     /// A session's tags, oldest first.
     async fn session_tags(&self, org_id: &str, session_id: &str) -> Result<Vec<String>>;
+
+    /// Values of `field` seen in the organisation's latest [`query::SUGGEST_SCAN`] calls that
+    /// contain `contains` (case-insensitive), the most used first, then by value; at most
+    /// `limit`.
+    async fn suggest(
+        &self,
+        org_id: &str,
+        field: &query::SuggestField,
+        contains: &str,
+        limit: u64,
+    ) -> Result<Vec<query::Suggestion>>;
 }
 
 /// Everything a store engine is, as the binary holds it: one value of this trait is seen

@@ -3,6 +3,7 @@
 
 pub mod request;
 pub mod session;
+pub mod suggest;
 
 /// Nano-USD as the API's USD number.
 pub fn usd(nano: i64) -> f64 {

@@ -1,4 +1,5 @@
-//! `GET /v1/analytics/sessions`: the sessions of one user or one property value.
+//! `GET /v1/analytics/sessions`: the sessions of one user or one property value; and
+//! `GET /v1/suggest`: property keys, values and user ids seen in the latest calls.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,6 +8,7 @@ use canopy_store::query::filter::{Condition, Field, Filter, Op, Value};
 
 use crate::ApiState;
 use crate::dto::session::{AnalyticsParams, EntitySession, entity_session};
+use crate::dto::suggest::{SuggestParams, SuggestionRow};
 use crate::error::{ApiError, ApiResult, Envelope, ok};
 use crate::extract::{ApiQuery, Org};
 use crate::openapi::ErrorEnvelope;
@@ -59,4 +61,22 @@ pub async fn sessions(
     };
     let sessions = state.query.query_sessions(&org.org_id, &query).await?;
     Ok(ok(sessions.iter().map(entity_session).collect()))
+}
+
+/// Property keys, one key's values, or user ids seen in the organisation's latest calls, the
+/// most used first; for filter boxes to offer.
+#[utoipa::path(get, operation_id = "suggest", path = "/api/v1/suggest", params(SuggestParams),
+    responses((status = 200, body = Envelope<Vec<SuggestionRow>>), (status = 400, body = ErrorEnvelope)))]
+pub async fn suggest(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    ApiQuery(params): ApiQuery<SuggestParams>,
+) -> ApiResult<Json<Envelope<Vec<SuggestionRow>>>> {
+    let (field, limit) = params.to_field()?;
+    let contains = params.contains.as_deref().unwrap_or("");
+    let found = state
+        .query
+        .suggest(&org.org_id, &field, contains, limit)
+        .await?;
+    Ok(ok(found.into_iter().map(SuggestionRow::from).collect()))
 }

@@ -139,6 +139,33 @@ impl Default for SessionSort {
     }
 }
 
+/// What a filter box may be offered, from the data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SuggestField {
+    /// Property keys.
+    PropertyKey,
+    /// The values of one property key (stored lower-case; the key is matched so).
+    PropertyValue(String),
+    /// User ids.
+    UserId,
+}
+
+/// One suggestion: a value seen in the latest calls, and how many of them carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// The key, value or user id.
+    pub value: String,
+    /// Calls among the latest [`SUGGEST_SCAN`] that carry it.
+    pub calls: u64,
+}
+
+/// How many of an organisation's latest calls suggestions are read from, so that a suggestion
+/// costs the same however large the store grows.
+pub const SUGGEST_SCAN: u64 = 10_000;
+
+/// The most suggestions one answer holds.
+pub const MAX_SUGGESTIONS: u64 = 100;
+
 /// Totals over every session a query matches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionAggregate {

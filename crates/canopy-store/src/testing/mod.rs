@@ -43,6 +43,7 @@ pub mod retain;
 pub mod rewrite;
 mod sample;
 pub mod sessions;
+pub mod suggest;
 pub mod transfer;
 pub mod tree;
 
@@ -184,6 +185,9 @@ macro_rules! conformance_tests {
                 a_call_repeated_within_one_batch_counts_once,
                 the_same_call_id_in_two_organisations_is_two_calls,
                 a_reused_caller_chosen_id_keeps_both_calls,
+            }
+            suggest {
+                suggestions_come_from_the_data_most_used_first,
             }
             filter {
                 everything_is_scoped_to_the_organisation,

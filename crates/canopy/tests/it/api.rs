@@ -232,6 +232,31 @@ async fn requests_can_be_fetched_and_annotated() {
 }
 
 #[tokio::test]
+async fn filter_boxes_are_offered_keys_values_and_users_from_the_data() {
+    let app = TestApp::spawn().await;
+    seed(&app, "s-suggest").await;
+    let (status, body) = get(&app, "/v1/suggest?field=user_id").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"],
+        json!([{"value": "alice", "calls": 2}, {"value": "bob", "calls": 1}])
+    );
+    let (_, body) = get(&app, "/v1/suggest?field=user_id&contains=BO").await;
+    assert_eq!(body["data"], json!([{"value": "bob", "calls": 1}]));
+    let (status, _) = get(&app, "/v1/suggest?field=property_key&limit=5").await;
+    assert_eq!(status, 200);
+    for bad in [
+        "/v1/suggest?field=property_value",
+        "/v1/suggest?field=models",
+        "/v1/suggest?field=user_id&limit=0",
+        "/v1/suggest?field=user_id&limit=101",
+    ] {
+        let (status, body) = get(&app, bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn sessions_are_sorted_by_a_figure_either_way() {
     let app = TestApp::spawn().await;
     seed(&app, "s-three").await;

@@ -62,7 +62,8 @@ pub async fn query_sessions_lists_newest_first_and_pages(e: Engine) {
 pub async fn query_sessions_sorts_by_every_key(e: Engine) {
     // (id, start minute, [(offset ms, latency ms, cost, failed)]): distinct values for every key
     // in an order unlike the start order, and ties on cost and on errors.
-    let shapes: [(&str, i64, &[(i64, i64, i64, bool)]); 5] = [
+    type Part = (i64, i64, i64, bool);
+    let shapes: [(&str, i64, &[Part]); 5] = [
         ("a", 0, &[(0, 100, 50, false)]),
         (
             "b",

@@ -1,0 +1,73 @@
+//! Suggestions for filter boxes (`GET /v1/suggest`): property keys, a key's values, user ids.
+
+use canopy_store::query::{MAX_SUGGESTIONS, SuggestField, Suggestion};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// Query parameters of `GET /v1/suggest`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuggestParams {
+    /// `property_key`, `property_value` (with `key`) or `user_id`.
+    #[param(schema_with = field_schema)]
+    pub field: String,
+    /// The property whose values are suggested (any case).
+    pub key: Option<String>,
+    /// A case-insensitive substring the suggestions contain.
+    pub contains: Option<String>,
+    /// At most this many (default 20, at most 100).
+    #[param(maximum = 100)]
+    pub limit: Option<u64>,
+}
+
+fn field_schema() -> utoipa::openapi::schema::Object {
+    super::one_of(&["property_key", "property_value", "user_id"])
+}
+
+impl SuggestParams {
+    /// The field and the limit, checked.
+    pub fn to_field(&self) -> Result<(SuggestField, u64), ApiError> {
+        let field = match self.field.as_str() {
+            "property_key" => SuggestField::PropertyKey,
+            "user_id" => SuggestField::UserId,
+            "property_value" => match self.key.as_deref().filter(|k| !k.is_empty()) {
+                Some(key) => SuggestField::PropertyValue(key.to_owned()),
+                None => {
+                    return Err(ApiError::BadRequest(
+                        "field=property_value needs the property's `key`".into(),
+                    ));
+                }
+            },
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "field must be property_key, property_value or user_id, got `{other}`"
+                )));
+            }
+        };
+        let limit = self.limit.unwrap_or(20);
+        if limit == 0 || limit > MAX_SUGGESTIONS {
+            return Err(ApiError::BadRequest(format!(
+                "limit must be 1 to {MAX_SUGGESTIONS}, got {limit}"
+            )));
+        }
+        Ok((field, limit))
+    }
+}
+
+/// One suggestion: a value seen in the latest calls and how many of them carry it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SuggestionRow {
+    pub value: String,
+    pub calls: u64,
+}
+
+impl From<Suggestion> for SuggestionRow {
+    fn from(s: Suggestion) -> Self {
+        Self {
+            value: s.value,
+            calls: s.calls,
+        }
+    }
+}
