@@ -61,6 +61,22 @@ test('the sessions list shows both demo sessions with their figures', { timeout:
   await page.fill('input[aria-label="Property value"]', '4521');
   await page.locator(`tr[data-session-id="${other}"]`).waitFor({ state: 'detached' });
   assert.equal(await count('tr[data-session-id]'), 1);
+  // The property and user boxes suggest what the calls carry.
+  const datalist = (input) => page.locator(input).evaluate((el) => [...(el.list ? el.list.options : [])].map((o) => o.value));
+  const keys = await api(`${stack.url}/api/v1/suggest?field=property_key`, 'GET');
+  assert.ok(keys.some((k) => k.value === 'ticket'), JSON.stringify(keys));
+  await page.fill('[data-test=prop-key]', '');
+  await page.focus('[data-test=prop-key]');
+  await until(async () => (await datalist('[data-test=prop-key]')).includes('ticket'), { what: 'property keys suggested' });
+  await page.fill('[data-test=prop-key]', 'Ticket');
+  await page.focus('[data-test=prop-value]');
+  await until(async () => (await datalist('[data-test=prop-value]')).length > 0, { what: 'the key\'s values suggested' });
+  await page.fill('[data-test=prop-key]', '');
+  await page.focus('[data-test=user-filter]');
+  await until(async () => (await datalist('[data-test=user-filter]')).includes('customer-4521'), { what: 'user ids suggested' });
+  await page.fill('[data-test=user-filter]', 'customer-4521');
+  await page.waitForURL(/user=customer-4521/);
+  await page.fill('[data-test=user-filter]', '');
   // A column heading sorts the list by its figure, largest first, then flips.
   await page.fill('input[aria-label="Property key"]', '');
   await page.fill('input[aria-label="Property value"]', '');
@@ -98,6 +114,8 @@ test('a session shows its figures and its trace: the tree with one bar per call'
     assert.equal(await count(`[data-row=tree][data-kind=node][data-path="${p}"]`), 1, p);
   }
   assert.equal(await count('[data-row=tree][data-kind=call]'), 6);
+  // A node whose only call is an unpriced tool step has no cost, as the step itself.
+  assert.equal(await page.locator('[data-row=tree][data-path="/triage/lookup"] .tr-num').first().innerText(), '—');
   // Hovering a bar shows its details.
   const classify = detail.timeline.find((t) => t.path === '/triage/classify').request_id;
   await page.locator(`[data-test=timeline-bar][data-request-id="${classify}"]`).hover();

@@ -100,6 +100,8 @@ export const sessionMetrics = (body) => post('/v1/session/metrics/query', { time
 export const getSession = (id) => call('GET', `/v1/session/${enc(id)}?include_bodies=true`);
 /** One user's sessions (or one property value's), newest first, each with its whole totals. */
 export const entitySessions = (type, id, limit = 1000) => call('GET', `/v1/analytics/sessions?entity_type=${enc(type)}&entity_id=${enc(id)}&limit=${limit}`);
+/** Property keys, one key's values or user ids seen in the latest calls, the most used first. */
+export const suggest = (field, { key = '', contains = '' } = {}) => call('GET', `/v1/suggest?field=${enc(field)}&key=${enc(key)}&contains=${enc(contains)}&limit=20`);
 /** One call with its bodies. */
 export const getRequest = (id) => call('GET', `/v1/request/${enc(id)}`);
 /** Rates a session. */

@@ -1,7 +1,9 @@
 // Filters on the sessions list, written as Helicone's filter tree: a minimum cost and call
-// count on the session's totals, and a property that any of its calls carries.
+// count on the session's totals, and a property or a user that any of its calls carries.
+// The property and user boxes suggest what the latest calls carry.
 
-import { h, debounce } from '../dom.js';
+import { h, replace, debounce } from '../dom.js';
+import { suggest } from '../api.js';
 
 /** The filter tree for the state's filters, or `"all"` when there are none. */
 export function buildFilter(s) {
@@ -17,8 +19,37 @@ export function buildFilter(s) {
   if (s.prop && s.propValue) {
     leaves.push({ request_response_rmt: { properties: { [s.prop]: { equals: s.propValue } } } });
   }
+  if (s.user) {
+    leaves.push({ request_response_rmt: { user_id: { equals: s.user } } });
+  }
   if (!leaves.length) return 'all';
   return leaves.reduce((left, right) => ({ left, operator: 'and', right }));
+}
+
+let lists = 0;
+
+/**
+ * A datalist for `input`, refilled from `fetch(text)` (suggestions `{value, calls}`) when the
+ * box gets the focus and as the user types. Failures leave the list as it was.
+ */
+function suggestions(input, fetch) {
+  const list = h('datalist', { id: `suggest-${++lists}` });
+  input.setAttribute('list', list.id);
+  let asked = 0;
+  const fill = async () => {
+    const mine = ++asked;
+    try {
+      const found = await fetch(input.value.trim());
+      if (mine !== asked) return;
+      replace(list, found.map((s) => h('option', { value: s.value, label: `${s.calls} recent ${s.calls === 1 ? 'call' : 'calls'}` })));
+    } catch {
+      // Suggestions are a convenience; the box works without them.
+    }
+  };
+  const later = debounce(fill, 200);
+  input.addEventListener('focus', fill);
+  input.addEventListener('input', later);
+  return list;
 }
 
 /** The filter inputs; `onChange` runs after the user stops typing. */
@@ -29,9 +60,16 @@ export function filterControls(state, onChange) {
     value: state[key],
     oninput: (e) => { state[key] = e.target.value.trim(); later(); },
   });
+  const key = input('prop', { type: 'text', placeholder: 'key', class: 'narrow', 'aria-label': 'Property key', autocomplete: 'off', dataset: { test: 'prop-key' } });
+  const value = input('propValue', { type: 'text', placeholder: 'value', class: 'narrow', 'aria-label': 'Property value', autocomplete: 'off', dataset: { test: 'prop-value' } });
+  const user = input('user', { type: 'text', placeholder: 'user id', class: 'narrow', 'aria-label': 'User id', autocomplete: 'off', dataset: { test: 'user-filter' } });
+  const keyList = suggestions(key, (text) => suggest('property_key', { contains: text }));
+  const valueList = suggestions(value, (text) => (key.value.trim() ? suggest('property_value', { key: key.value.trim(), contains: text }) : Promise.resolve([])));
+  const userList = suggestions(user, (text) => suggest('user_id', { contains: text }));
   return h('div', { class: 'toolbar filters', role: 'group', 'aria-label': 'Filters' },
     h('label', {}, 'Cost ≥ $', input('minCost', { type: 'number', min: 0, step: 'any', class: 'narrow', 'aria-label': 'Minimum cost in USD', dataset: { test: 'min-cost' } })),
     h('label', {}, 'Calls ≥ ', input('minCalls', { type: 'number', min: 0, step: 1, class: 'narrow', 'aria-label': 'Minimum calls', dataset: { test: 'min-calls' } })),
-    h('label', {}, 'Property ', input('prop', { type: 'text', placeholder: 'key', class: 'narrow', 'aria-label': 'Property key' }),
-      ' = ', input('propValue', { type: 'text', placeholder: 'value', class: 'narrow', 'aria-label': 'Property value' })));
+    h('label', {}, 'Property ', key, ' = ', value),
+    h('label', {}, 'User ', user),
+    keyList, valueList, userList);
 }

@@ -61,6 +61,8 @@ export function traceView({ root, entries, requests, spanMs, colors, onSelect })
   const kids = new Map();
   const parentOf = new Map();
   const extent = new Map();
+  // Nodes with at least one priced call; the others show no cost ("—"), as their calls do.
+  const priced = new Set();
   const index = (node) => {
     let from = Infinity;
     let to = -Infinity;
@@ -71,9 +73,12 @@ export function traceView({ root, entries, requests, spanMs, colors, onSelect })
       from = Math.min(from, a);
       to = Math.max(to, b);
       items.push({ kind: 'node', node: child, at: a });
+      if (priced.has(child)) priced.add(node);
     }
     for (const id of node.request_ids) {
       parentOf.set(id, node);
+      const cost = requests.get(id)?.cost;
+      if (cost !== null && cost !== undefined) priced.add(node);
       const e = byId.get(id);
       const a = e ? e.offset_ms : 0;
       from = Math.min(from, a);
@@ -197,10 +202,11 @@ export function traceView({ root, entries, requests, spanMs, colors, onSelect })
     swatch.style.background = colors.get(node.path) || 'var(--muted)';
     const name = node === root ? 'Session' : node.name;
     const calls = `${fmt.int(r.requests)} ${r.requests === 1 ? 'call' : 'calls'}`;
+    const cost = priced.has(node) ? fmt.money(r.cost) : '—';
     return treeitem(row, {
       class: 'tr-row node',
       'aria-expanded': String(expanded),
-      'aria-label': `${name}, ${calls}${r.errors ? `, ${r.errors} failed` : ''}, ${fmt.money(r.cost)}, ${fmt.ms(r.span_ms)}`,
+      'aria-label': `${name}, ${calls}${r.errors ? `, ${r.errors} failed` : ''}, cost ${cost}, ${fmt.ms(r.span_ms)}`,
       dataset: { row: 'tree', kind: 'node', path: node.path },
       title: node.path,
       onclick: () => { setCurrent(row); toggle(node); },
@@ -210,7 +216,7 @@ export function traceView({ root, entries, requests, spanMs, colors, onSelect })
         h('span', { class: 'tr-name', text: name }),
         h('span', { class: 'tr-count muted', text: calls }),
         r.errors ? h('span', { class: 'badge err', text: `${r.errors} err` }) : null),
-      h('span', { class: 'tr-num', text: fmt.money(r.cost) }),
+      h('span', { class: 'tr-num', text: cost }),
       h('span', { class: 'tr-num', text: fmt.ms(r.span_ms) }),
       h('span', { class: 'tr-track', 'aria-hidden': 'true' },
         Number.isFinite(from) ? bar(from, to - from, 'var(--span)', { class: 'tr-bar span' }) : null));

@@ -26,6 +26,7 @@ function readState() {
     minCalls: q.get('minCalls') || '',
     prop: q.get('prop') || '',
     propValue: q.get('pval') || '',
+    user: q.get('user') || '',
     page: Math.max(0, Number(q.get('page')) || 0),
     size: PAGE_SIZES.includes(size) ? size : PAGE_SIZES[0],
     live: q.get('live') === '1',
@@ -40,7 +41,7 @@ function writeState(s) {
     from: s.range === 'custom' ? s.from : '',
     to: s.range === 'custom' ? s.to : '',
     name: s.name, q: s.search, minCost: s.minCost, minCalls: s.minCalls,
-    prop: s.prop, pval: s.propValue,
+    prop: s.prop, pval: s.propValue, user: s.user,
     page: s.page || '', size: s.size === PAGE_SIZES[0] ? '' : s.size, live: s.live ? '1' : '',
     sort: s.sort === DEFAULT_SORT ? '' : s.sort, dir: s.ascending ? 'asc' : '',
   });
