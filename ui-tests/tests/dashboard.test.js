@@ -391,6 +391,18 @@ test('the metrics page shows three histograms and the names compared', { timeout
   await page.waitForURL(/iqr=1/);
   await page.locator('[data-test=histogram-bar]').first().waitFor();
   await screenshot(page, 'metrics');
+  // One name's paths: how often each runs, how long and how costly, over its sessions.
+  assert.equal(await count('[data-test=paths-card]:visible'), 0);
+  await page.selectOption('[data-test=metrics-name]', 'Support Ticket');
+  const draft = page.locator('[data-test=paths-table] tr[data-path="/respond/draft"]');
+  await draft.waitFor();
+  const perPath = await api(`${stack.url}/api/v1/session/paths/query`, 'POST', { nameEquals: 'Support Ticket' });
+  const expected = perPath.find((p) => p.path === '/respond/draft');
+  assert.ok(expected.sessions >= 1 && expected.calls >= expected.sessions);
+  const cells = await draft.locator('th, td').allInnerTexts();
+  assert.equal(cells[1], String(expected.sessions));
+  assert.equal(cells[2], expected.calls_per_session.toFixed(1));
+  assert.match(await text('[data-test=paths-card] h2'), /Paths of Support Ticket/);
 });
 
 test('the session page reads in dark mode too', { timeout: 60_000 }, async () => {

@@ -83,8 +83,9 @@ test('a session fits a phone: two-line rows, and a call as a full-screen sheet',
 });
 
 test('the metrics page fits a phone', { timeout: 60_000 }, async () => {
-  await page.goto(`${stack.url}/ui/metrics`);
+  await page.goto(`${stack.url}/ui/metrics?name=Support%20Ticket`);
   await page.locator('[data-test=histogram-bar]').first().waitFor();
+  await page.locator('[data-test=paths-table] tbody tr').first().waitFor();
   await assertNoOverflow('the metrics page');
 });
 

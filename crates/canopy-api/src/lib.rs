@@ -83,6 +83,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/session/count", post(sessions::count))
         .route("/api/v1/session/name/query", post(sessions::names))
         .route("/api/v1/session/metrics/query", post(sessions::metrics))
+        .route("/api/v1/session/paths/query", post(sessions::paths))
         .route("/api/v1/session/{id}", get(sessions::get))
         .route("/api/v1/session/{id}/feedback", post(sessions::feedback))
         .route(

@@ -33,6 +33,7 @@ use crate::routes::{analytics, custom_log, requests, sessions};
         sessions::count,
         sessions::names,
         sessions::metrics,
+        sessions::paths,
         sessions::get,
         sessions::feedback,
         sessions::tag,

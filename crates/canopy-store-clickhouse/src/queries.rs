@@ -9,8 +9,8 @@
 use canopy_core::CallRecord;
 use canopy_store::query::filter::Filter;
 use canopy_store::query::{
-    CallQuery, CallSortKey, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
-    SessionSortKey,
+    CallQuery, CallSortKey, MAX_PATHS, PathStat, SessionAggregate, SessionNameRow, SessionPoint,
+    SessionQuery, SessionSortKey,
 };
 use canopy_store::sql::Sql;
 use canopy_store::sql::filter::{push_for_calls, push_for_sessions};
@@ -108,6 +108,47 @@ impl ClickHouseStore {
             .await
             .map_err(read_err("query_sessions"))?;
         Ok(rows.into_iter().map(SessionSummary::from).collect())
+    }
+
+    pub(crate) async fn paths(
+        &self,
+        org_id: &str,
+        session_query: &SessionQuery,
+    ) -> Result<Vec<PathStat>> {
+        #[derive(Deserialize)]
+        struct PathRow {
+            path: String,
+            sessions: u64,
+            calls: u64,
+            errors: u64,
+            latency: i64,
+            cost: i64,
+            unpriced: u64,
+        }
+        let mut q = sql(
+            "SELECT ifNull(c.session_path, '/') AS path, uniqExact(c.session_id) AS sessions, count() AS calls, \
+             countIf(c.status < 0 OR c.status >= 400 OR c.error IS NOT NULL) AS errors, toInt64(sum(ifNull(c.latency_ms, 0))) AS latency, toInt64(sum(ifNull(c.cost_nano, 0))) AS cost, \
+             countIf(c.cost_nano IS NULL) AS unpriced FROM calls c WHERE c.org_id = ",
+        );
+        q.bind(org_id)
+            .push(" AND c.session_id IN (SELECT s.session_id FROM sessions s WHERE ");
+        push_session_conditions(&mut q, org_id, session_query);
+        q.push(&format!(
+            ") GROUP BY path ORDER BY calls DESC, path LIMIT {MAX_PATHS}"
+        ));
+        let rows: Vec<PathRow> = self.client.rows(&q).await.map_err(read_err("path_stats"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| PathStat {
+                path: r.path,
+                sessions: r.sessions,
+                calls: r.calls,
+                errors: r.errors,
+                latency_sum_ms: r.latency,
+                cost_nano: r.cost,
+                unpriced: r.unpriced,
+            })
+            .collect())
     }
 
     pub(crate) async fn sessions_aggregate(

@@ -10,8 +10,8 @@ use canopy_core::record::StoredBody;
 use canopy_core::{CallId, CallKind, CallRecord, Usage, UsageSource};
 use canopy_store::query::filter::Filter;
 use canopy_store::query::{
-    CallQuery, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery, SuggestField,
-    Suggestion,
+    CallQuery, PathStat, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
+    SuggestField, Suggestion,
 };
 use canopy_store::sql::Sql;
 use canopy_store::{Query, Result, SessionSummary, StoreError};
@@ -248,6 +248,11 @@ impl Query for ClickHouseStore {
             .await
             .map_err(read_err("session_tags"))?;
         Ok(rows.into_iter().map(|t| t.tag).collect())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn path_stats(&self, org_id: &str, query: &SessionQuery) -> Result<Vec<PathStat>> {
+        self.paths(org_id, query).await
     }
 
     #[tracing::instrument(skip_all)]

@@ -8,8 +8,8 @@
 use canopy_core::CallRecord;
 use canopy_store::query::filter::Filter;
 use canopy_store::query::{
-    CallQuery, CallSortKey, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
-    SessionSortKey,
+    CallQuery, CallSortKey, MAX_PATHS, PathStat, SessionAggregate, SessionNameRow, SessionPoint,
+    SessionQuery, SessionSortKey,
 };
 use canopy_store::sql::Sql;
 use canopy_store::sql::filter::{push_for_calls, push_for_sessions};
@@ -111,6 +111,43 @@ impl PostgresStore {
             .await
             .map_err(read_err("query_sessions"))?;
         rows.iter().map(session_from_row).collect()
+    }
+
+    pub(crate) async fn paths(
+        &self,
+        org_id: &str,
+        session_query: &SessionQuery,
+    ) -> Result<Vec<PathStat>> {
+        let mut q = sql(
+            "SELECT coalesce(c.session_path, '/') AS path, count(DISTINCT c.session_id)::int8 AS sessions, count(*)::int8 AS calls, \
+             count(*) FILTER (WHERE c.status < 0 OR c.status >= 400 OR c.error IS NOT NULL)::int8 AS errors, coalesce(sum(c.latency_ms), 0)::int8 AS latency, coalesce(sum(c.cost_nano), 0)::int8 AS cost, \
+             count(*) FILTER (WHERE c.cost_nano IS NULL)::int8 AS unpriced FROM calls c WHERE c.org_id = ",
+        );
+        q.bind(org_id)
+            .push(" AND c.session_id IN (SELECT s.session_id FROM sessions s WHERE ");
+        push_session_conditions(&mut q, org_id, session_query);
+        q.push(") GROUP BY 1 ORDER BY calls DESC, path LIMIT ")
+            .bind(to_i64(MAX_PATHS));
+        let rows = query(&q)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(read_err("path_stats"))?;
+        let count = |row: &_, name: &str| -> u64 {
+            let row: &sqlx::postgres::PgRow = row;
+            u64::try_from(row.get::<i64, _>(name)).unwrap_or(0)
+        };
+        Ok(rows
+            .iter()
+            .map(|row| PathStat {
+                path: row.get("path"),
+                sessions: count(row, "sessions"),
+                calls: count(row, "calls"),
+                errors: count(row, "errors"),
+                latency_sum_ms: row.get("latency"),
+                cost_nano: row.get("cost"),
+                unpriced: count(row, "unpriced"),
+            })
+            .collect())
     }
 
     pub(crate) async fn sessions_aggregate(

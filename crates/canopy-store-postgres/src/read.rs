@@ -7,8 +7,8 @@ use canopy_core::record::StoredBody;
 use canopy_core::{CallId, CallKind, CallRecord, Usage, UsageSource};
 use canopy_store::query::filter::Filter;
 use canopy_store::query::{
-    CallQuery, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery, SuggestField,
-    Suggestion,
+    CallQuery, PathStat, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
+    SuggestField, Suggestion,
 };
 use canopy_store::{Query, Result, SessionSummary, StoreError};
 use sqlx::Row;
@@ -199,6 +199,11 @@ impl Query for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(read_err("session_tags"))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn path_stats(&self, org_id: &str, query: &SessionQuery) -> Result<Vec<PathStat>> {
+        self.paths(org_id, query).await
     }
 
     #[tracing::instrument(skip_all)]

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use canopy_core::{CallId, CallRecord};
 use canopy_store::query::filter::Filter;
 use canopy_store::query::{
-    CallQuery, CallSortKey, SessionAggregate, SessionNameRow, SessionPoint, SessionQuery,
-    SessionSortKey,
+    CallQuery, CallSortKey, MAX_PATHS, PathStat, SessionAggregate, SessionNameRow, SessionPoint,
+    SessionQuery, SessionSortKey,
 };
 use canopy_store::sql::Sql;
 use canopy_store::sql::filter::{push_for_calls, push_for_sessions};
@@ -150,6 +150,39 @@ impl SqliteStore {
             .await
             .map_err(read_err("query_sessions"))?;
         rows.iter().map(session_from_row).collect()
+    }
+
+    pub(crate) async fn paths(&self, org_id: &str, query: &SessionQuery) -> Result<Vec<PathStat>> {
+        let mut q = sql(
+            "SELECT coalesce(c.session_path, '/') AS path, count(DISTINCT c.session_id) AS sessions, count(*) AS calls, \
+             sum(CASE WHEN c.status < 0 OR c.status >= 400 OR c.error IS NOT NULL THEN 1 ELSE 0 END) AS errors, coalesce(sum(c.latency_ms), 0) AS latency, coalesce(sum(c.cost_nano), 0) AS cost, \
+             sum(CASE WHEN c.cost_nano IS NULL THEN 1 ELSE 0 END) AS unpriced FROM calls c WHERE c.org_id = ",
+        );
+        q.bind(org_id)
+            .push(" AND c.session_id IN (SELECT s.session_id FROM sessions s WHERE ");
+        push_session_conditions(&mut q, org_id, query);
+        q.push(") GROUP BY 1 ORDER BY calls DESC, path LIMIT ")
+            .bind(to_i64(MAX_PATHS));
+        let rows = crate::dialect::query(&q)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(read_err("path_stats"))?;
+        let count = |row: &_, name: &str| -> u64 {
+            let row: &sqlx::sqlite::SqliteRow = row;
+            u64::try_from(row.get::<i64, _>(name)).unwrap_or(0)
+        };
+        Ok(rows
+            .iter()
+            .map(|row| PathStat {
+                path: row.get("path"),
+                sessions: count(row, "sessions"),
+                calls: count(row, "calls"),
+                errors: count(row, "errors"),
+                latency_sum_ms: row.get("latency"),
+                cost_nano: row.get("cost"),
+                unpriced: count(row, "unpriced"),
+            })
+            .collect())
     }
 
     pub(crate) async fn sessions_aggregate(

@@ -135,6 +135,11 @@ pub trait Query: Send + Sync + 'static {
     /// A session's tags, oldest first.
     async fn session_tags(&self, org_id: &str, session_id: &str) -> Result<Vec<String>>;
 
+    /// Per-path figures over the calls of every session the query matches (its page bounds
+    /// and sort are ignored), the busiest path first, then by path; at most
+    /// [`query::MAX_PATHS`].
+    async fn path_stats(&self, org_id: &str, query: &SessionQuery) -> Result<Vec<query::PathStat>>;
+
     /// Values of `field` seen in the organisation's latest [`query::SUGGEST_SCAN`] calls that
     /// contain `contains` (case-insensitive), the most used first, then by value; at most
     /// `limit`.

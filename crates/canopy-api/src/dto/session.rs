@@ -5,7 +5,7 @@ use canopy_store::SessionSummary;
 use canopy_store::query::histogram::Bucket;
 use canopy_store::query::tree::{TimelineEntry, TreeNode};
 use canopy_store::query::{
-    MAX_SESSION_LIMIT, SessionNameRow, SessionQuery, SessionSort, SessionSortKey,
+    MAX_SESSION_LIMIT, PathStat, SessionNameRow, SessionQuery, SessionSort, SessionSortKey,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -518,5 +518,43 @@ pub fn entity_session(s: &SessionSummary) -> EntitySession {
         total_tokens: s.total_tokens(),
         first_request_at: iso(s.first_request_at_ms),
         last_request_at: iso(s.last_request_at_ms),
+    }
+}
+
+/// One session path's figures over the sessions a query matches.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PathEntry {
+    /// The path (`/` for calls without one).
+    pub path: String,
+    /// Sessions with a call on this path.
+    pub sessions: u64,
+    /// Calls on this path.
+    pub calls: u64,
+    /// Calls per session that has the path.
+    pub calls_per_session: f64,
+    /// Failed calls.
+    pub errors: u64,
+    /// Mean call latency, ms.
+    pub avg_latency: f64,
+    /// USD, over the priced calls.
+    pub total_cost: f64,
+    /// USD per session that has the path.
+    pub cost_per_session: f64,
+    /// Calls without a price (not in the costs).
+    pub unpriced_calls: u64,
+}
+
+/// Converts a path's stored figures.
+pub fn path_entry(p: &PathStat) -> PathEntry {
+    PathEntry {
+        path: p.path.clone(),
+        sessions: p.sessions,
+        calls: p.calls,
+        calls_per_session: mean(p.calls as f64, p.sessions),
+        errors: p.errors,
+        avg_latency: mean(p.latency_sum_ms as f64, p.calls),
+        total_cost: usd(p.cost_nano),
+        cost_per_session: mean(usd(p.cost_nano), p.sessions),
+        unpriced_calls: p.unpriced,
     }
 }

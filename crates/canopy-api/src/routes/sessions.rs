@@ -7,9 +7,9 @@ use canopy_store::query::histogram::{self, Cut};
 use crate::ApiState;
 use crate::dto::request::request_row;
 use crate::dto::session::{
-    AverageRow, Averages, SessionCount, SessionDetail, SessionDetailParams, SessionMetrics,
-    SessionNameEntry, SessionNameParams, SessionQueryParams, SessionRow, histogram_rows,
-    name_entry, session_detail, session_row,
+    AverageRow, Averages, PathEntry, SessionCount, SessionDetail, SessionDetailParams,
+    SessionMetrics, SessionNameEntry, SessionNameParams, SessionQueryParams, SessionRow,
+    histogram_rows, name_entry, path_entry, session_detail, session_row,
 };
 use crate::dto::{mean, usd};
 use crate::error::{ApiError, ApiResult, Envelope, done_or_not_found, ok};
@@ -68,6 +68,20 @@ pub async fn names(
         .session_names(&org.org_id, &contains, &query)
         .await?;
     Ok(ok(rows.iter().map(name_entry).collect()))
+}
+
+/// Per-path figures over every session the body matches (typically one name's): how often each
+/// path runs, how long it takes and what it costs. Paging and sort are ignored.
+#[utoipa::path(post, operation_id = "querySessionPaths", path = "/api/v1/session/paths/query", request_body = SessionQueryParams,
+    responses((status = 200, body = Envelope<Vec<PathEntry>>), (status = 400, body = ErrorEnvelope)))]
+pub async fn paths(
+    State(state): State<ApiState>,
+    Org(org): Org,
+    ApiJson(params): ApiJson<SessionQueryParams>,
+) -> ApiResult<Json<Envelope<Vec<PathEntry>>>> {
+    let query = params.to_query()?;
+    let rows = state.query.path_stats(&org.org_id, &query).await?;
+    Ok(ok(rows.iter().map(path_entry).collect()))
 }
 
 /// Histograms of calls per session, duration (seconds) and cost (USD), with averages.

@@ -139,6 +139,28 @@ impl Default for SessionSort {
     }
 }
 
+/// One session path's figures over every session a query matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathStat {
+    /// The path (`/` for calls without one).
+    pub path: String,
+    /// Sessions with a call on this path.
+    pub sessions: u64,
+    /// Calls on this path.
+    pub calls: u64,
+    /// Failed calls (a status of 400 or more, or an error).
+    pub errors: u64,
+    /// Sum of the calls' latencies, ms.
+    pub latency_sum_ms: i64,
+    /// Sum of the calls' costs, nano-USD (unpriced calls count 0).
+    pub cost_nano: i64,
+    /// Calls without a price.
+    pub unpriced: u64,
+}
+
+/// The most paths [`PathStat`] lists hold, the busiest first.
+pub const MAX_PATHS: u64 = 500;
+
 /// What a filter box may be offered, from the data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SuggestField {

@@ -141,6 +141,7 @@ macro_rules! conformance_tests {
                 the_latest_non_empty_name_wins_whatever_the_write_order,
                 query_sessions_lists_newest_first_and_pages,
                 query_sessions_sorts_by_every_key,
+                path_stats_sum_each_path_over_the_matching_sessions,
                 query_sessions_searches_id_and_name_case_insensitively,
                 query_sessions_matches_a_name_exactly,
                 a_session_overlapping_the_window_is_listed_whole,

@@ -96,6 +96,8 @@ export const countSessions = (body) => post('/v1/session/count', body);
 export const sessionNames = (body) => post('/v1/session/name/query', { timezoneDifference: 0, ...body });
 /** Histograms of calls, duration and cost per session. */
 export const sessionMetrics = (body) => post('/v1/session/metrics/query', { timezoneDifference: 0, ...body });
+/** Per-path figures over the sessions a query matches (one name's, say). */
+export const sessionPaths = (body) => post('/v1/session/paths/query', body);
 /** One session: totals, tags, tree, timeline and calls. */
 export const getSession = (id) => call('GET', `/v1/session/${enc(id)}?include_bodies=true`);
 /** One user's sessions (or one property value's), newest first, each with its whole totals. */

@@ -257,6 +257,39 @@ async fn filter_boxes_are_offered_keys_values_and_users_from_the_data() {
 }
 
 #[tokio::test]
+async fn a_names_paths_are_measured_over_its_sessions() {
+    let app = TestApp::spawn().await;
+    seed(&app, "s-paths").await;
+    let (status, body) = post(
+        &app,
+        "/v1/session/paths/query",
+        json!({"nameEquals": "Support"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let rows = body["data"].as_array().unwrap();
+    let paths: Vec<(&str, u64, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap(),
+                r["sessions"].as_u64().unwrap(),
+                r["calls"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(paths, [("/triage", 1, 2), ("/triage/classify", 1, 1)]);
+    assert_eq!(rows[0]["calls_per_session"], 2.0);
+    let (_, body) = post(
+        &app,
+        "/v1/session/paths/query",
+        json!({"nameEquals": "Nobody"}),
+    )
+    .await;
+    assert_eq!(body["data"], json!([]));
+}
+
+#[tokio::test]
 async fn sessions_are_sorted_by_a_figure_either_way() {
     let app = TestApp::spawn().await;
     seed(&app, "s-three").await;

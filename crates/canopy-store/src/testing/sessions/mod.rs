@@ -8,10 +8,11 @@ use canopy_core::{CallKind, CallRecord, Usage};
 
 pub use queries::{
     a_session_overlapping_the_window_is_listed_whole,
-    aggregate_sessions_totals_every_matching_session, query_sessions_lists_newest_first_and_pages,
-    query_sessions_matches_a_name_exactly, query_sessions_searches_id_and_name_case_insensitively,
-    query_sessions_sorts_by_every_key, session_names_counts_and_orders_names,
-    session_points_gives_one_point_per_session,
+    aggregate_sessions_totals_every_matching_session,
+    path_stats_sum_each_path_over_the_matching_sessions,
+    query_sessions_lists_newest_first_and_pages, query_sessions_matches_a_name_exactly,
+    query_sessions_searches_id_and_name_case_insensitively, query_sessions_sorts_by_every_key,
+    session_names_counts_and_orders_names, session_points_gives_one_point_per_session,
 };
 
 use super::sample::sample_call;

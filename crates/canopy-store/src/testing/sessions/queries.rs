@@ -7,7 +7,9 @@ use super::super::Engine;
 use super::super::sample::{session_ids, session_query};
 use super::{MINUTE, ORG, T0, call, list, session};
 use crate::SessionSummary;
-use crate::query::{SessionAggregate, SessionPoint, SessionQuery, SessionSort, SessionSortKey};
+use crate::query::{
+    PathStat, SessionAggregate, SessionPoint, SessionQuery, SessionSort, SessionSortKey,
+};
 
 /// Seven sessions whose calls interleave: session `i` starts at minute `i` and has a call at
 /// minute `i + 3` too, so the order by first call differs from the order by last call.
@@ -169,6 +171,68 @@ pub async fn query_sessions_sorts_by_every_key(e: Engine) {
     assert_eq!(
         session_ids(&list(&e, &by(SessionSortKey::Latency)).await),
         ["e", "c", "a", "d", "b"]
+    );
+}
+
+/// Per-path figures sum the calls on each path over the sessions the query matches (by name
+/// here), counting the sessions, failures and unpriced calls; calls without a path are `/`;
+/// other names' sessions are left out; the busiest path comes first.
+pub async fn path_stats_sum_each_path_over_the_matching_sessions(e: Engine) {
+    let on = |session: &str,
+              name: &str,
+              minute: i64,
+              path: Option<&str>,
+              latency: i64,
+              cost: Option<i64>,
+              status: i32| {
+        let mut c = call(session, Some(name), T0 + minute * MINUTE, latency, 0);
+        c.session_path = path.map(str::to_owned);
+        c.cost_nano_usd = cost;
+        c.status = status;
+        c
+    };
+    e.write(&[
+        on("a", "Agent", 0, Some("/draft"), 100, Some(10), 200),
+        on("a", "Agent", 1, Some("/draft"), 300, Some(30), 500),
+        on("a", "Agent", 2, Some("/send"), 50, None, 200),
+        on("b", "Agent", 3, Some("/draft"), 200, Some(20), 200),
+        on("b", "Agent", 4, None, 10, Some(1), 200),
+        on("c", "Other", 5, Some("/draft"), 999, Some(999), 200),
+    ])
+    .await;
+    let query = SessionQuery {
+        name_equals: Some("Agent".to_owned()),
+        ..session_query()
+    };
+    let stats = e.query.path_stats(ORG, &query).await.expect("path_stats");
+    let stat =
+        |path: &str, sessions, calls, errors, latency_sum_ms, cost_nano, unpriced| PathStat {
+            path: path.to_owned(),
+            sessions,
+            calls,
+            errors,
+            latency_sum_ms,
+            cost_nano,
+            unpriced,
+        };
+    assert_eq!(
+        stats,
+        [
+            stat("/draft", 2, 3, 1, 600, 60, 0),
+            stat("/", 1, 1, 0, 10, 1, 0),
+            stat("/send", 1, 1, 0, 50, 0, 1),
+        ]
+    );
+    let none = SessionQuery {
+        name_equals: Some("Nobody".to_owned()),
+        ..session_query()
+    };
+    assert!(
+        e.query
+            .path_stats(ORG, &none)
+            .await
+            .expect("path_stats")
+            .is_empty()
     );
 }
 

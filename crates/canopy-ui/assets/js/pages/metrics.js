@@ -2,7 +2,7 @@
 // percentile or interquartile cut, and a comparison of session names.
 
 import { h, replace, errorBox } from '../dom.js';
-import { sessionMetrics, sessionNames } from '../api.js';
+import { sessionMetrics, sessionNames, sessionPaths } from '../api.js';
 import { query, setQuery } from '../router.js';
 import { rangePicker, timeFilter, isRange, DEFAULT_RANGE } from '../components/range.js';
 import { histogram } from '../components/histogram.js';
@@ -49,6 +49,24 @@ function namesTable(rows) {
       h('td', { class: 'num', text: fmt.ms(r.avg_latency) }))))));
 }
 
+/** Each path's figures over the sessions of one name. */
+function pathsTable(rows) {
+  if (!rows.length) return h('p', { class: 'muted', text: 'No calls in this range.' });
+  const maxLatency = Math.max(0, ...rows.map((r) => r.avg_latency));
+  const maxCost = Math.max(0, ...rows.map((r) => r.cost_per_session));
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'data', dataset: { test: 'paths-table' } },
+    h('thead', {}, h('tr', {}, ['Path', 'Sessions', 'Calls / session', 'Avg latency', 'Errors', 'Cost / session', 'Total cost']
+      .map((label, i) => h('th', { scope: 'col', class: i === 0 ? '' : 'num', text: label })))),
+    h('tbody', {}, rows.map((r) => h('tr', { dataset: { path: r.path } },
+      h('th', { scope: 'row', class: 'mono break', text: r.path }),
+      h('td', { class: 'num', text: fmt.int(r.sessions) }),
+      h('td', { class: 'num', text: r.calls_per_session.toFixed(1) }),
+      h('td', { class: 'num' }, fmt.ms(r.avg_latency), bar(r.avg_latency, maxLatency)),
+      h('td', { class: 'num', text: fmt.int(r.errors) }),
+      h('td', { class: 'num', title: r.unpriced_calls ? `${r.unpriced_calls} calls have no price` : null }, fmt.money(r.cost_per_session), bar(r.cost_per_session, maxCost)),
+      h('td', { class: 'num', text: fmt.money(r.total_cost) }))))));
+}
+
 /** Shows the metrics page in `root`. */
 export function mountMetrics(root) {
   const state = readState();
@@ -56,6 +74,10 @@ export function mountMetrics(root) {
   let sequence = 0;
   const charts = h('div', { class: 'histograms' });
   const names = h('div');
+  const paths = h('div');
+  const pathsTitle = h('h2', { id: 'paths-title', text: 'By path' });
+  const pathsCard = h('section', { class: 'card', hidden: true, 'aria-labelledby': 'paths-title', dataset: { test: 'paths-card' } },
+    h('div', { class: 'section-head' }, pathsTitle, h('span', { class: 'muted small', text: 'each path over every session of the name' })), paths);
   const message = h('div');
   const namePicker = h('select', { 'aria-label': 'Session name', dataset: { test: 'metrics-name' }, onchange: () => { state.name = namePicker.value; changed(); } },
     h('option', { value: '' }, 'All names'));
@@ -70,7 +92,7 @@ export function mountMetrics(root) {
     h('div', { class: 'page-head' }, h('div', {}, h('h1', { text: 'Metrics' }),
       h('p', { class: 'muted', text: 'How sessions are distributed: calls, duration and cost, with outliers cut. Averages count every session, before the cut.' }))),
     h('div', { class: 'toolbar' }, rangePicker(state, () => changed()), namePicker, cut, iqr),
-    message, charts,
+    message, charts, pathsCard,
     h('section', { class: 'card' }, h('div', { class: 'section-head' }, h('h2', { text: 'By session name' })), names));
 
   function changed() {
@@ -86,9 +108,10 @@ export function mountMetrics(root) {
     const mine = ++sequence;
     const tf = timeFilter(state);
     try {
-      const [m, rows] = await Promise.all([
+      const [m, rows, perPath] = await Promise.all([
         sessionMetrics({ nameContains: state.name, pSize: state.cut, useInterquartile: state.iqr, timeFilter: tf }),
         sessionNames({ nameContains: '', timeFilter: tf }),
+        state.name ? sessionPaths({ nameEquals: state.name, timeFilter: tf }) : Promise.resolve(null),
       ]);
       if (disposed || mine !== sequence) return;
       replace(message);
@@ -98,6 +121,11 @@ export function mountMetrics(root) {
         histogram({ title: 'Session duration', rows: m.session_duration, average: avg(m.average.session_duration), format: fmt.seconds, test: 'histogram-duration' }),
         histogram({ title: 'Session cost', rows: m.session_cost, average: avg(m.average.session_cost), format: fmt.money, test: 'histogram-cost' }));
       replace(names, namesTable(rows));
+      pathsCard.hidden = !perPath;
+      if (perPath) {
+        pathsTitle.textContent = `Paths of ${state.name}`;
+        replace(paths, pathsTable(perPath));
+      }
       const known = new Set(rows.map((r) => r.name));
       replace(namePicker, h('option', { value: '' }, 'All names'),
         rows.map((r) => h('option', { value: r.name }, r.name || '(unnamed)')),
