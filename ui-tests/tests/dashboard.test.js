@@ -356,6 +356,21 @@ test('a replay with another model is compared side by side, step by step', { tim
   assert.match(await text('h1'), /Replay of Support Ticket/);
 });
 
+test('replays are marked in the list and can be left out of its figures', { timeout: 60_000 }, async () => {
+  await page.goto(`${stack.url}/?range=all`);
+  const replay = page.locator('tr[data-session-id]', { hasText: 'Replay of Support Ticket' });
+  await replay.locator('[data-test=replay-badge]').waitFor();
+  assert.equal(await count(`tr[data-session-id="${ticket}"] [data-test=replay-badge]`), 0);
+  assert.equal(await text('[data-figure=sessions] .figure-value'), '3');
+  await page.check('[data-test=no-replays]');
+  await page.waitForURL(/noReplays=1/);
+  await replay.waitFor({ state: 'detached' });
+  await until(async () => (await text('[data-figure=sessions] .figure-value')) === '2', { what: 'the figures without the replay' });
+  assert.match(await text('[data-figure=avg-calls] .figure-value'), /^4\.0$/);
+  await page.uncheck('[data-test=no-replays]');
+  await replay.waitFor();
+});
+
 test('a user shows their sessions, cost and turns by day', { timeout: 60_000 }, async () => {
   await page.goto(`${stack.url}/`);
   await page.locator(`tr[data-session-id="${ticket}"] [data-test=user-link]`, { hasText: 'customer-4521' }).click();
@@ -387,6 +402,11 @@ test('the metrics page shows three histograms and the names compared', { timeout
   const names = await text('[data-test=names-table]');
   assert.match(names, /Support Ticket/);
   assert.match(names, /Replay of Support Ticket/);
+  await page.check('[data-test=no-replays]');
+  await page.waitForURL(/noReplays=1/);
+  await until(async () => !/Replay of/.test(await text('[data-test=names-table]')), { what: 'the names without the replay' });
+  await page.uncheck('[data-test=no-replays]');
+  await until(async () => /Replay of/.test(await text('[data-test=names-table]')), { what: 'the replay back' });
   await page.check('text=Interquartile cut');
   await page.waitForURL(/iqr=1/);
   await page.locator('[data-test=histogram-bar]').first().waitFor();

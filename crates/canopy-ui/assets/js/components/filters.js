@@ -5,9 +5,25 @@
 import { h, replace, debounce } from '../dom.js';
 import { suggest } from '../api.js';
 
+/**
+ * Calls a replay made carry the property `replay_of`; a session matches a call-level condition
+ * when any call does, so "some call without it" leaves replays out and "some call with it"
+ * finds them.
+ */
+export const NOT_A_REPLAY = { request_response_rmt: { properties: { replay_of: { equals: 'null' } } } };
+export const A_REPLAY = { request_response_rmt: { properties: { replay_of: { 'not-equals': 'null' } } } };
+
+/** `left` and `right`, either of which may be `"all"`. */
+export function and(left, right) {
+  if (left === 'all') return right;
+  if (right === 'all') return left;
+  return { left, operator: 'and', right };
+}
+
 /** The filter tree for the state's filters, or `"all"` when there are none. */
 export function buildFilter(s) {
   const leaves = [];
+  if (s.noReplays) leaves.push(NOT_A_REPLAY);
   const cost = Number(s.minCost);
   if (s.minCost !== '' && Number.isFinite(cost)) {
     leaves.push({ sessions_request_response_rmt: { session_total_cost: { gte: cost } } });
@@ -71,5 +87,9 @@ export function filterControls(state, onChange) {
     h('label', {}, 'Calls ≥ ', input('minCalls', { type: 'number', min: 0, step: 1, class: 'narrow', 'aria-label': 'Minimum calls', dataset: { test: 'min-calls' } })),
     h('label', {}, 'Property ', key, ' = ', value),
     h('label', {}, 'User ', user),
+    h('label', { class: 'check' }, h('input', {
+      type: 'checkbox', checked: Boolean(state.noReplays), dataset: { test: 'no-replays' },
+      onchange: (e) => { state.noReplays = e.target.checked; onChange(); },
+    }), ' Leave out replays'),
     keyList, valueList, userList);
 }

@@ -6,6 +6,7 @@ import { sessionMetrics, sessionNames, sessionPaths } from '../api.js';
 import { query, setQuery } from '../router.js';
 import { rangePicker, timeFilter, isRange, DEFAULT_RANGE } from '../components/range.js';
 import { histogram } from '../components/histogram.js';
+import { NOT_A_REPLAY } from '../components/filters.js';
 import * as fmt from '../format.js';
 
 const CUTS = ['p50', 'p75', 'p95', 'p99', 'p99.9'];
@@ -19,6 +20,7 @@ function readState() {
     name: q.get('name') || '',
     cut: CUTS.includes(q.get('cut')) ? q.get('cut') : 'p99',
     iqr: q.get('iqr') === '1',
+    noReplays: q.get('noReplays') === '1',
   };
 }
 
@@ -87,11 +89,15 @@ export function mountMetrics(root) {
     type: 'checkbox', checked: state.iqr,
     onchange: (e) => { state.iqr = e.target.checked; cut.disabled = state.iqr; changed(); },
   }), ' Interquartile cut');
+  const noReplays = h('label', { class: 'check' }, h('input', {
+    type: 'checkbox', checked: state.noReplays, dataset: { test: 'no-replays' },
+    onchange: (e) => { state.noReplays = e.target.checked; changed(); },
+  }), ' Leave out replays');
 
   root.append(
     h('div', { class: 'page-head' }, h('div', {}, h('h1', { text: 'Metrics' }),
       h('p', { class: 'muted', text: 'How sessions are distributed: calls, duration and cost, with outliers cut. Averages count every session, before the cut.' }))),
-    h('div', { class: 'toolbar' }, rangePicker(state, () => changed()), namePicker, cut, iqr),
+    h('div', { class: 'toolbar' }, rangePicker(state, () => changed()), namePicker, cut, iqr, noReplays),
     message, charts, pathsCard,
     h('section', { class: 'card' }, h('div', { class: 'section-head' }, h('h2', { text: 'By session name' })), names));
 
@@ -99,7 +105,7 @@ export function mountMetrics(root) {
     setQuery({
       range: state.range === DEFAULT_RANGE ? '' : state.range,
       from: state.range === 'custom' ? state.from : '', to: state.range === 'custom' ? state.to : '',
-      name: state.name, cut: state.cut === 'p99' ? '' : state.cut, iqr: state.iqr ? '1' : '',
+      name: state.name, cut: state.cut === 'p99' ? '' : state.cut, iqr: state.iqr ? '1' : '', noReplays: state.noReplays ? '1' : '',
     });
     load();
   }
@@ -107,11 +113,12 @@ export function mountMetrics(root) {
   async function load() {
     const mine = ++sequence;
     const tf = timeFilter(state);
+    const filter = state.noReplays ? NOT_A_REPLAY : 'all';
     try {
       const [m, rows, perPath] = await Promise.all([
-        sessionMetrics({ nameContains: state.name, pSize: state.cut, useInterquartile: state.iqr, timeFilter: tf }),
-        sessionNames({ nameContains: '', timeFilter: tf }),
-        state.name ? sessionPaths({ nameEquals: state.name, timeFilter: tf }) : Promise.resolve(null),
+        sessionMetrics({ nameContains: state.name, pSize: state.cut, useInterquartile: state.iqr, timeFilter: tf, filter }),
+        sessionNames({ nameContains: '', timeFilter: tf, filter }),
+        state.name ? sessionPaths({ nameEquals: state.name, timeFilter: tf, filter }) : Promise.resolve(null),
       ]);
       if (disposed || mine !== sequence) return;
       replace(message);

@@ -5,7 +5,7 @@ import { h, replace, figure, errorBox, debounce } from '../dom.js';
 import { querySessions, countSessions, sessionNames } from '../api.js';
 import { query, setQuery, navigate } from '../router.js';
 import { rangePicker, timeFilter, isRange, DEFAULT_RANGE } from '../components/range.js';
-import { buildFilter, filterControls } from '../components/filters.js';
+import { buildFilter, filterControls, and, A_REPLAY } from '../components/filters.js';
 import * as fmt from '../format.js';
 
 const PAGE_SIZES = [25, 50, 100];
@@ -27,6 +27,7 @@ function readState() {
     prop: q.get('prop') || '',
     propValue: q.get('pval') || '',
     user: q.get('user') || '',
+    noReplays: q.get('noReplays') === '1',
     page: Math.max(0, Number(q.get('page')) || 0),
     size: PAGE_SIZES.includes(size) ? size : PAGE_SIZES[0],
     live: q.get('live') === '1',
@@ -41,7 +42,7 @@ function writeState(s) {
     from: s.range === 'custom' ? s.from : '',
     to: s.range === 'custom' ? s.to : '',
     name: s.name, q: s.search, minCost: s.minCost, minCalls: s.minCalls,
-    prop: s.prop, pval: s.propValue, user: s.user,
+    prop: s.prop, pval: s.propValue, user: s.user, noReplays: s.noReplays ? '1' : '',
     page: s.page || '', size: s.size === PAGE_SIZES[0] ? '' : s.size, live: s.live ? '1' : '',
     sort: s.sort === DEFAULT_SORT ? '' : s.sort, dir: s.ascending ? 'asc' : '',
   });
@@ -61,12 +62,13 @@ function requestBody(s) {
 
 const userHref = (id) => `/ui/users/${encodeURIComponent(id)}`;
 
-function sessionRow(row) {
+function sessionRow(row, replays) {
   const href = `/ui/sessions/${encodeURIComponent(row.session_id)}`;
   const users = row.user_ids || [];
   return h('tr', { dataset: { sessionId: row.session_id }, onclick: (e) => { if (!e.target.closest('a')) navigate(href); } },
     h('td', { class: 'name-cell' },
       h('a', { href, class: 'session-link' }, row.session_name || 'Unnamed session'),
+      replays.has(row.session_id) ? [' ', h('span', { class: 'badge', dataset: { test: 'replay-badge' }, title: 'A replay of another session', text: 'replay' })] : null,
       h('div', { class: 'mono muted small', title: row.session_id, text: row.session_id })),
     h('td', { title: row.created_at }, fmt.dateTime(row.created_at), h('div', { class: 'muted small', text: fmt.ago(row.created_at) })),
     h('td', { title: row.latest_request_created_at, text: fmt.dateTime(row.latest_request_created_at) }),
@@ -173,7 +175,12 @@ export function mountSessions(root) {
     const mine = ++sequence;
     const body = requestBody(state);
     try {
-      const [rows, totals] = await Promise.all([querySessions(body), countSessions(body)]);
+      // The page's replays, found with the same query narrowed to them, are marked. In the same
+      // order, those on this page are among the first (page + 1) × size replays.
+      const replayBody = { ...body, filter: and(body.filter, A_REPLAY), offset: 0, limit: Math.min(1000, body.offset + body.limit) };
+      const [rows, totals, replayRows] = await Promise.all([querySessions(body), countSessions(body),
+        state.noReplays ? Promise.resolve([]) : querySessions(replayBody)]);
+      const replays = new Set(replayRows.map((r) => r.session_id));
       if (disposed || mine !== sequence) return;
       replace(message);
       replace(figures,
@@ -182,7 +189,7 @@ export function mountSessions(root) {
         figure('Average cost', fmt.money(totals.avg_cost), { sub: 'per session', test: 'avg-cost' }),
         figure('Average calls', totals.avg_requests.toFixed(1), { sub: 'per session', test: 'avg-calls' }),
         figure('Average latency', fmt.ms(totals.avg_latency), { sub: 'per call', test: 'avg-latency' }));
-      replace(tbody, rows.length ? rows.map(sessionRow)
+      replace(tbody, rows.length ? rows.map((row) => sessionRow(row, replays))
         : h('tr', {}, h('td', { colspan: COLUMNS.length, class: 'empty' }, 'No sessions match. Widen the time range or clear the filters; ',
           h('code', { text: 'canopy demo' }), ' records two.')));
       const first = totals.count ? state.page * state.size + 1 : 0;
