@@ -348,6 +348,9 @@ test('a replay with another model is compared side by side, step by step', { tim
   assert.match(await page.locator('[data-test=replay-step]', { hasText: 'tool' }).innerText(), /not replayed|Not replayed/);
   const totals = await text('[data-test=replay-totals]');
   assert.match(totals, /Cost[\s\S]*Completion tokens/);
+  // The totals and the cards count the same steps, and say which are which.
+  assert.match(totals, /Model calls\s+5\s+5/);
+  assert.equal(await text('[data-test=replay-counts]'), '6 steps: 5 model calls replayed, 1 tool or data step shown as recorded. The totals compare the model calls.');
   await screenshot(page, 'replay');
   // The replay is a session of its own, one click away.
   await page.click('[data-test=replay-link]');

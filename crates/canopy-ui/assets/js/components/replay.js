@@ -81,7 +81,7 @@ function delta(a, b, format, lowerIsBetter = true) {
 
 function totalsTable(t) {
   const rows = [
-    ['Steps', 'steps', fmt.int],
+    ['Model calls', 'steps', fmt.int],
     ['Cost', 'cost', fmt.money],
     ['Prompt tokens', 'prompt_tokens', fmt.int],
     ['Completion tokens', 'completion_tokens', fmt.int],
@@ -123,6 +123,14 @@ function result(r, onClose) {
   return h('div', { class: 'stack', dataset: { test: 'replay-result' } },
     h('div', { class: 'row' },
       h('p', {}, 'Recorded as ', h('a', { href: `/ui/sessions/${encodeURIComponent(r.replay_session_id)}`, onclick: onClose, dataset: { test: 'replay-link' } }, r.replay_session_name || r.replay_session_id), '.')),
+    // The totals count model calls only; the cards below are every step, tools included.
+    h('p', { class: 'muted', dataset: { test: 'replay-counts' } }, (() => {
+      const model = r.steps.filter((s) => s.kind === 'llm').length;
+      const other = r.steps.length - model;
+      return `${fmt.int(r.steps.length)} steps: ${fmt.int(model)} model ${model === 1 ? 'call' : 'calls'} replayed`
+        + (other ? `, ${fmt.int(other)} tool or data ${other === 1 ? 'step' : 'steps'} shown as recorded` : '')
+        + '. The totals compare the model calls.';
+    })()),
     totalsTable(r.totals),
     h('h3', { text: 'Step by step' }),
     r.steps.map(stepCard));
