@@ -30,6 +30,9 @@ pub enum ApiError {
     /// Nothing by that id.
     #[error("{0}")]
     NotFound(String),
+    /// The organisation already runs as much of this as it may.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// The store failed. Its text names tables and driver details, so it is logged, not answered.
     #[error("internal error")]
     Store(#[from] StoreError),
@@ -42,6 +45,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -50,7 +54,10 @@ impl ApiError {
     pub fn cause(&self) -> Option<String> {
         match self {
             Self::Store(error) => Some(format!("the store failed: {error}")),
-            Self::BadRequest(_) | Self::Unauthorized(_) | Self::NotFound(_) => None,
+            Self::BadRequest(_)
+            | Self::Unauthorized(_)
+            | Self::NotFound(_)
+            | Self::TooManyRequests(_) => None,
         }
     }
 }

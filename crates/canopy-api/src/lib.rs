@@ -18,6 +18,7 @@ mod error;
 mod extract;
 pub mod openapi;
 pub mod replay;
+pub mod replay_slots;
 pub mod routes;
 pub mod time;
 
@@ -61,6 +62,8 @@ pub struct ApiState {
     pub provider_routes: Arc<BTreeSet<String>>,
     /// The client replays are sent with.
     pub http: reqwest::Client,
+    /// The replays each organisation runs, to hold it to its share.
+    pub replays: replay_slots::ReplaySlots,
 }
 
 /// The API routes, all under `/api`. Every route but the OpenAPI document needs a valid key

@@ -93,6 +93,7 @@ pub async fn run(
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("cannot build the replay client")?,
+        replays: canopy_api::replay_slots::ReplaySlots::default(),
     };
     let gateway = Gateway::new(
         providers,

@@ -230,7 +230,8 @@ pub async fn add_tag(
 /// Replays a session's LLM calls, changed, through the gateway, and compares them step by step.
 #[utoipa::path(post, operation_id = "replaySession", path = "/api/v1/session/{id}/replay", request_body = ReplayParams,
     params(("id" = String, Path, description = "The session id")),
-    responses((status = 200, body = Envelope<ReplayResult>), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<ReplayResult>), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 429, description = "The organisation already runs as many replays as it may", body = ErrorEnvelope)))]
 pub async fn replay(
     State(state): State<ApiState>,
     Org(org): Org,
@@ -238,6 +239,13 @@ pub async fn replay(
     headers: axum::http::HeaderMap,
     ApiJson(params): ApiJson<ReplayParams>,
 ) -> ApiResult<Json<Envelope<ReplayResult>>> {
+    // Held until the replay ends or its caller goes away (the handler is dropped).
+    let Some(_slot) = state.replays.try_take(&org.org_id) else {
+        return Err(ApiError::TooManyRequests(format!(
+            "this organisation already runs {} replays; try again when one has finished",
+            crate::replay_slots::MAX_REPLAYS_PER_ORG
+        )));
+    };
     let key = crate::canopy_key(&headers);
     Ok(ok(crate::replay::replay(
         &state,
