@@ -40,7 +40,8 @@ export function histogram({ title, rows, average, format, test }) {
   }
   if (average !== undefined && hi > lo && average >= lo && average <= hi) {
     const x = PAD.left + ((average - lo) / (hi - lo)) * innerW;
-    chart.append(svg('line', { x1: x, x2: x, y1: PAD.top - 6, y2: H - PAD.bottom, class: 'average' }));
+    // Drawn first, behind the bars and their labels, so that it never crosses a number.
+    chart.insertBefore(svg('line', { x1: x, x2: x, y1: PAD.top - 6, y2: H - PAD.bottom, class: 'average' }), chart.firstChild);
     chart.append(svg('text', { x: Math.min(Math.max(x, 40), W - 40), y: H - 4, class: 'average-label', 'text-anchor': 'middle', text: `avg ${format(average)}` }));
   }
   return h('figure', { class: 'card histogram-card', dataset: { test: test || 'histogram' } },
