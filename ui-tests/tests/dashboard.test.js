@@ -319,6 +319,19 @@ test('the whole conversation reads as one thread, each message once', { timeout:
   await page.keyboard.press('Escape');
 });
 
+test('a session page fetches its data once, early and without bodies; the thread fetches bodies when opened', { timeout: 60_000 }, async () => {
+  const sessionRequests = () => b.requests.filter((u) => u.includes(`/api/v1/session/${ticket}`));
+  const before = sessionRequests().length;
+  await page.goto(`${stack.url}/ui/sessions/${ticket}`);
+  await page.locator('[data-test=session-figures]').waitFor();
+  const asked = sessionRequests().slice(before);
+  assert.deepEqual(asked.map((u) => new URL(u).search), [''], `one request, no bodies: ${asked}`);
+  await page.locator('[data-test=thread-card] summary').click();
+  await page.locator('[data-test=thread-call]').first().waitFor();
+  const later = sessionRequests().slice(before + 1);
+  assert.deepEqual(later.map((u) => new URL(u).search), ['?include_bodies=true'], `${later}`);
+});
+
 test('feedback and a tag are saved on the session', { timeout: 60_000 }, async () => {
   await page.click('[data-test=feedback] [data-feedback=true]');
   await page.locator('[data-test=feedback] [data-feedback=true][aria-pressed=true]').waitFor();

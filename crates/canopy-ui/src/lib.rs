@@ -62,7 +62,7 @@ async fn page(headers: HeaderMap) -> Response {
     // instead of one level of imports after another.
     let mut preloads = String::new();
     let mut modules: Vec<_> = Assets::iter()
-        .filter(|name| name.ends_with(".js"))
+        .filter(|name| name.starts_with("js/") && name.ends_with(".js"))
         .collect();
     modules.sort();
     for module in modules {

@@ -98,8 +98,20 @@ export const sessionNames = (body) => post('/v1/session/name/query', { timezoneD
 export const sessionMetrics = (body) => post('/v1/session/metrics/query', { timezoneDifference: 0, ...body });
 /** Per-path figures over the sessions a query matches (one name's, say). */
 export const sessionPaths = (body) => post('/v1/session/paths/query', body);
-/** One session: totals, tags, tree, timeline and calls. */
-export const getSession = (id) => call('GET', `/v1/session/${enc(id)}?include_bodies=true`);
+/** One session: totals, tags, tree, timeline and calls; the calls' bodies only with `bodies`. */
+export const getSession = (id, { bodies = false } = {}) =>
+  call('GET', `/v1/session/${enc(id)}${bodies ? '?include_bodies=true' : ''}`);
+
+/**
+ * The session the page's first script started fetching (prefetch.js), when it is the one the
+ * page shows now, else the usual request. Taken once: a later visit asks again.
+ */
+export function takePrefetchedSession(id) {
+  const pre = window.canopyPrefetched;
+  window.canopyPrefetched = null;
+  if (!pre || pre.path !== `/ui/sessions/${enc(id)}`) return getSession(id);
+  return pre.answer.then((data) => data || getSession(id));
+}
 /** One user's sessions (or one property value's), newest first, each with its whole totals. */
 export const entitySessions = (type, id, limit = 1000) => call('GET', `/v1/analytics/sessions?entity_type=${enc(type)}&entity_id=${enc(id)}&limit=${limit}`);
 /** Property keys, one key's values or user ids seen in the latest calls, the most used first. */

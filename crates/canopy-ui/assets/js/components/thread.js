@@ -14,12 +14,11 @@ const PAGE = 100;
 const keyOf = (m) => `${m.role}\u0000${JSON.stringify(m.parts)}`;
 
 /**
- * The thread of `requests` (the session's calls with their bodies). `onOpen(id)` opens a call in
- * the trace. Returns the element; it renders when first shown.
+ * The thread of the calls `load()` resolves to (the session's calls with their bodies), loaded
+ * when the thread is first opened. `onOpen(id)` opens a call in the trace. Returns the element.
  */
-export function threadView(requests, { onOpen }) {
-  const calls = [...requests].sort((a, b) => (a.request_created_at < b.request_created_at ? -1
-    : a.request_created_at > b.request_created_at ? 1 : 0));
+export function threadView(load, { onOpen }) {
+  let calls = [];
   const seen = new Set();
   const body = h('div', { class: 'thread', dataset: { test: 'thread' } });
   let shown = 0;
@@ -54,7 +53,7 @@ export function threadView(requests, { onOpen }) {
       head, content);
   }
 
-  const more = h('button', { type: 'button', class: 'small', dataset: { test: 'thread-more' }, onclick: () => render() });
+  const more = h('button', { type: 'button', class: 'small', dataset: { test: 'thread-more' }, hidden: true, onclick: () => render() });
   function render() {
     const next = calls.slice(shown, shown + PAGE);
     shown += next.length;
@@ -67,6 +66,21 @@ export function threadView(requests, { onOpen }) {
     h('summary', {}, h('h2', { text: 'Conversation' }),
       h('span', { class: 'muted small', text: ` every call in start order, as one thread` })),
     body, more);
-  element.addEventListener('toggle', () => { if (element.open && shown === 0) render(); });
+  let loading = null;
+  element.addEventListener('toggle', () => {
+    if (!element.open || loading) return;
+    body.append(h('p', { class: 'muted small', dataset: { test: 'thread-loading' }, text: 'Loading the conversation…' }));
+    loading = load()
+      .then((requests) => {
+        calls = [...requests].sort((a, b) => (a.request_created_at < b.request_created_at ? -1
+          : a.request_created_at > b.request_created_at ? 1 : 0));
+        body.replaceChildren();
+        render();
+      })
+      .catch((error) => {
+        body.replaceChildren(h('div', { class: 'alert', role: 'status', text: `Cannot load the conversation: ${error.message}` }));
+        loading = null;
+      });
+  });
   return element;
 }

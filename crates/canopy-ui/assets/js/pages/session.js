@@ -3,7 +3,7 @@
 // as one thread; and replay.
 
 import { h, replace, figure, errorBox } from '../dom.js';
-import { getSession } from '../api.js';
+import { getSession, takePrefetchedSession } from '../api.js';
 import { query, setQuery } from '../router.js';
 import { pathColors } from '../components/colors.js';
 import { traceView } from '../components/trace.js';
@@ -77,7 +77,10 @@ function view(root, detail) {
         trace.tools,
         trace.element),
       side),
-    threadView(detail.requests, { onOpen: (id) => { select(id); side.scrollIntoView({ block: 'nearest' }); } }));
+    // The thread reads every call's bodies, which the page's data leaves out: fetched when it
+    // is first opened.
+    threadView(() => getSession(s.session_id, { bodies: true }).then((full) => full.requests),
+      { onOpen: (id) => { select(id); side.scrollIntoView({ block: 'nearest' }); } }));
 
   const initial = query().get('call');
   if (initial && requests.has(initial)) select(initial);
@@ -93,7 +96,7 @@ export function mountSession(root, id) {
   let disposed = false;
   let cleanup = null;
   replace(root, h('p', { class: 'muted', text: 'Loading the session…' }));
-  getSession(id)
+  takePrefetchedSession(id)
     .then((detail) => {
       if (disposed) return;
       document.title = `${detail.session.session_name || detail.session.session_id} · Canopy`;
