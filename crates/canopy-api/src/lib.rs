@@ -17,6 +17,7 @@ pub mod dto;
 mod error;
 mod extract;
 pub mod openapi;
+pub mod otel;
 pub mod replay;
 pub mod replay_slots;
 pub mod routes;
@@ -64,6 +65,8 @@ pub struct ApiState {
     pub http: reqwest::Client,
     /// The replays each organisation runs, to hold it to its share.
     pub replays: replay_slots::ReplaySlots,
+    /// OTLP spans waiting for their ancestors.
+    pub otel: Arc<otel::hold::Holder>,
 }
 
 /// The API routes, all under `/api`. Every route but the OpenAPI document needs a valid key
@@ -100,6 +103,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/trace/custom/log", post(custom_log::log))
         .route("/api/oai/v1/log", post(custom_log::log_openai))
         .route("/api/anthropic/v1/log", post(custom_log::log_anthropic))
+        .route(
+            "/api/otel/v1/traces",
+            post(otel::traces).layer(axum::extract::DefaultBodyLimit::max(otel::MAX_BODY_BYTES)),
+        )
         .route("/api", get(not_found).post(not_found))
         .route(
             "/api/{*rest}",

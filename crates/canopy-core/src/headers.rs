@@ -84,6 +84,17 @@ impl CallHeaders {
         let mut error = None;
         for (name, value) in pairs {
             let name = name.to_ascii_lowercase();
+            if name == "traceparent" {
+                if let Some(tp) = crate::trace::parse_traceparent(value) {
+                    out.properties
+                        .insert(crate::trace::TRACE_ID_PROPERTY.to_owned(), tp.trace_id);
+                    out.properties.insert(
+                        crate::trace::PARENT_SPAN_ID_PROPERTY.to_owned(),
+                        tp.parent_span_id,
+                    );
+                }
+                continue;
+            }
             let Some(key) = canopy_suffix(&name) else {
                 continue;
             };

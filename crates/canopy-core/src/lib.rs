@@ -12,6 +12,7 @@
 //! - [`completion`]: the rules every ingest path completes a record with: usage, cost, bounds.
 //! - [`redact`]: secrets removed from URLs and error texts before they are stored or logged.
 //! - [`replay`]: how a recorded request body is changed before it is replayed.
+//! - [`trace`]: W3C trace context read from `traceparent`, and the properties that link records.
 //!
 //! Nothing here touches the network, the disk or a clock: callers pass in what they read.
 //! Keep it that way so every piece can be tested as a pure function.
@@ -26,6 +27,7 @@ pub mod redact;
 pub mod replay;
 pub mod session;
 pub mod sse;
+pub mod trace;
 pub mod usage;
 
 pub use record::{CallId, CallKind, CallRecord, UsageSource};

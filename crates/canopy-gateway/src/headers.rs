@@ -63,7 +63,9 @@ pub fn call_headers(headers: &HeaderMap) -> (CallHeaders, Option<HeaderError>) {
     CallHeaders::from_raw_pairs(
         headers
             .iter()
-            .filter(|(name, _)| canopy_suffix(name.as_str()).is_some())
+            .filter(|(name, _)| {
+                canopy_suffix(name.as_str()).is_some() || name.as_str() == "traceparent"
+            })
             .map(|(name, value)| (name.as_str(), value.as_bytes())),
     )
 }

@@ -462,6 +462,15 @@ fn apply_headers(record: &mut CallRecord, call: &CallHeaders) {
     record.user_id = call.user_id.clone();
     record.prompt_id = call.prompt_id.clone();
     record.properties = call.properties.clone();
+    if record
+        .properties
+        .contains_key(canopy_core::trace::TRACE_ID_PROPERTY)
+    {
+        let span = canopy_core::trace::hex(&canopy_core::trace::span_id_of(record.id));
+        record
+            .properties
+            .insert(canopy_core::trace::SPAN_ID_PROPERTY.to_owned(), span);
+    }
 }
 
 fn capped_body(bytes: &[u8], limit: usize, omitted: bool) -> canopy_core::record::StoredBody {

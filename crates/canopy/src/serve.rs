@@ -94,7 +94,9 @@ pub async fn run(
             .build()
             .context("cannot build the replay client")?,
         replays: canopy_api::replay_slots::ReplaySlots::default(),
+        otel: Arc::new(canopy_api::otel::hold::Holder::new(Default::default())),
     };
+    let otel_api = api.clone();
     let gateway = Gateway::new(
         providers,
         settings.gateway.clone(),
@@ -146,6 +148,18 @@ pub async fn run(
             }
         }
     });
+    // OTLP spans that waited their full time for their ancestors are placed every second.
+    let sweeping = otel_api.clone();
+    let sweep_stop = stop.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(OTEL_SWEEP);
+        loop {
+            tokio::select! {
+                () = sweep_stop.cancelled() => break,
+                _ = tick.tick() => canopy_api::otel::sweep(&sweeping),
+            }
+        }
+    });
     if let Err(error) = store.retain.expire_after(settings.retention).await {
         tracing::warn!(%error, "Cannot set the store's own expiry; the hourly purge still runs.");
     }
@@ -182,6 +196,8 @@ pub async fn run(
             "Some cut calls did not hand over their records in time; they go to the spool."
         );
     }
+    // Spans still waiting for their ancestors are recorded with what is known.
+    canopy_api::otel::drain(&otel_api);
     let report = writer.shutdown().await;
     tracker.close();
     tracker.wait().await;
@@ -312,6 +328,8 @@ const CUT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How often keys are reloaded: a new or revoked key takes effect within this.
 const KEY_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often OTLP spans that waited their full time are placed.
+const OTEL_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Loads the keys. Canopy runs open (one local organisation, no keys) only while no key was
 /// ever created, and only on a loopback address unless told `--insecure-no-auth`.

@@ -228,6 +228,10 @@ pub struct RequestRow {
     pub response_body_truncated: bool,
     /// The request's headers as stored: credentials show as `[REDACTED]`.
     pub request_headers: BTreeMap<String, String>,
+    /// Canopy addition, in a session's answer only: the call this one was made inside (its
+    /// trace's parent span is that call's span).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_request_id: Option<String>,
 }
 
 /// Converts a stored call, with its scores, into a row.
@@ -293,6 +297,7 @@ pub fn request_row(call: &CallRecord, scores: Option<&BTreeMap<String, f64>>) ->
         request_body_truncated: call.request_body.truncated,
         response_body_truncated: call.response_body.truncated,
         request_headers: call.request_headers.clone(),
+        parent_request_id: None,
     }
 }
 

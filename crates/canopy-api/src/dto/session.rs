@@ -1,5 +1,7 @@
 //! Session queries and shapes (`/v1/session/*`, `/v1/analytics/sessions`).
 
+use std::collections::BTreeMap;
+
 use canopy_core::CallRecord;
 use canopy_store::SessionSummary;
 use canopy_store::query::histogram::Bucket;
@@ -339,6 +341,10 @@ pub struct TreeNodeDto {
     pub name: String,
     pub rollup: RollupDto,
     pub request_ids: Vec<String>,
+    /// Canopy addition: for this node's calls that have a parent call in the session (their
+    /// trace's parent span, from `traceparent` or OTLP), request id → parent request id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub links: BTreeMap<String, String>,
     #[schema(no_recursion)]
     pub children: Vec<TreeNodeDto>,
 }
@@ -374,6 +380,7 @@ pub fn tree_dto(node: &TreeNode) -> TreeNodeDto {
             span_ms: r.span_ms,
         },
         request_ids: node.request_ids.iter().map(ToString::to_string).collect(),
+        links: BTreeMap::new(),
         children: node.children.iter().map(tree_dto).collect(),
     }
 }
@@ -390,6 +397,9 @@ pub struct TimelineDto {
     /// USD; null when unpriced.
     pub cost: Option<f64>,
     pub kind: String,
+    /// Canopy addition: the call this one was made inside, where its trace says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_request_id: Option<String>,
 }
 
 /// Converts a timeline entry.
@@ -403,6 +413,7 @@ pub fn timeline_dto(e: &TimelineEntry) -> TimelineDto {
         model: e.model.clone(),
         cost: e.cost_nano.map(usd),
         kind: e.kind.as_str().to_owned(),
+        parent_request_id: None,
     }
 }
 
@@ -433,10 +444,23 @@ pub fn session_detail(
     summary: &SessionSummary,
     tags: Vec<String>,
     calls: &[CallRecord],
-    requests: Vec<RequestRow>,
+    mut requests: Vec<RequestRow>,
 ) -> SessionDetail {
     let tree = canopy_store::query::tree::build_tree(calls);
     let timeline = canopy_store::query::tree::timeline(calls);
+    let links: BTreeMap<String, String> = canopy_store::query::tree::parent_links(calls)
+        .into_iter()
+        .map(|(child, parent)| (child.to_string(), parent.to_string()))
+        .collect();
+    for row in &mut requests {
+        row.parent_request_id = links.get(&row.request_id).cloned();
+    }
+    let mut tree = tree_dto(&tree);
+    add_links(&mut tree, &links);
+    let mut timeline: Vec<TimelineDto> = timeline.iter().map(timeline_dto).collect();
+    for entry in &mut timeline {
+        entry.parent_request_id = links.get(&entry.request_id).cloned();
+    }
     let hits = calls.iter().filter(|c| {
         c.properties
             .get("helicone-cache")
@@ -458,9 +482,21 @@ pub fn session_detail(
             cache_hits,
             cost_saved: usd(saved_nano),
         },
-        tree: tree_dto(&tree),
-        timeline: timeline.iter().map(timeline_dto).collect(),
+        tree,
+        timeline,
         requests,
+    }
+}
+
+/// Puts each call's parent link in the node that lists the call.
+fn add_links(node: &mut TreeNodeDto, links: &BTreeMap<String, String>) {
+    for id in &node.request_ids {
+        if let Some(parent) = links.get(id) {
+            node.links.insert(id.clone(), parent.clone());
+        }
+    }
+    for child in &mut node.children {
+        add_links(child, links);
     }
 }
 

@@ -310,3 +310,28 @@ fn empty_root() -> TreeNode {
 
 #[cfg(test)]
 mod tests;
+
+/// Each call's parent call in the session, where one is known: a call whose span's parent
+/// span (`canopy-parent-span-id`, in the same `canopy-trace-id`) is another call of the
+/// session. Calls of one trace, proxied or ingested over OTLP, so form a real tree beside the
+/// path folders.
+pub fn parent_links(calls: &[CallRecord]) -> HashMap<CallId, CallId> {
+    use canopy_core::trace::{PARENT_SPAN_ID_PROPERTY, SPAN_ID_PROPERTY, TRACE_ID_PROPERTY};
+    let by_span: HashMap<(&str, &str), CallId> = calls
+        .iter()
+        .filter_map(|c| {
+            let trace = c.properties.get(TRACE_ID_PROPERTY)?;
+            let span = c.properties.get(SPAN_ID_PROPERTY)?;
+            Some(((trace.as_str(), span.as_str()), c.id))
+        })
+        .collect();
+    calls
+        .iter()
+        .filter_map(|c| {
+            let trace = c.properties.get(TRACE_ID_PROPERTY)?;
+            let parent = c.properties.get(PARENT_SPAN_ID_PROPERTY)?;
+            let parent_id = by_span.get(&(trace.as_str(), parent.as_str()))?;
+            (*parent_id != c.id).then_some((c.id, *parent_id))
+        })
+        .collect()
+}

@@ -19,6 +19,7 @@ mod faults;
 mod gateway;
 mod harness;
 mod observability;
+mod otel;
 mod proxy;
 mod records;
 mod replay;

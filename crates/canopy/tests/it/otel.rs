@@ -1,0 +1,382 @@
+//! OTLP trace ingest (`POST /api/otel/v1/traces`) through a real socket: JSON, protobuf and
+//! gzip bodies; spans that arrive before their ancestors; OTLP's error and partial-success
+//! answers; organisation scoping; and `traceparent` links between proxied calls and spans.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use canopy_api::otel::proto;
+use prost::Message;
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, chat, helicone_id};
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const ROOT: &str = "00f067aa0ba90201";
+const LLM: &str = "00f067aa0ba90202";
+const TOOL: &str = "00f067aa0ba90203";
+
+fn now_ns() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    )
+    .unwrap()
+}
+
+/// One OTLP/JSON span; `attrs` as `(key, value)` with string, integer or float values.
+fn span(span_id: &str, parent: Option<&str>, name: &str, attrs: &[(&str, Value)]) -> Value {
+    let start = now_ns() - 2_000_000_000;
+    let attributes: Vec<Value> = attrs
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                Value::String(s) => json!({"stringValue": s}),
+                Value::Number(n) if n.is_i64() => json!({"intValue": n.to_string()}),
+                other => json!({"doubleValue": other}),
+            };
+            json!({"key": k, "value": value})
+        })
+        .collect();
+    let mut span = json!({
+        "traceId": TRACE, "spanId": span_id, "name": name, "kind": 1,
+        "startTimeUnixNano": start.to_string(), "endTimeUnixNano": (start + 500_000_000).to_string(),
+        "attributes": attributes, "status": {"code": 0}
+    });
+    if let Some(parent) = parent {
+        span["parentSpanId"] = json!(parent);
+    }
+    span
+}
+
+fn export(spans: Vec<Value>) -> Value {
+    json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "agent-app"}}]},
+        "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]
+    }]})
+}
+
+fn llm_span(parent: &str) -> Value {
+    span(
+        LLM,
+        Some(parent),
+        "chat gpt-4o-mini",
+        &[
+            ("gen_ai.operation.name", json!("chat")),
+            ("gen_ai.system", json!("openai")),
+            ("gen_ai.request.model", json!("gpt-4o-mini")),
+            ("gen_ai.usage.input_tokens", json!(1000)),
+            ("gen_ai.usage.output_tokens", json!(200)),
+            ("gen_ai.prompt.0.role", json!("user")),
+            ("gen_ai.prompt.0.content", json!("hello")),
+            ("gen_ai.completion.0.role", json!("assistant")),
+            ("gen_ai.completion.0.content", json!("hi there")),
+        ],
+    )
+}
+
+fn tool_span(parent: &str) -> Value {
+    span(
+        TOOL,
+        Some(parent),
+        "lookup_order",
+        &[
+            ("gen_ai.operation.name", json!("execute_tool")),
+            ("gen_ai.tool.name", json!("lookup_order")),
+        ],
+    )
+}
+
+fn root_span(session: &str) -> Value {
+    span(
+        ROOT,
+        None,
+        "support-agent",
+        &[("session.id", json!(session)), ("user.id", json!("alice"))],
+    )
+}
+
+async fn post_json(app: &TestApp, key: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(format!("{}/api/otel/v1/traces", app.url))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    request.send().await.unwrap()
+}
+
+async fn session_detail(app: &TestApp, key: Option<&str>, id: &str) -> (u16, Value) {
+    let mut request = app.client.get(format!("{}/api/v1/session/{id}", app.url));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn by_model<'a>(requests: &'a [Value], model: &str) -> &'a Value {
+    requests
+        .iter()
+        .find(|r| r["request_model"] == model)
+        .unwrap_or_else(|| panic!("a request with model {model} in {requests:?}"))
+}
+
+#[tokio::test]
+async fn otel_json_spans_become_a_session_with_a_call_a_tool_step_and_its_root() {
+    let app = TestApp::spawn().await;
+    let body = export(vec![
+        llm_span(ROOT),
+        tool_span(ROOT),
+        root_span("otel-json"),
+    ]);
+    let response = post_json(&app, None, &body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({}));
+    app.wait_written(3).await;
+
+    let session = app.session("otel-json").await;
+    assert_eq!(session.request_count, 3);
+    assert_eq!(session.prompt_tokens, 1000);
+    assert_eq!(session.completion_tokens, 200);
+    assert!(session.cost_nano_usd > 0, "priced like a proxied call");
+
+    let (status, detail) = session_detail(&app, None, "otel-json").await;
+    assert_eq!(status, 200);
+    let requests = detail["data"]["requests"].as_array().unwrap();
+    let llm = by_model(requests, "gpt-4o-mini");
+    assert_eq!(llm["kind"], "llm");
+    assert_eq!(llm["session_path"], "/support-agent");
+    assert_eq!(llm["request_user_id"], "alice");
+    assert_eq!(llm["request_properties"]["canopy-trace-id"], TRACE);
+    assert_eq!(llm["request_properties"]["canopy-span-id"], LLM);
+    assert_eq!(llm["delay_ms"], 500);
+    let tool = by_model(requests, "lookup_order");
+    assert_eq!(tool["kind"], "tool");
+    let root = by_model(requests, "support-agent");
+    assert_eq!(root["kind"], "data");
+    assert_eq!(root["session_path"], "/");
+    // The spans' own parent links are kept in the tree.
+    assert_eq!(llm["parent_request_id"], root["request_id"]);
+    assert_eq!(tool["parent_request_id"], root["request_id"]);
+    let child = &detail["data"]["tree"]["children"][0];
+    assert_eq!(child["path"], "/support-agent");
+    assert_eq!(
+        child["links"][llm["request_id"].as_str().unwrap()],
+        root["request_id"]
+    );
+
+    // Sent again (an exporter's retry), the spans are stored once.
+    let again = post_json(&app, None, &body).await;
+    assert_eq!(again.status(), 200);
+    app.wait_written(6).await;
+    assert_eq!(app.session("otel-json").await.request_count, 3);
+}
+
+/// The same export as protobuf, gzip-compressed.
+fn protobuf_export(session: &str) -> Vec<u8> {
+    let json = export(vec![llm_span(ROOT), tool_span(ROOT), root_span(session)]);
+    let request = proto::request_from_json(&json).unwrap();
+    request.encode_to_vec()
+}
+
+#[tokio::test]
+async fn otel_protobuf_and_gzip_bodies_are_read() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(format!("{}/api/otel/v1/traces", app.url))
+        .header("content-type", "application/x-protobuf")
+        .body(protobuf_export("otel-proto"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-protobuf");
+    let answer =
+        proto::ExportTraceServiceResponse::decode(response.bytes().await.unwrap()).unwrap();
+    assert_eq!(answer.partial_success, None);
+    app.wait_written(3).await;
+    assert_eq!(app.session("otel-proto").await.request_count, 3);
+
+    // Gzip, JSON this time, another trace.
+    let body = export(vec![root_span("otel-gzip")])
+        .to_string()
+        .replace(TRACE, "5bf92f3577b34da6a3ce929d0e0e4736");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(body.as_bytes()).unwrap();
+    let response = app
+        .client
+        .post(format!("{}/api/otel/v1/traces", app.url))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    app.wait_written(4).await;
+    assert_eq!(app.session("otel-gzip").await.request_count, 1);
+}
+
+#[tokio::test]
+async fn otel_children_sent_before_their_root_join_its_session_once() {
+    let app = TestApp::spawn().await;
+    // The children first, in their own request: their session is not known yet.
+    let first = post_json(&app, None, &export(vec![llm_span(ROOT), tool_span(ROOT)])).await;
+    assert_eq!(first.status(), 200);
+    let (status, _) = session_detail(&app, None, "late-root").await;
+    assert_eq!(status, 404);
+    // Then the root, which names the session.
+    let second = post_json(&app, None, &export(vec![root_span("late-root")])).await;
+    assert_eq!(second.status(), 200);
+    app.wait_written(3).await;
+    let session = app.session("late-root").await;
+    assert_eq!(session.request_count, 3);
+    assert_eq!(session.prompt_tokens, 1000);
+    let (_, detail) = session_detail(&app, None, "late-root").await;
+    let requests = detail["data"]["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(
+        by_model(requests, "gpt-4o-mini")["session_path"],
+        "/support-agent"
+    );
+}
+
+#[tokio::test]
+async fn otel_malformed_bodies_get_400_with_an_otlp_status() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(format!("{}/api/otel/v1/traces", app.url))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], 3);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid OTLP JSON")
+    );
+
+    let response = app
+        .client
+        .post(format!("{}/api/otel/v1/traces", app.url))
+        .header("content-type", "application/x-protobuf")
+        .body(vec![0x0a, 0xff, 0xff, 0xff])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let status = proto::RpcStatus::decode(response.bytes().await.unwrap()).unwrap();
+    assert_eq!(status.code, 3);
+    assert!(status.message.contains("invalid OTLP protobuf"));
+
+    let response = app
+        .client
+        .post(format!("{}/api/otel/v1/traces", app.url))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body("not gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn otel_invalid_spans_are_refused_alone_as_a_partial_success() {
+    let app = TestApp::spawn().await;
+    let mut bad = span(
+        "0000000000000000",
+        None,
+        "no-id",
+        &[("session.id", json!("partial"))],
+    );
+    bad["traceId"] = json!("zz");
+    let response = post_json(&app, None, &export(vec![bad, root_span("partial")])).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["partialSuccess"]["rejectedSpans"], "1");
+    assert!(
+        body["partialSuccess"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("no-id")
+    );
+    app.wait_written(1).await;
+    assert_eq!(app.session("partial").await.request_count, 1);
+}
+
+#[tokio::test]
+async fn otel_ingest_needs_a_key_and_records_in_its_organisation() {
+    let app = TestApp::spawn().await;
+    let key_a = app.create_key("acme").await;
+    let key_b = app.create_key("globex").await;
+    let body = export(vec![llm_span(ROOT), root_span("scoped")]);
+    assert_eq!(post_json(&app, None, &body).await.status(), 401);
+    assert_eq!(post_json(&app, Some(&key_a), &body).await.status(), 200);
+    app.wait_written(2).await;
+    let (status, detail) = session_detail(&app, Some(&key_a), "scoped").await;
+    assert_eq!(status, 200);
+    assert_eq!(detail["data"]["session"]["total_requests"], 2);
+    let (status, _) = session_detail(&app, Some(&key_b), "scoped").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn otel_a_proxied_call_with_traceparent_is_linked_under_its_span() {
+    let app = TestApp::spawn().await;
+    // The app's agent span (ROOT) makes a call through the proxy, passing its context on.
+    let response = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .header("traceparent", format!("00-{TRACE}-{ROOT}-01"))
+        .header("Helicone-Session-Id", "linked")
+        .header("Helicone-Session-Path", "/support-agent")
+        .json(&chat("gpt-4o-mini", false, "hello"))
+        .send()
+        .await
+        .unwrap();
+    let proxied = helicone_id(&response);
+    let _ = response.bytes().await.unwrap();
+    let stored = {
+        app.wait_written(1).await;
+        app.call(&proxied).await
+    };
+    assert_eq!(stored.properties["canopy-trace-id"], TRACE);
+    assert_eq!(stored.properties["canopy-parent-span-id"], ROOT);
+    assert_eq!(stored.properties["canopy-span-id"].len(), 16);
+    // The agent span is exported afterwards, with the tool span it also ran.
+    let response = post_json(
+        &app,
+        None,
+        &export(vec![tool_span(ROOT), root_span("linked")]),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    app.wait_written(3).await;
+    let (_, detail) = session_detail(&app, None, "linked").await;
+    let requests = detail["data"]["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 3);
+    let root = by_model(requests, "support-agent");
+    let call = requests
+        .iter()
+        .find(|r| r["request_id"] == proxied)
+        .unwrap();
+    assert_eq!(call["parent_request_id"], root["request_id"]);
+    assert_eq!(
+        by_model(requests, "lookup_order")["parent_request_id"],
+        root["request_id"]
+    );
+    assert!(root.get("parent_request_id").is_none());
+}
