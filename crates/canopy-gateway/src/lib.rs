@@ -161,6 +161,7 @@ impl Gateway {
         spool: Arc<Spool>,
         keys: KeyRing,
         tasks: TaskTracker,
+        tap: Option<Arc<dyn recorder::RecordTap>>,
     ) -> Result<Self, BuildError> {
         let clients = upstream::Clients::new(&settings)?;
         let redis = match settings.redis_url.as_deref() {
@@ -177,7 +178,8 @@ impl Gateway {
             Recorder::durable(prices, sink, settings.body_capture_limit, spool)
         } else {
             Recorder::new(prices, sink, settings.body_capture_limit)
-        };
+        }
+        .with_tap(tap);
         let budget = BodyBudget::new(settings.body_buffer_budget);
         Ok(Self {
             inner: Arc::new(Inner {

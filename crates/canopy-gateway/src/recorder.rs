@@ -48,6 +48,13 @@ impl RecordSink for IngestHandle {
     }
 }
 
+/// Sees every proxied call's completed record, on the request's task, just before it is
+/// handed to the writer (the OTLP exporter). It must not block or wait: queue and return.
+pub trait RecordTap: Send + Sync + fmt::Debug + 'static {
+    /// Observes one record.
+    fn observe(&self, record: &CallRecord);
+}
+
 /// Why a call that nothing finished was cut.
 const CUT_AT_SHUTDOWN: &str = "Canopy shut down before the response ended";
 const LEFT_BEFORE_SENDING: &str = "the client disconnected before the request was sent upstream";
@@ -64,6 +71,8 @@ pub struct Recorder {
 struct Shared {
     prices: Arc<PriceCatalog>,
     sink: Arc<dyn RecordSink>,
+    /// Sees each record before it is handed over.
+    tap: Option<Arc<dyn RecordTap>>,
     /// When set, each record is appended here before its response completes.
     durable: Option<Arc<Spool>>,
     body_capture_limit: usize,
@@ -107,6 +116,7 @@ impl Recorder {
             shared: Arc::new(Shared {
                 prices,
                 sink,
+                tap: None,
                 durable,
                 body_capture_limit,
                 in_flight: AtomicUsize::new(0),
@@ -115,6 +125,15 @@ impl Recorder {
                 cut_notify: Notify::new(),
             }),
         }
+    }
+
+    /// The same recorder, showing every record to `tap` before handing it over. Call it before
+    /// the recorder is cloned.
+    pub fn with_tap(mut self, tap: Option<Arc<dyn RecordTap>>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.tap = tap;
+        }
+        self
     }
 
     /// Takes ownership of an accepted call's record; the call's clock started at `started`.
@@ -247,6 +266,9 @@ impl Recorder {
     }
 
     fn hand_over(&self, record: CallRecord) {
+        if let Some(tap) = &self.shared.tap {
+            tap.observe(&record);
+        }
         let Some(spool) = &self.shared.durable else {
             self.shared.sink.submit(record);
             return;

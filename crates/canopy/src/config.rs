@@ -78,6 +78,40 @@ pub struct Config {
     /// Rate-limit policies applied to every call of an organisation or key, besides any
     /// `Helicone-RateLimit-Policy` header.
     pub rate_limits: Vec<RateLimitSection>,
+    /// OTLP export: one span per proxied call, sent to your tracing backend. Off unless
+    /// `endpoint` is set.
+    pub otel: OtelSection,
+}
+
+/// The `[otel]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtelSection {
+    /// The OTLP/HTTP traces URL (`http://collector:4318/v1/traces`), used as given: no path
+    /// is added and redirects are not followed. Unset: nothing is exported.
+    pub endpoint: Option<String>,
+    /// `protobuf` (default) or `json`.
+    pub protocol: String,
+    /// Headers sent with every export, such as a backend's API key
+    /// (`headers = { "x-honeycomb-team" = "…" }`).
+    pub headers: BTreeMap<String, String>,
+    /// The exported spans' `service.name`.
+    pub service_name: String,
+    /// Spans waiting to be sent at most; when full, new spans are dropped and counted
+    /// (`canopy_otel_export_dropped_total`), never waited for.
+    pub queue_capacity: usize,
+}
+
+impl Default for OtelSection {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            protocol: "protobuf".to_owned(),
+            headers: BTreeMap::new(),
+            service_name: "canopy".to_owned(),
+            queue_capacity: 8192,
+        }
+    }
 }
 
 /// The `[redis]` section.
@@ -202,6 +236,7 @@ impl Default for Config {
             redis: None,
             cache: CacheSection::default(),
             rate_limits: Vec::new(),
+            otel: OtelSection::default(),
         }
     }
 }
@@ -286,6 +321,7 @@ pub fn env_filtered(env: Env) -> Env {
         "redis",
         "cache",
         "rate_limits",
+        "otel",
     ];
     env.split("__").filter(|key| {
         let first = key.as_str().split('.').next().unwrap_or_default();
@@ -372,6 +408,8 @@ pub struct Settings {
     pub insecure_no_auth: bool,
     /// Who may read `/metrics`.
     pub metrics_auth: MetricsAuth,
+    /// Where proxied calls are exported as OTLP spans, if anywhere.
+    pub otel: Option<crate::otel_export::ExportConfig>,
 }
 
 impl Loaded {
@@ -465,6 +503,7 @@ impl Loaded {
         {
             bail!(self.at("redis.url", "must be a redis:// URL".to_owned()));
         }
+        let otel = self.otel_export()?;
         let mut rate_limits = Vec::new();
         for (i, entry) in c.rate_limits.iter().enumerate() {
             let policy =
@@ -520,7 +559,45 @@ impl Loaded {
             shutdown_grace: Duration::from_secs(c.shutdown_grace_secs),
             insecure_no_auth: false,
             metrics_auth: c.metrics_auth,
+            otel,
         })
+    }
+
+    /// The checked `[otel]` section: `None` when no endpoint is set.
+    fn otel_export(&self) -> anyhow::Result<Option<crate::otel_export::ExportConfig>> {
+        let o = &self.config.otel;
+        let Some(endpoint) = &o.endpoint else {
+            return Ok(None);
+        };
+        match url::Url::parse(endpoint) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+            _ => bail!(self.at(
+                "otel.endpoint",
+                "must be an http:// or https:// URL".to_owned()
+            )),
+        }
+        let json = match o.protocol.as_str() {
+            "protobuf" => false,
+            "json" => true,
+            _ => bail!(self.at(
+                "otel.protocol",
+                format!("must be `protobuf` or `json`, got `{}`", o.protocol)
+            )),
+        };
+        for (name, value) in &o.headers {
+            if axum::http::HeaderName::try_from(name.as_str()).is_err()
+                || axum::http::HeaderValue::try_from(value.as_str()).is_err()
+            {
+                bail!(self.at("otel.headers", format!("has an invalid header `{name}`")));
+            }
+        }
+        Ok(Some(crate::otel_export::ExportConfig {
+            endpoint: endpoint.clone(),
+            json,
+            headers: o.headers.clone().into_iter().collect(),
+            service_name: o.service_name.clone(),
+            queue_capacity: o.queue_capacity.max(1),
+        }))
     }
 
     /// "`<source>`: `<key>` <reason>", naming the file, variable or flag the value came from.

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod otel_export;
 pub mod output;
 pub mod render;
 mod retention;

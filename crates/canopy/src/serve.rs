@@ -97,6 +97,17 @@ pub async fn run(
         otel: Arc::new(canopy_api::otel::hold::Holder::new(Default::default())),
     };
     let otel_api = api.clone();
+    // The exporter stops on its own token, after the server has drained, so that it still
+    // sends the spans of the last calls.
+    let export_stop = CancellationToken::new();
+    let exporter = match settings.otel.clone() {
+        Some(config) => Some(
+            crate::otel_export::spawn(config, &tracker, export_stop.clone())
+                .context("cannot build the OTLP exporter")?
+                as Arc<dyn canopy_gateway::recorder::RecordTap>,
+        ),
+        None => None,
+    };
     let gateway = Gateway::new(
         providers,
         settings.gateway.clone(),
@@ -105,6 +116,7 @@ pub async fn run(
         spool,
         keys.clone(),
         tracker.clone(),
+        exporter,
     )
     .context("cannot build the gateway")?;
     let in_flight = gateway.clone();
@@ -199,6 +211,7 @@ pub async fn run(
     // Spans still waiting for their ancestors are recorded with what is known.
     canopy_api::otel::drain(&otel_api);
     let report = writer.shutdown().await;
+    export_stop.cancel();
     tracker.close();
     tracker.wait().await;
     store.close().await;

@@ -380,3 +380,131 @@ async fn otel_a_proxied_call_with_traceparent_is_linked_under_its_span() {
     );
     assert!(root.get("parent_request_id").is_none());
 }
+
+/// A small OTLP/HTTP receiver on port 0: keeps every export request it is sent.
+async fn spawn_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
+) {
+    use axum::routing::post;
+    let got: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Default::default();
+    let store = got.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                let content_type = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                store.lock().unwrap().push((content_type, body.to_vec()));
+                ""
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+fn attribute<'a>(span: &'a proto::Span, key: &str) -> Option<&'a proto::any_value::Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+#[tokio::test]
+async fn otel_export_sends_one_span_per_proxied_call_to_the_configured_endpoint() {
+    use proto::any_value::Value as V;
+    let (endpoint, got) = spawn_receiver().await;
+    let app = TestApp::spawn_with(|settings| {
+        settings.otel = Some(canopy::otel_export::ExportConfig {
+            endpoint,
+            json: false,
+            headers: vec![("x-backend-key".into(), "k".into())],
+            service_name: "canopy-test".into(),
+            queue_capacity: 64,
+        });
+    })
+    .await;
+    let response = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .header("traceparent", format!("00-{TRACE}-{ROOT}-01"))
+        .header("Helicone-Session-Id", "exported")
+        .header("Helicone-Session-Path", "/triage")
+        .json(&chat("gpt-4o-mini", true, "hello"))
+        .send()
+        .await
+        .unwrap();
+    let id = helicone_id(&response);
+    let _ = response.bytes().await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (content_type, body) = loop {
+        if let Some(first) = got.lock().unwrap().first().cloned() {
+            break first;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no export within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(content_type, "application/x-protobuf");
+    let request = proto::ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+    let resource = request.resource_spans[0].resource.as_ref().unwrap();
+    assert_eq!(resource.attributes[0].key, "service.name");
+    let spans = &request.resource_spans[0].scope_spans[0].spans;
+    assert_eq!(spans.len(), 1);
+    let span = &spans[0];
+    assert_eq!(canopy_core::trace::hex(&span.trace_id), TRACE);
+    assert_eq!(canopy_core::trace::hex(&span.parent_span_id), ROOT);
+    let stored = app.call(&id).await;
+    assert_eq!(
+        canopy_core::trace::hex(&span.span_id),
+        stored.properties["canopy-span-id"]
+    );
+    assert_eq!(span.name, "chat gpt-4o-mini");
+    assert_eq!(
+        attribute(span, "gen_ai.operation.name"),
+        Some(&V::StringValue("chat".into()))
+    );
+    assert_eq!(
+        attribute(span, "gen_ai.request.model"),
+        Some(&V::StringValue("gpt-4o-mini".into()))
+    );
+    assert_eq!(
+        attribute(span, "session.id"),
+        Some(&V::StringValue("exported".into()))
+    );
+    assert_eq!(
+        attribute(span, "helicone.session.path"),
+        Some(&V::StringValue("/triage".into()))
+    );
+    assert_eq!(
+        attribute(span, "canopy.request_id"),
+        Some(&V::StringValue(id.clone()))
+    );
+    assert_eq!(
+        attribute(span, "gen_ai.usage.input_tokens"),
+        Some(&V::IntValue(
+            i64::try_from(stored.usage.prompt_tokens).unwrap()
+        ))
+    );
+    assert!(matches!(attribute(span, "canopy.cost_usd"), Some(V::DoubleValue(c)) if *c > 0.0));
+    assert!(matches!(
+        attribute(span, "canopy.time_to_first_token_ms"),
+        Some(V::IntValue(_))
+    ));
+    assert_eq!(
+        attribute(span, "http.response.status_code"),
+        Some(&V::IntValue(200))
+    );
+    assert!(span.status.is_none());
+    assert!(span.end_time_unix_nano >= span.start_time_unix_nano);
+}
