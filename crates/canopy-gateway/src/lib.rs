@@ -161,7 +161,6 @@ impl Gateway {
         spool: Arc<Spool>,
         keys: KeyRing,
         tasks: TaskTracker,
-        tap: Option<Arc<dyn recorder::RecordTap>>,
     ) -> Result<Self, BuildError> {
         let clients = upstream::Clients::new(&settings)?;
         let redis = match settings.redis_url.as_deref() {
@@ -178,8 +177,7 @@ impl Gateway {
             Recorder::durable(prices, sink, settings.body_capture_limit, spool)
         } else {
             Recorder::new(prices, sink, settings.body_capture_limit)
-        }
-        .with_tap(tap);
+        };
         let budget = BodyBudget::new(settings.body_buffer_budget);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -194,6 +192,12 @@ impl Gateway {
                 tasks,
             }),
         })
+    }
+
+    /// Shows every proxied call's completed record to `tap` (the OTLP exporter) before it is
+    /// handed to the writer. Set once, before serving; a second tap is ignored.
+    pub fn set_record_tap(&self, tap: Arc<dyn recorder::RecordTap>) {
+        let _ = self.inner.recorder.set_tap(tap);
     }
 
     /// Cuts every call in flight (their records are completed as cut) and waits, for at most

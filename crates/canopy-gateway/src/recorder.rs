@@ -71,8 +71,8 @@ pub struct Recorder {
 struct Shared {
     prices: Arc<PriceCatalog>,
     sink: Arc<dyn RecordSink>,
-    /// Sees each record before it is handed over.
-    tap: Option<Arc<dyn RecordTap>>,
+    /// Sees each record before it is handed over, once set.
+    tap: std::sync::OnceLock<Arc<dyn RecordTap>>,
     /// When set, each record is appended here before its response completes.
     durable: Option<Arc<Spool>>,
     body_capture_limit: usize,
@@ -116,7 +116,7 @@ impl Recorder {
             shared: Arc::new(Shared {
                 prices,
                 sink,
-                tap: None,
+                tap: std::sync::OnceLock::new(),
                 durable,
                 body_capture_limit,
                 in_flight: AtomicUsize::new(0),
@@ -127,13 +127,10 @@ impl Recorder {
         }
     }
 
-    /// The same recorder, showing every record to `tap` before handing it over. Call it before
-    /// the recorder is cloned.
-    pub fn with_tap(mut self, tap: Option<Arc<dyn RecordTap>>) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.tap = tap;
-        }
-        self
+    /// Shows every record to `tap` before handing it over, from now on. Only the first tap
+    /// set is kept; returns whether this one was.
+    pub fn set_tap(&self, tap: Arc<dyn RecordTap>) -> bool {
+        self.shared.tap.set(tap).is_ok()
     }
 
     /// Takes ownership of an accepted call's record; the call's clock started at `started`.
@@ -266,7 +263,7 @@ impl Recorder {
     }
 
     fn hand_over(&self, record: CallRecord) {
-        if let Some(tap) = &self.shared.tap {
+        if let Some(tap) = self.shared.tap.get() {
             tap.observe(&record);
         }
         let Some(spool) = &self.shared.durable else {

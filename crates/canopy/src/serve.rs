@@ -116,9 +116,11 @@ pub async fn run(
         spool,
         keys.clone(),
         tracker.clone(),
-        exporter,
     )
     .context("cannot build the gateway")?;
+    if let Some(exporter) = exporter {
+        gateway.set_record_tap(exporter);
+    }
     let in_flight = gateway.clone();
     let app = router(
         Router::new()

@@ -54,11 +54,8 @@ enum Encoding {
     Json,
 }
 
-/// Records an OTLP trace export.
-#[utoipa::path(post, path = "/api/otel/v1/traces",
-    request_body(content = Object, description = "An OTLP ExportTraceServiceRequest (application/x-protobuf or application/json, optionally Content-Encoding: gzip)"),
-    responses((status = 200, description = "ExportTraceServiceResponse, partial_success set when spans were refused"),
-              (status = 400, description = "google.rpc.Status: the body could not be read")))]
+/// Records an OTLP trace export. Not in `/api/openapi.json`: the wire format, including its
+/// error bodies (`google.rpc.Status`, not the API's envelope), is OTLP's own.
 pub async fn traces(
     State(state): State<ApiState>,
     Org(principal): Org,

@@ -280,7 +280,7 @@ fn id(object: &Value, camel: &str, snake: &str) -> JsonResult<Vec<u8>> {
 
 /// Decodes lower- or upper-case hex.
 pub fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

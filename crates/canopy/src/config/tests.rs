@@ -218,3 +218,46 @@ fn a_host_name_is_accepted_as_the_listen_address() {
         Ok(())
     });
 }
+
+#[test]
+fn otel_export_is_off_by_default_and_its_section_is_checked() {
+    Jail::expect_with(|jail| {
+        assert!(
+            load_in(jail, None, FlagOverrides::default())
+                .unwrap()
+                .otel
+                .is_none()
+        );
+        jail.create_file(
+            "ok.toml",
+            "[otel]\nendpoint = \"http://127.0.0.1:4318/v1/traces\"\nprotocol = \"json\"\nheaders = { \"x-honeycomb-team\" = \"k\" }\n",
+        )?;
+        let otel = load_in(jail, Some("ok.toml"), FlagOverrides::default())
+            .unwrap()
+            .otel
+            .unwrap();
+        assert!(otel.json);
+        assert_eq!(otel.endpoint, "http://127.0.0.1:4318/v1/traces");
+        assert_eq!(otel.service_name, "canopy");
+        for (file, body, key) in [
+            (
+                "a.toml",
+                "[otel]\nendpoint = \"ftp://x\"\n",
+                "otel.endpoint",
+            ),
+            (
+                "b.toml",
+                "[otel]\nendpoint = \"http://x\"\nprotocol = \"grpc\"\n",
+                "otel.protocol",
+            ),
+            ("c.toml", "[otel]\nendpont = \"http://x\"\n", "endpont"),
+        ] {
+            jail.create_file(file, body)?;
+            let error = load_in(jail, Some(file), FlagOverrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(key), "{error}");
+        }
+        Ok(())
+    });
+}

@@ -381,13 +381,13 @@ async fn otel_a_proxied_call_with_traceparent_is_linked_under_its_span() {
     assert!(root.get("parent_request_id").is_none());
 }
 
+/// The export requests a receiver got: content type and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A small OTLP/HTTP receiver on port 0: keeps every export request it is sent.
-async fn spawn_receiver() -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
-) {
+async fn spawn_receiver() -> (String, Received) {
     use axum::routing::post;
-    let got: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Default::default();
+    let got: Received = Default::default();
     let store = got.clone();
     let app = axum::Router::new().route(
         "/v1/traces",
