@@ -12,7 +12,7 @@
 //! session attributes: what later spans need to be placed) is kept while the trace is active
 //! and for `hold` after, for at most `max_nodes` spans in all.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,9 @@ struct Held {
 struct Trace {
     nodes: HashMap<[u8; 8], Node>,
     held: Vec<Held>,
+    /// The missing ancestors the held spans wait for: only their arrival re-examines the held
+    /// spans, so a trace sent span by span is not re-walked on every request.
+    waiting_on: HashSet<[u8; 8]>,
     touched: Instant,
 }
 
@@ -116,9 +119,12 @@ impl Holder {
             let trace = inner.traces.entry(key).or_insert_with(|| Trace {
                 nodes: HashMap::new(),
                 held: Vec::new(),
+                waiting_on: HashSet::new(),
                 touched: now,
             });
             trace.touched = now;
+            let wake = spans.iter().any(|s| trace.waiting_on.contains(&s.span_id));
+            let mut fresh = Vec::with_capacity(spans.len());
             for span in spans {
                 let node = Node {
                     parent: span.parent,
@@ -130,9 +136,21 @@ impl Holder {
                 }
                 inner.spans += 1;
                 inner.bytes += span.bytes;
-                trace.held.push(Held { span, since: now });
+                fresh.push(Held { span, since: now });
             }
-            let (placed, spans, bytes) = place(trace, org, |_| false);
+            // Spans held before are looked at again only when one they wait for arrived.
+            let (placed, spans, bytes) = if wake {
+                trace.held.extend(fresh);
+                place(trace, org, |_| false)
+            } else {
+                let before = std::mem::take(&mut trace.held);
+                trace.held = fresh;
+                let waiting = std::mem::take(&mut trace.waiting_on);
+                let result = place(trace, org, |_| false);
+                trace.held.extend(before);
+                trace.waiting_on.extend(waiting);
+                result
+            };
             inner.spans -= spans;
             inner.bytes -= bytes;
             ready.extend(placed);
@@ -219,10 +237,11 @@ fn place(
     let mut ready = Vec::new();
     let (mut spans, mut bytes) = (0, 0);
     let held = std::mem::take(&mut trace.held);
+    trace.waiting_on.clear();
     for h in held {
         let forced = force(&h);
         match resolve(&trace.nodes, h.span.span_id, forced) {
-            Some(place) => {
+            Ok(place) => {
                 spans += 1;
                 bytes += h.span.bytes;
                 ready.push(Ready {
@@ -231,19 +250,29 @@ fn place(
                     place,
                 });
             }
-            None => trace.held.push(h),
+            Err(missing) => {
+                trace.waiting_on.extend(missing);
+                trace.held.push(h);
+            }
         }
     }
     (ready, spans, bytes)
 }
 
-/// The session and path of `span_id`: `None` while an ancestor is missing, unless `force`.
-fn resolve(nodes: &HashMap<[u8; 8], Node>, span_id: [u8; 8], force: bool) -> Option<Placement> {
+/// The session and path of `span_id`; while an ancestor is missing (and not `force`), the id
+/// of the missing one.
+fn resolve(
+    nodes: &HashMap<[u8; 8], Node>,
+    span_id: [u8; 8],
+    force: bool,
+) -> Result<Placement, Option<[u8; 8]>> {
     let mut place = Placement::default();
     // Ancestors' names, nearest first, down to (not including) the nearest path attribute.
     let mut names: Vec<&str> = Vec::new();
     let mut base_path: Option<&str> = None;
-    let mut current = nodes.get(&span_id)?;
+    let Some(mut current) = nodes.get(&span_id) else {
+        return if force { Ok(place) } else { Err(None) };
+    };
     let mut is_self = true;
     for _ in 0..MAX_DEPTH {
         let own = &current.own;
@@ -262,7 +291,7 @@ fn resolve(nodes: &HashMap<[u8; 8], Node>, span_id: [u8; 8], force: bool) -> Opt
         match nodes.get(&parent) {
             Some(node) => current = node,
             None if force => break,
-            None => return None,
+            None => return Err(Some(parent)),
         }
     }
     let mut path = base_path.unwrap_or("").to_owned();
@@ -271,7 +300,7 @@ fn resolve(nodes: &HashMap<[u8; 8], Node>, span_id: [u8; 8], force: bool) -> Opt
         path.push_str(&name.replace('/', "_"));
     }
     place.path = Some(normalize_path(&path));
-    Some(place)
+    Ok(place)
 }
 
 #[cfg(test)]

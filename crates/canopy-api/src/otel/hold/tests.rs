@@ -95,3 +95,29 @@ fn spans_are_placed_with_what_is_known_when_time_or_room_runs_out() {
     assert!(holder.held() <= 2);
     assert_eq!(holder.drain().len() + ready.len(), 3);
 }
+
+#[test]
+fn held_spans_are_looked_at_again_only_when_what_they_wait_for_arrives() {
+    let holder = Holder::new(Limits::default());
+    let now = Instant::now();
+    // A deep chain sent from the bottom up, one span per request: each waits for its parent.
+    for id in (2..=40).rev() {
+        assert!(
+            holder
+                .add("o", vec![span(id, Some(id - 1), "step", None)], now)
+                .is_empty()
+        );
+    }
+    let ready = holder.add("o", vec![span(1, None, "root", Some("deep"))], now);
+    assert_eq!(ready.len(), 40);
+    assert!(
+        ready
+            .iter()
+            .all(|r| r.place.session_id.as_deref() == Some("deep"))
+    );
+    let deepest = ready.iter().find(|r| r.span.span_id == [40; 8]).unwrap();
+    assert_eq!(
+        deepest.place.path.as_deref().unwrap().matches('/').count(),
+        39
+    );
+}
