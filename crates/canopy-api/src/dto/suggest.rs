@@ -11,28 +11,36 @@ use crate::error::ApiError;
 #[into_params(parameter_in = Query)]
 pub struct SuggestParams {
     /// `property_key`, `property_value` (with `key`) or `user_id`.
-    #[param(schema_with = field_schema)]
-    pub field: String,
+    #[param(inline)]
+    pub field: SuggestOf,
     /// The property whose values are suggested (any case).
     pub key: Option<String>,
     /// A case-insensitive substring the suggestions contain.
     pub contains: Option<String>,
     /// At most this many (default 20, at most 100).
-    #[param(maximum = 100)]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
-fn field_schema() -> utoipa::openapi::schema::Object {
-    super::one_of(&["property_key", "property_value", "user_id"])
+/// What is suggested.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SuggestOf {
+    /// Property keys.
+    PropertyKey,
+    /// One property's values.
+    PropertyValue,
+    /// End-user ids.
+    UserId,
 }
 
 impl SuggestParams {
     /// The field and the limit, checked.
     pub fn to_field(&self) -> Result<(SuggestField, u64), ApiError> {
-        let field = match self.field.as_str() {
-            "property_key" => SuggestField::PropertyKey,
-            "user_id" => SuggestField::UserId,
-            "property_value" => match self.key.as_deref().filter(|k| !k.is_empty()) {
+        let field = match self.field {
+            SuggestOf::PropertyKey => SuggestField::PropertyKey,
+            SuggestOf::UserId => SuggestField::UserId,
+            SuggestOf::PropertyValue => match self.key.as_deref().filter(|k| !k.is_empty()) {
                 Some(key) => SuggestField::PropertyValue(key.to_owned()),
                 None => {
                     return Err(ApiError::BadRequest(
@@ -40,11 +48,6 @@ impl SuggestParams {
                     ));
                 }
             },
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "field must be property_key, property_value or user_id, got `{other}`"
-                )));
-            }
         };
         let limit = self.limit.unwrap_or(20);
         if limit == 0 || limit > MAX_SUGGESTIONS {

@@ -184,6 +184,21 @@ pub async fn feedback(
     )
 }
 
+/// Whether `c` is white space as ECMAScript's `\s` (which JSON Schema patterns use) has it.
+fn ecma_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
+}
+
 /// Body of `POST /v1/session/{id}/tag`.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct TagBody {
@@ -214,7 +229,9 @@ pub async fn add_tag(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TagBody>,
 ) -> ApiResult<Json<Envelope<()>>> {
-    let tag = body.tag.trim();
+    // The white space the schema's `\S` means (ECMAScript's), so that a tag the schema accepts
+    // is never refused as empty.
+    let tag = body.tag.trim_matches(ecma_space);
     if tag.is_empty() {
         return Err(ApiError::BadRequest("tag must not be empty".into()));
     }
