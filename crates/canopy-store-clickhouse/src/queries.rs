@@ -12,8 +12,8 @@ use canopy_store::query::{
     CallQuery, CallSortKey, MAX_PATHS, PathStat, SessionAggregate, SessionNameRow, SessionPoint,
     SessionQuery, SessionSortKey,
 };
-use canopy_store::sql::Sql;
-use canopy_store::sql::filter::{push_for_calls, push_for_sessions};
+use canopy_store::sql::filter::push_for_calls;
+use canopy_store::sql::sessions::push_session_conditions;
 use canopy_store::{Result, SessionSummary};
 use serde::Deserialize;
 
@@ -265,29 +265,4 @@ impl ClickHouseStore {
             })
             .collect())
     }
-}
-
-/// The organisation, the time window (a session overlapping it is matched whole), the name,
-/// the search text and the filter, for a query over sessions aliased `s`.
-fn push_session_conditions(q: &mut Sql<'_>, org_id: &str, session_query: &SessionQuery) {
-    q.push("s.org_id = ").bind(org_id);
-    if let Some(end) = session_query.end_ms {
-        q.push(" AND s.first_request_at <= ").bind(end);
-    }
-    if let Some(start) = session_query.start_ms {
-        q.push(&format!(" AND {LAST_ACTIVE} >= ")).bind(start);
-    }
-    if let Some(name) = &session_query.name_equals {
-        q.push(" AND s.name = ").bind(name.as_str());
-    }
-    if let Some(search) = session_query.search.as_deref().filter(|s| !s.is_empty()) {
-        q.push(" AND (positionCaseInsensitiveUTF8(s.session_id, ")
-            .bind(search)
-            .push(") > 0 OR positionCaseInsensitiveUTF8(ifNull(s.name, ''), ")
-            .bind(search)
-            .push(") > 0)");
-    }
-    q.push(" AND (");
-    push_for_sessions(q, &session_query.filter);
-    q.push(")");
 }

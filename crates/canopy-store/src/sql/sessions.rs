@@ -14,7 +14,8 @@
 
 use canopy_core::CallRecord;
 
-use crate::sql::{Arg, Dialect, Sql};
+use crate::query::SessionQuery;
+use crate::sql::{Arg, Dialect, Sql, filter};
 
 /// What one batch adds to one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +221,34 @@ pub fn insert_users<'d>(dialect: &'d dyn Dialect, deltas: &[SessionDelta<'_>]) -
     }
     sql.push(" ON CONFLICT DO NOTHING");
     (rows > 0).then_some(sql)
+}
+
+/// The organisation, the time window (a session overlapping it is matched whole), the name,
+/// the search text (in the id or the name, ignoring case) and the filter, for a query over the
+/// sessions table aliased `s`, in the statement's dialect. (SQLite writes its own, shaped for
+/// its indexes.)
+pub fn push_session_conditions(q: &mut Sql<'_>, org_id: &str, query: &SessionQuery) {
+    let dialect = q.dialect();
+    q.push("s.org_id = ").bind(org_id);
+    if let Some(end) = query.end_ms {
+        q.push(" AND s.first_request_at <= ").bind(end);
+    }
+    if let Some(start) = query.start_ms {
+        let last_active = dialect.greatest("s.last_response_at", "s.last_request_at");
+        q.push(&format!(" AND {last_active} >= ")).bind(start);
+    }
+    if let Some(name) = &query.name_equals {
+        q.push(" AND s.name = ").bind(name.as_str());
+    }
+    if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+        let needle = q.param(search);
+        let in_id = dialect.contains("s.session_id", &needle);
+        let in_name = dialect.contains("coalesce(s.name, '')", &needle);
+        q.push(&format!(" AND ({in_id} OR {in_name})"));
+    }
+    q.push(" AND (");
+    filter::push_for_sessions(q, &query.filter);
+    q.push(")");
 }
 
 #[cfg(test)]
