@@ -41,7 +41,7 @@ use anyhow::Context;
 const USAGE: &str = "usage: canopy-bench ingest [RECORDS] [--store URL] [--in-flight N=2]
        canopy-bench query [--calls N] [--sessions M] [--db PATH | --store URL]
        canopy-bench streams --gateway URL --mock URL [--streams N=1000] [--chunk-delay-ms D=50]
-                            [--gateway-pid PID] [--api-key KEY]
+                            [--reply-words W] [--gateway-pid PID] [--api-key KEY]
        canopy-bench lag --gateway URL [--probes N=200] [--concurrency C=16] [--seconds S=10]
                         [--api-key KEY]
 streams and lag drive a running gateway (and mock) on loopback only. streams raises its own
@@ -151,6 +151,7 @@ fn streams_options(args: impl Iterator<Item = String>) -> anyhow::Result<streams
         mock: String::new(),
         streams: 1000,
         chunk_delay_ms: 50,
+        reply_words: None,
         gateway_pid: None,
         api_key: None,
     };
@@ -160,6 +161,7 @@ fn streams_options(args: impl Iterator<Item = String>) -> anyhow::Result<streams
             "--mock" => options.mock = load::loopback_base(flag, &value)?,
             "--streams" => options.streams = bounded(flag, &value, 10_000)?,
             "--chunk-delay-ms" => options.chunk_delay_ms = bounded(flag, &value, 1_000)?,
+            "--reply-words" => options.reply_words = Some(bounded(flag, &value, 100_000)?),
             "--gateway-pid" => options.gateway_pid = Some(bounded(flag, &value, u32::MAX)?),
             "--api-key" => options.api_key = Some(value),
             _ => anyhow::bail!("unknown flag `{flag}`\n{USAGE}"),

@@ -47,6 +47,9 @@ pub struct Options {
     pub streams: usize,
     /// Milliseconds the mock waits between events.
     pub chunk_delay_ms: u64,
+    /// Words the mock's replies are lengthened to (`x-mock-reply-words`), for streams of about
+    /// a third as many events; `None` keeps its short replies (about 7 events per stream).
+    pub reply_words: Option<u64>,
     /// The gateway's process id, to read its memory and CPU.
     pub gateway_pid: Option<u32>,
     /// A Canopy key, for a gateway that requires one.
@@ -57,6 +60,8 @@ pub struct Options {
 const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 /// The mock's knob for the pause between events.
 const HEADER_CHUNK_DELAY: &str = "x-mock-chunk-delay-ms";
+/// The mock's knob for the length of its reply.
+const HEADER_REPLY_WORDS: &str = "x-mock-reply-words";
 /// The mock's knob for the wait before the response head.
 const HEADER_LATENCY: &str = "x-mock-latency-ms";
 /// Streams that share one session through the gateway.
@@ -240,7 +245,8 @@ async fn phase(leg: Leg, warmth: Warmth, options: &Options, body: &Bytes) -> any
         tokio::time::sleep(SETTLE).await;
     }
     let run = load::run_id();
-    let limit = Duration::from_secs(30) + Duration::from_millis(options.chunk_delay_ms * 20);
+    let events = 20 + options.reply_words.unwrap_or(0) / 3;
+    let limit = Duration::from_secs(30) + Duration::from_millis(options.chunk_delay_ms * events);
     let barrier = Arc::new(Barrier::new(options.streams));
     let tracker = TaskTracker::new();
     let overflows_before = procstat::listen_overflows();
@@ -252,6 +258,9 @@ async fn phase(leg: Leg, warmth: Warmth, options: &Options, body: &Bytes) -> any
                 .header(CONTENT_TYPE, "application/json")
                 .header(HEADER_CHUNK_DELAY, options.chunk_delay_ms)
                 .body(body.clone());
+            if let Some(words) = options.reply_words {
+                request = request.header(HEADER_REPLY_WORDS, words);
+            }
             if leg == Leg::Gateway {
                 let session = i / STREAMS_PER_SESSION;
                 let step = i % STREAMS_PER_SESSION;

@@ -59,7 +59,8 @@ fn answer(knobs: &Knobs, body: &[u8]) -> Result<Response, MockError> {
     if let Some(raw) = request.messages {
         digest.write(raw.get().as_bytes());
     }
-    let reply = Reply::new(&request.model, digest, conversation.last_user.as_deref());
+    let mut reply = Reply::new(&request.model, digest, conversation.last_user.as_deref());
+    reply.lengthen_to(knobs.reply_words);
     let usage = Usage {
         input_tokens,
         cache_creation_input_tokens: knobs.cache_write_tokens,

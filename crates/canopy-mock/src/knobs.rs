@@ -15,6 +15,9 @@ const PREFIX: &str = "x-mock-";
 /// The largest latency or chunk delay a knob may ask for: ten minutes.
 const MAX_DELAY_MS: u64 = 600_000;
 
+/// The longest reply `x-mock-reply-words` may ask for.
+pub(crate) const MAX_REPLY_WORDS: u64 = 100_000;
+
 /// How one request should be answered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Knobs {
@@ -45,6 +48,8 @@ pub(crate) struct Knobs {
     pub(crate) retry_after_ms: Option<u64>,
     /// Mixed into the reply's digest, so the same chat gets another answer (chat routes).
     pub(crate) reply_seed: Option<u64>,
+    /// Lengthen the reply with filler words to this many words (a long streamed answer).
+    pub(crate) reply_words: Option<u64>,
 }
 
 /// A knob header whose value cannot be used.
@@ -104,6 +109,18 @@ impl Knobs {
                         "x-mock-retry-after-ms",
                         "a number of milliseconds",
                     )?);
+                }
+                "reply-words" => {
+                    let expected = "a word count up to 100000";
+                    match number(value, "x-mock-reply-words", expected)? {
+                        words if words <= MAX_REPLY_WORDS => knobs.reply_words = Some(words),
+                        _ => {
+                            return Err(KnobError {
+                                header: "x-mock-reply-words",
+                                expected,
+                            });
+                        }
+                    }
                 }
                 "reply-seed" => {
                     knobs.reply_seed = Some(number(value, "x-mock-reply-seed", "a number")?)

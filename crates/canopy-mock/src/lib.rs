@@ -44,6 +44,7 @@
 //! | `x-mock-fail-first: N` | with `x-mock-status`: only the first N requests of the same `x-mock-fail-key` (a number, default 0) fail; later ones are answered normally |
 //! | `x-mock-retry-after: S` / `x-mock-retry-after-ms: N` | send `Retry-After: S` / `retry-after-ms: N` with a requested error |
 //! | `x-mock-reply-seed: N` | chat completions: mix N into the reply's digest, so the same conversation gets another reply |
+//! | `x-mock-reply-words: N` | chat completions and Anthropic messages: lengthen the reply with filler words to N words (at most 100000), so a stream has about N / 3 content events |
 //!
 //! A body that is not valid JSON gets a 400 in the provider's error shape, as the real APIs do.
 //!

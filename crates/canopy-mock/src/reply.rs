@@ -48,6 +48,19 @@ impl Reply {
         Self { text, words }
     }
 
+    /// Appends filler words until the reply has `words` words (`x-mock-reply-words`); a reply
+    /// already that long is left as it is.
+    pub(crate) fn lengthen_to(&mut self, words: Option<u64>) {
+        const FILLER: [&str; 4] = ["and", "so", "it", "goes"];
+        let Some(words) = words else { return };
+        let mut filler = FILLER.iter().cycle();
+        while self.words < words {
+            self.text.push(' ');
+            self.text.push_str(filler.next().unwrap_or(&"and"));
+            self.words += 1;
+        }
+    }
+
     /// The text cut into stream deltas of [`WORDS_PER_CHUNK`] words, each keeping its trailing
     /// space, so the deltas concatenate back to exactly the text.
     pub(crate) fn chunks(&self) -> Chunks<'_> {
@@ -120,6 +133,18 @@ mod tests {
         let reply = Reply::new("m", digest(""), Some(&long));
         assert!(reply.text.ends_with(&"é".repeat(ECHO_CHARS)));
         assert!(!reply.text.ends_with(&"é".repeat(ECHO_CHARS + 1)));
+    }
+
+    #[test]
+    fn a_reply_is_lengthened_to_the_words_asked_for_and_never_shortened() {
+        let mut reply = Reply::new("m", digest(""), Some("one two"));
+        let before = reply.words;
+        reply.lengthen_to(Some(600));
+        assert_eq!(reply.words, 600);
+        assert_eq!(count_words(&reply.text), 600);
+        assert_eq!(reply.chunks().count(), 200);
+        reply.lengthen_to(Some(before));
+        assert_eq!(reply.words, 600);
     }
 
     #[test]

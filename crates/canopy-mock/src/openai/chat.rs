@@ -53,7 +53,8 @@ fn answer(knobs: &Knobs, body: &[u8]) -> Result<Response, MockError> {
     if let Some(seed) = knobs.reply_seed {
         digest.write(&seed.to_le_bytes());
     }
-    let reply = Reply::new(&request.model, digest, conversation.last_user.as_deref());
+    let mut reply = Reply::new(&request.model, digest, conversation.last_user.as_deref());
+    reply.lengthen_to(knobs.reply_words);
     let usage = (!knobs.no_usage).then(|| Usage::new(conversation.tokens, reply.words, knobs));
     let id = Id {
         prefix: "chatcmpl-mock-",

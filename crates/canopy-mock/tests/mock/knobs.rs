@@ -277,3 +277,40 @@ async fn disconnect_is_ignored_by_plain_responses() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn reply_words_lengthens_a_stream_to_about_a_third_as_many_events() {
+    with_mock(MockConfig::default(), |mock| async move {
+        let mut chat = chat_body("m", "s", "hello", true);
+        chat["stream_options"] = json!({"include_usage": true});
+        let headers = [("x-mock-reply-words", "600")];
+        let answer = mock.post("/v1/chat/completions", &chat, &headers).await;
+        let events = answer.events();
+        let deltas = events
+            .iter()
+            .filter(|e| e.data != "[DONE]")
+            .filter(|e| e.json()["choices"][0]["delta"]["content"].as_str() > Some(""))
+            .count();
+        assert_eq!(deltas, 200);
+        let usage = events
+            .iter()
+            .filter(|e| e.data != "[DONE]")
+            .find_map(|e| e.json()["usage"]["completion_tokens"].as_u64());
+        assert_eq!(usage, Some(600));
+
+        let plain = mock
+            .post("/v1/messages", &anthropic_body(false), &headers)
+            .await;
+        assert_eq!(plain.json()["usage"]["output_tokens"], 600);
+
+        let too_long = [("x-mock-reply-words", "100001")];
+        let answer = mock.post("/v1/chat/completions", &chat, &too_long).await;
+        assert_eq!(answer.status, 400);
+        assert!(
+            answer.body.contains("x-mock-reply-words"),
+            "{}",
+            answer.body
+        );
+    })
+    .await;
+}
