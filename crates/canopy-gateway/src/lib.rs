@@ -200,6 +200,12 @@ impl Gateway {
         let _ = self.inner.recorder.set_tap(tap);
     }
 
+    /// Lets `placer` (the OTLP ingest's trace buffer) give proxied calls that carry a
+    /// `traceparent` and no session header their trace's session. Set once, before serving.
+    pub fn set_record_placer(&self, placer: Arc<dyn recorder::RecordPlacer>) {
+        let _ = self.inner.recorder.set_placer(placer);
+    }
+
     /// Cuts every call in flight (their records are completed as cut) and waits, for at most
     /// `within`, until each has handed its record to the writer; returns how many had not.
     /// Shutdown calls this before it closes the writer's queue.

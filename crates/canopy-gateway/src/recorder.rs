@@ -55,6 +55,17 @@ pub trait RecordTap: Send + Sync + fmt::Debug + 'static {
     fn observe(&self, record: &CallRecord);
 }
 
+/// Gives a record without a session the session of its distributed trace, when that is
+/// known from spans sent to Canopy (the OTLP ingest's trace buffer). It sees only records that
+/// carry a trace id and no session id, on the request's task: it must not wait.
+pub trait RecordPlacer: Send + Sync + fmt::Debug + 'static {
+    /// Returns the record to hand over now (with its session, if one was found), or `None`
+    /// when the placer keeps it and hands it to the writer itself, once, later. It may keep
+    /// it only when `may_hold` (not in durable mode, where a record is spooled before its
+    /// response completes).
+    fn place(&self, record: CallRecord, may_hold: bool) -> Option<CallRecord>;
+}
+
 /// Why a call that nothing finished was cut.
 const CUT_AT_SHUTDOWN: &str = "Canopy shut down before the response ended";
 const LEFT_BEFORE_SENDING: &str = "the client disconnected before the request was sent upstream";
@@ -73,6 +84,8 @@ struct Shared {
     sink: Arc<dyn RecordSink>,
     /// Sees each record before it is handed over, once set.
     tap: std::sync::OnceLock<Arc<dyn RecordTap>>,
+    /// Places records that carry a trace and no session, once set.
+    placer: std::sync::OnceLock<Arc<dyn RecordPlacer>>,
     /// When set, each record is appended here before its response completes.
     durable: Option<Arc<Spool>>,
     body_capture_limit: usize,
@@ -117,6 +130,7 @@ impl Recorder {
                 prices,
                 sink,
                 tap: std::sync::OnceLock::new(),
+                placer: std::sync::OnceLock::new(),
                 durable,
                 body_capture_limit,
                 in_flight: AtomicUsize::new(0),
@@ -131,6 +145,12 @@ impl Recorder {
     /// set is kept; returns whether this one was.
     pub fn set_tap(&self, tap: Arc<dyn RecordTap>) -> bool {
         self.shared.tap.set(tap).is_ok()
+    }
+
+    /// Lets `placer` give session-less records of a trace their trace's session, from now
+    /// on. Only the first placer set is kept; returns whether this one was.
+    pub fn set_placer(&self, placer: Arc<dyn RecordPlacer>) -> bool {
+        self.shared.placer.set(placer).is_ok()
     }
 
     /// Takes ownership of an accepted call's record; the call's clock started at `started`.
@@ -266,6 +286,20 @@ impl Recorder {
         if let Some(tap) = self.shared.tap.get() {
             tap.observe(&record);
         }
+        let record = match self.shared.placer.get() {
+            Some(placer)
+                if record.session_id.is_none()
+                    && record
+                        .properties
+                        .contains_key(canopy_core::trace::TRACE_ID_PROPERTY) =>
+            {
+                match placer.place(record, self.shared.durable.is_none()) {
+                    Some(record) => record,
+                    None => return,
+                }
+            }
+            _ => record,
+        };
         let Some(spool) = &self.shared.durable else {
             self.shared.sink.submit(record);
             return;

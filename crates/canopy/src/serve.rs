@@ -121,6 +121,7 @@ pub async fn run(
     if let Some(exporter) = exporter {
         gateway.set_record_tap(exporter);
     }
+    gateway.set_record_placer(Arc::new(TracePlacer(otel_api.clone())));
     let in_flight = gateway.clone();
     let app = router(
         Router::new()
@@ -226,6 +227,27 @@ pub async fn run(
     }
     tracing::info!(written = report.written, spooled = waiting, "Stopped.");
     Ok(ServeReport { writer: report })
+}
+
+/// Proxied calls with a `traceparent` and no session header join their trace's session
+/// through the OTLP ingest's trace buffer (`canopy_api::otel::place_call`).
+#[derive(Clone)]
+struct TracePlacer(canopy_api::ApiState);
+
+impl std::fmt::Debug for TracePlacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TracePlacer")
+    }
+}
+
+impl canopy_gateway::recorder::RecordPlacer for TracePlacer {
+    fn place(
+        &self,
+        record: canopy_core::CallRecord,
+        may_hold: bool,
+    ) -> Option<canopy_core::CallRecord> {
+        canopy_api::otel::place_call(&self.0, record, may_hold)
+    }
 }
 
 /// Canopy's own routes, then the dashboard, then the proxy (the fallback for every path),

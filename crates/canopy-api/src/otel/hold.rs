@@ -11,12 +11,20 @@
 //! beyond which the oldest trace is placed early; a trace's span tree (ids, parents, names,
 //! session attributes: what later spans need to be placed) is kept while the trace is active
 //! and for `hold` after, for at most `max_nodes` spans in all.
+//!
+//! Proxied calls join the same trees ([`Holder::place_call`]): a call that carries a
+//! `traceparent` but no session header takes the session of its nearest ancestor span, and
+//! waits here like a span while that ancestor has not arrived, but only when its organisation
+//! sent OTLP spans within `tracing` (so plain proxy traffic is never held). A held call counts
+//! against the same bounds and is handed out once, like a span.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use canopy_core::CallRecord;
 use canopy_core::session::normalize_path;
+use canopy_core::trace::{PARENT_SPAN_ID_PROPERTY, SPAN_ID_PROPERTY, TRACE_ID_PROPERTY};
 
 use super::map::{OwnSession, Placement, SpanIn, own_session};
 
@@ -31,6 +39,9 @@ pub struct Limits {
     pub max_bytes: usize,
     /// Span-tree entries kept at most, over all traces.
     pub max_nodes: usize,
+    /// How long after its last OTLP request an organisation's proxied calls with a
+    /// `traceparent` (and no session) may wait for their trace's spans.
+    pub tracing: Duration,
 }
 
 impl Default for Limits {
@@ -40,6 +51,7 @@ impl Default for Limits {
             max_spans: 20_000,
             max_bytes: 64 << 20,
             max_nodes: 200_000,
+            tracing: Duration::from_secs(600),
         }
     }
 }
@@ -47,12 +59,117 @@ impl Default for Limits {
 /// The longest ancestor chain followed (a guard against cycles in bad input).
 const MAX_DEPTH: usize = 256;
 
-/// A span whose place is known, ready to be recorded.
+/// A span or proxied call whose place is known, ready to be recorded.
 #[derive(Debug)]
 pub struct Ready {
     pub org: String,
-    pub span: SpanIn,
+    pub item: Item,
     pub place: Placement,
+}
+
+/// What waits in the buffer.
+#[derive(Debug)]
+pub enum Item {
+    /// An ingested span, recorded through [`super::map::record`].
+    Span(SpanIn),
+    /// A proxied call's completed record, which only needs its session.
+    Call(Box<CallRecord>),
+}
+
+impl Ready {
+    /// The span, when this is one.
+    pub fn span(&self) -> Option<&SpanIn> {
+        match &self.item {
+            Item::Span(span) => Some(span),
+            Item::Call(_) => None,
+        }
+    }
+}
+
+impl Item {
+    fn span_id(&self) -> [u8; 8] {
+        match self {
+            Item::Span(span) => span.span_id,
+            Item::Call(record) => call_ids(record).map_or([0; 8], |ids| ids.span),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Item::Span(span) => span.bytes,
+            Item::Call(record) => call_bytes(record),
+        }
+    }
+}
+
+/// A proxied call's place in a trace, read from the properties the gateway set.
+struct CallIds {
+    trace: [u8; 16],
+    span: [u8; 8],
+    parent: [u8; 8],
+}
+
+fn call_ids(record: &CallRecord) -> Option<CallIds> {
+    let prop = |key| record.properties.get(key).map(String::as_str);
+    Some(CallIds {
+        trace: unhex(prop(TRACE_ID_PROPERTY)?)?,
+        span: unhex(prop(SPAN_ID_PROPERTY)?)?,
+        parent: unhex(prop(PARENT_SPAN_ID_PROPERTY)?)?,
+    })
+}
+
+fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 2 * N {
+        return None;
+    }
+    let digit = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let mut out = [0_u8; N];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+/// About how much memory a held record takes.
+fn call_bytes(record: &CallRecord) -> usize {
+    let body = |b: &canopy_core::record::StoredBody| b.text.as_ref().map_or(0, String::len);
+    let props: usize = record
+        .properties
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 16)
+        .sum();
+    1024 + body(&record.request_body) + body(&record.response_body) + props
+}
+
+/// Gives a proxied call the session `place` found for it, as a session header would have:
+/// the fields and the properties under Helicone's names. A call without a found session, or
+/// that has its own, is left as it is.
+pub fn apply(record: &mut CallRecord, place: &Placement) {
+    let Some(id) = &place.session_id else { return };
+    if record.session_id.is_some() {
+        return;
+    }
+    record.session_id = Some(id.clone());
+    record.session_path = Some(place.path.clone().unwrap_or_else(|| "/".to_owned()));
+    if record.session_name.is_none() {
+        record.session_name.clone_from(&place.session_name);
+    }
+    if record.user_id.is_none() {
+        record.user_id.clone_from(&place.user_id);
+    }
+    let props = &mut record.properties;
+    props.insert("Helicone-Session-Id".to_owned(), id.clone());
+    if let Some(path) = &record.session_path {
+        props.insert("Helicone-Session-Path".to_owned(), path.clone());
+    }
+    if let Some(name) = &record.session_name {
+        props.insert("Helicone-Session-Name".to_owned(), name.clone());
+    }
 }
 
 struct Node {
@@ -62,7 +179,7 @@ struct Node {
 }
 
 struct Held {
-    span: SpanIn,
+    item: Item,
     since: Instant,
 }
 
@@ -81,6 +198,8 @@ struct Inner {
     spans: usize,
     bytes: usize,
     nodes: usize,
+    /// When each organisation last sent OTLP spans.
+    tracing: HashMap<String, Instant>,
 }
 
 /// The buffer, shared by every ingest request.
@@ -109,6 +228,9 @@ impl Holder {
     pub fn add(&self, org: &str, spans: Vec<SpanIn>, now: Instant) -> Vec<Ready> {
         let mut inner = self.lock();
         let mut ready = Vec::new();
+        if !spans.is_empty() {
+            inner.tracing.insert(org.to_owned(), now);
+        }
         let mut by_trace: HashMap<[u8; 16], Vec<SpanIn>> = HashMap::new();
         for span in spans {
             by_trace.entry(span.trace_id).or_default().push(span);
@@ -136,7 +258,10 @@ impl Holder {
                 }
                 inner.spans += 1;
                 inner.bytes += span.bytes;
-                fresh.push(Held { span, since: now });
+                fresh.push(Held {
+                    item: Item::Span(span),
+                    since: now,
+                });
             }
             // Spans held before are looked at again only when one they wait for arrived.
             let (placed, spans, bytes) = if wake {
@@ -157,6 +282,68 @@ impl Holder {
         }
         ready.extend(self.enforce(&mut inner, now));
         ready
+    }
+
+    /// Places a proxied call that carries a `traceparent` and no session: returns it with the
+    /// session of its trace's nearest ancestor span that names one, or as it is when none does
+    /// or its organisation sent no OTLP spans within `tracing`. While an ancestor has not
+    /// arrived (the span that names the session usually comes after the calls made under it),
+    /// the call is held when `may_hold` and `None` is returned; it comes out of [`Holder::add`],
+    /// [`Holder::sweep`] or [`Holder::drain`] later, exactly once. Also returns what the bounds
+    /// forced out. Only the call's own organisation's spans are looked at.
+    pub fn place_call(
+        &self,
+        mut record: CallRecord,
+        may_hold: bool,
+        now: Instant,
+    ) -> (Option<CallRecord>, Vec<Ready>) {
+        let ids = match call_ids(&record) {
+            Some(ids) if record.session_id.is_none() => ids,
+            _ => return (Some(record), Vec::new()),
+        };
+        let mut inner = self.lock();
+        let tracing = inner
+            .tracing
+            .get(&record.org_id)
+            .is_some_and(|at| now.duration_since(*at) < self.limits.tracing);
+        if !tracing {
+            return (Some(record), Vec::new());
+        }
+        let key = (record.org_id.clone(), ids.trace);
+        let inner = &mut *inner;
+        let trace = match inner.traces.get_mut(&key) {
+            Some(trace) => trace,
+            None if !may_hold => return (Some(record), Vec::new()),
+            None => inner.traces.entry(key).or_insert_with(|| Trace {
+                nodes: HashMap::new(),
+                held: Vec::new(),
+                waiting_on: HashSet::new(),
+                touched: now,
+            }),
+        };
+        let node = Node {
+            parent: Some(ids.parent),
+            name: String::new(),
+            own: OwnSession::default(),
+        };
+        if trace.nodes.insert(ids.span, node).is_none() {
+            inner.nodes += 1;
+        }
+        match resolve(&trace.nodes, ids.span, !may_hold) {
+            Ok(place) => {
+                apply(&mut record, &place);
+                let forced = self.enforce(inner, now);
+                (Some(record), forced)
+            }
+            Err(missing) => {
+                trace.waiting_on.extend(missing);
+                let item = Item::Call(Box::new(record));
+                inner.spans += 1;
+                inner.bytes += item.bytes();
+                trace.held.push(Held { item, since: now });
+                (None, self.enforce(inner, now))
+            }
+        }
     }
 
     /// Places spans that waited their full time, and forgets traces idle for as long.
@@ -181,6 +368,10 @@ impl Holder {
             keep
         });
         inner.nodes -= forgotten;
+        let tracing = self.limits.tracing;
+        inner
+            .tracing
+            .retain(|_, at| now.duration_since(*at) < tracing);
         ready
     }
 
@@ -240,13 +431,13 @@ fn place(
     trace.waiting_on.clear();
     for h in held {
         let forced = force(&h);
-        match resolve(&trace.nodes, h.span.span_id, forced) {
+        match resolve(&trace.nodes, h.item.span_id(), forced) {
             Ok(place) => {
                 spans += 1;
-                bytes += h.span.bytes;
+                bytes += h.item.bytes();
                 ready.push(Ready {
                     org: org.to_owned(),
-                    span: h.span,
+                    item: h.item,
                     place,
                 });
             }

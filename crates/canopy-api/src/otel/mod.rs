@@ -7,7 +7,8 @@
 //! in [`SPANS_IGNORED_TOTAL`]). Records go through the same completion (pricing, bounds,
 //! redaction) and the same writer as proxied calls.
 //!
-//! Spans wait in [`hold::Holder`] until their ancestors are known (see there). The answer
+//! Spans wait in [`hold::Holder`] until their ancestors are known (see there), and so do
+//! proxied calls that carry a `traceparent` but no session ([`place_call`]). The answer
 //! follows OTLP/HTTP: an `ExportTraceServiceResponse` in the request's encoding, with
 //! `partial_success` naming the spans refused (no ids, end before start); a body that cannot
 //! be read at all is a 400 whose body is a `google.rpc.Status`.
@@ -145,9 +146,30 @@ pub fn drain(state: &ApiState) {
     record(state, ready, None);
 }
 
+/// Gives a proxied call with a `traceparent` and no session the session of its trace's spans
+/// (see [`hold::Holder::place_call`]): returns the record to hand over now, or `None` when it
+/// is held and will be recorded from here, once.
+pub fn place_call(
+    state: &ApiState,
+    record: canopy_core::CallRecord,
+    may_hold: bool,
+) -> Option<canopy_core::CallRecord> {
+    let (now, forced) = state.otel.place_call(record, may_hold, Instant::now());
+    self::record(state, forced, None);
+    now
+}
+
 fn record(state: &ApiState, ready: Vec<hold::Ready>, key_id: Option<&str>) {
     for r in ready {
-        match map::record(&r.span, &r.place, &r.org, &state.prices) {
+        let span = match r.item {
+            hold::Item::Span(span) => span,
+            hold::Item::Call(mut record) => {
+                hold::apply(&mut record, &r.place);
+                state.ingest.submit(*record);
+                continue;
+            }
+        };
+        match map::record(&span, &r.place, &r.org, &state.prices) {
             Some(mut record) => {
                 record.key_id = key_id.map(str::to_owned);
                 counter!(SPANS_RECORDED_TOTAL).increment(1);

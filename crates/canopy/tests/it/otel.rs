@@ -381,6 +381,182 @@ async fn otel_a_proxied_call_with_traceparent_is_linked_under_its_span() {
     assert!(root.get("parent_request_id").is_none());
 }
 
+/// Another trace of the same app: an ordinary span on no session, which marks its
+/// organisation as one that sends traces (and is itself ignored).
+fn earlier_trace() -> Value {
+    let mut other = span("00f067aa0ba90299", None, "startup", &[]);
+    other["traceId"] = json!("11111111111111111111111111111111");
+    export(vec![other])
+}
+
+/// A chat call through the proxy made under span `parent` of `TRACE`, without session
+/// headers; returns its id once its response has been read.
+async fn traced_call(app: &TestApp, key: Option<&str>, parent: &str) -> String {
+    let mut request = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .header("traceparent", format!("00-{TRACE}-{parent}-01"))
+        .json(&chat("gpt-4o-mini", false, "hello"));
+    if let Some(key) = key {
+        request = request.header("Helicone-Auth", format!("Bearer {key}"));
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let id = helicone_id(&response);
+    let _ = response.bytes().await.unwrap();
+    id
+}
+
+/// Checks that `session` holds the proxied call `call` once, under the root span, with the
+/// parent link in the tree and totals that are exactly the sum of its requests.
+async fn assert_joined(app: &TestApp, session: &str, call: &str, records: u64) {
+    let summary = app.session(session).await;
+    let (_, detail) = session_detail(app, None, session).await;
+    let requests = detail["data"]["requests"].as_array().unwrap();
+    assert_eq!(summary.request_count, records, "{requests:#?}");
+    assert_eq!(requests.len() as u64, records);
+    assert_eq!(
+        requests.iter().filter(|r| r["request_id"] == call).count(),
+        1
+    );
+    let root = by_model(requests, "support-agent");
+    let proxied = requests.iter().find(|r| r["request_id"] == call).unwrap();
+    assert_eq!(proxied["session_path"], "/support-agent");
+    assert_eq!(proxied["parent_request_id"], root["request_id"]);
+    let node = &detail["data"]["tree"]["children"][0];
+    assert_eq!(node["path"], "/support-agent");
+    assert_eq!(node["links"][call], root["request_id"]);
+    let stored = app.call(call).await;
+    assert_eq!(stored.session_id.as_deref(), Some(session));
+    assert_eq!(stored.properties["Helicone-Session-Id"], session);
+    assert!(stored.usage.prompt_tokens > 0);
+    let tokens: u64 = requests
+        .iter()
+        .map(|r| r["prompt_tokens"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(summary.prompt_tokens, tokens);
+    assert_eq!(summary.prompt_tokens, stored.usage.prompt_tokens);
+    assert_eq!(summary.cost_nano_usd, stored.cost_nano_usd.unwrap());
+    assert_eq!(detail["data"]["session"]["total_requests"], records);
+}
+
+/// Sends one plain call (no trace) and waits for it, so that everything handed to the writer
+/// before it is written; then checks that exactly `n` records were handed over in all.
+async fn assert_handed_over_exactly(app: &TestApp, n: u64) {
+    let response = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .json(&chat("gpt-4o-mini", false, "sync"))
+        .send()
+        .await
+        .unwrap();
+    let _ = response.bytes().await.unwrap();
+    app.wait_written(n + 1).await;
+    assert_eq!(*app.ingest.written().borrow(), n + 1);
+}
+
+#[tokio::test]
+async fn otel_a_proxied_call_without_session_joins_the_session_its_later_parent_names() {
+    let app = TestApp::spawn().await;
+    assert_eq!(post_json(&app, None, &earlier_trace()).await.status(), 200);
+    // The agent's step calls through the proxy with its trace context and no session header;
+    // the step's span (which names the session) is exported only after it ends.
+    let call = traced_call(&app, None, ROOT).await;
+    let (status, _) = session_detail(&app, None, "children-first").await;
+    assert_eq!(status, 404);
+    let parent = export(vec![tool_span(ROOT), root_span("children-first")]);
+    assert_eq!(post_json(&app, None, &parent).await.status(), 200);
+    app.wait_written(3).await;
+    assert_joined(&app, "children-first", &call, 3).await;
+    // The spans sent again (an exporter's retry) are stored once and place nothing twice.
+    assert_eq!(post_json(&app, None, &parent).await.status(), 200);
+    assert_handed_over_exactly(&app, 5).await;
+    assert_joined(&app, "children-first", &call, 3).await;
+}
+
+#[tokio::test]
+async fn otel_a_proxied_call_after_its_trace_joins_that_session_at_once() {
+    let app = TestApp::spawn().await;
+    let response = post_json(
+        &app,
+        None,
+        &export(vec![tool_span(ROOT), root_span("parent-first")]),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    app.wait_written(2).await;
+    let call = traced_call(&app, None, ROOT).await;
+    app.wait_written(3).await;
+    assert_joined(&app, "parent-first", &call, 3).await;
+    assert_handed_over_exactly(&app, 3).await;
+    // A call that names its own session keeps it.
+    let response = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .header("traceparent", format!("00-{TRACE}-{ROOT}-01"))
+        .header("Helicone-Session-Id", "its-own")
+        .json(&chat("gpt-4o-mini", false, "hello"))
+        .send()
+        .await
+        .unwrap();
+    let own = helicone_id(&response);
+    let _ = response.bytes().await.unwrap();
+    app.wait_written(5).await;
+    assert_eq!(app.call(&own).await.session_id.as_deref(), Some("its-own"));
+    assert_eq!(app.session("parent-first").await.request_count, 3);
+}
+
+#[tokio::test]
+async fn otel_a_traced_call_of_an_organisation_that_sends_no_spans_is_recorded_at_once() {
+    let app = TestApp::spawn().await;
+    let call = traced_call(&app, None, ROOT).await;
+    // Recorded well before a held call's 60 s would run out, and without a session.
+    app.wait_written(1).await;
+    let stored = app.call(&call).await;
+    assert_eq!(stored.session_id, None);
+    assert_eq!(stored.properties["canopy-trace-id"], TRACE);
+}
+
+#[tokio::test]
+async fn otel_another_organisations_trace_never_places_a_proxied_call() {
+    let app = TestApp::spawn().await;
+    let key_a = app.create_key("acme").await;
+    let key_b = app.create_key("globex").await;
+    // Globex names a session on the trace id and span id that Acme's call will carry.
+    let response = post_json(
+        &app,
+        Some(&key_b),
+        &export(vec![tool_span(ROOT), root_span("globex-only")]),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    // Acme traces too; its own root of that trace names no session.
+    let acme_root = span(ROOT, None, "acme-agent", &[]);
+    assert_eq!(
+        post_json(&app, Some(&key_a), &export(vec![acme_root]))
+            .await
+            .status(),
+        200
+    );
+    app.wait_written(2).await;
+    let call = traced_call(&app, Some(&key_a), ROOT).await;
+    app.wait_written(3).await;
+    let stored: Value = app
+        .client
+        .get(format!("{}/api/v1/request/{call}", app.url))
+        .bearer_auth(&key_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["data"]["request_id"], call, "{stored}");
+    assert!(stored["data"]["session_id"].is_null(), "{stored}");
+    let (_, detail) = session_detail(&app, Some(&key_b), "globex-only").await;
+    assert_eq!(detail["data"]["session"]["total_requests"], 2);
+}
+
 /// The export requests a receiver got: content type and body.
 type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
 
