@@ -85,7 +85,43 @@ function tabs(panels) {
   return h('div', {}, list, body);
 }
 
-function view(call, onClose) {
+/** A call the panel links to: a button that opens it. */
+function linkButton(link, onOpen, test) {
+  return h('button', {
+    type: 'button', class: 'link trace-link', dataset: { test, requestId: link.id },
+    'aria-label': `Open ${link.label} at ${link.path}`,
+    onclick: () => onOpen(link.id),
+  }, h('span', { class: 'trace-link-label', text: link.label }), h('span', { class: 'muted small mono', text: link.path }));
+}
+
+// At most this many children are listed; the rest are counted.
+const MAX_CHILDREN = 50;
+
+/**
+ * The call's place in its distributed trace: its trace id, the call it was made under and the
+ * calls made under it, each a button that opens that call (Jaeger's and Langfuse's parent and
+ * children). Nothing when the call carried no trace context and links to nothing.
+ */
+function traceLinks(call, trace, onOpen) {
+  const traceId = trace?.traceId || (call.properties || {})['canopy-trace-id'];
+  const parent = trace?.parent;
+  const kids = trace?.children || [];
+  if (!traceId && !parent && !kids.length) return null;
+  const shown = kids.slice(0, MAX_CHILDREN);
+  return h('section', { class: 'trace-links', 'aria-label': 'Trace links', dataset: { test: 'trace-links' } },
+    h('dl', { class: 'defs' },
+      traceId ? [h('dt', { text: 'Trace' }), h('dd', {}, h('span', { class: 'mono break small', dataset: { test: 'trace-id' }, text: traceId }))] : null,
+      h('dt', { text: 'Parent' }),
+      h('dd', {}, parent ? linkButton(parent, onOpen, 'parent-link') : h('span', { class: 'muted', text: 'none in this session' })),
+      h('dt', { text: kids.length ? `Children (${kids.length})` : 'Children' }),
+      h('dd', {}, kids.length
+        ? h('ul', { class: 'trace-children', dataset: { test: 'children' } },
+          shown.map((k) => h('li', {}, linkButton(k, onOpen, 'child-link'))),
+          kids.length > shown.length ? h('li', { class: 'muted small', text: `and ${kids.length - shown.length} more` }) : null)
+        : h('span', { class: 'muted', text: 'none' }))));
+}
+
+function view(call, onClose, trace, onOpen) {
   const failed = fmt.failed(call.response_status);
   const label = call.kind && call.kind !== 'llm' ? `${call.kind}: ${call.model || ''}` : (call.model || 'unknown model');
   const messages = () => conversationView(call) || h('div', {}, h('p', { class: 'muted', text: 'These bodies are not a conversation; here they are as recorded.' }),
@@ -103,6 +139,7 @@ function view(call, onClose) {
       figure('Cost', fmt.money(call.cost), { test: 'call-cost' }),
       figure('Latency', fmt.ms(call.delay_ms), { sub: call.time_to_first_token != null ? `first token ${fmt.ms(call.time_to_first_token)}` : null })),
     call.error ? h('div', { class: 'alert', role: 'status', text: call.error }) : null,
+    traceLinks(call, trace, onOpen),
     tabs([
       ['Messages', messages],
       ['Request JSON', () => jsonView(call.request_body, { label: 'Request body' })],
@@ -113,11 +150,15 @@ function view(call, onClose) {
   ];
 }
 
-/** The detail panel of call `id`; loads it and calls `onClose()` when closed. */
-export function callDetail(id, { onClose }) {
-  const element = h('section', { class: 'detail card', 'aria-label': 'Call detail', dataset: { test: 'call-detail', requestId: id } },
+/**
+ * The detail panel of call `id`; loads it and calls `onClose()` when closed. `trace` holds its
+ * trace id, parent and children (`{traceId, parent, children}`, links as `{id, label, path}`);
+ * `onOpen(id)` opens a linked call.
+ */
+export function callDetail(id, { onClose, trace = null, onOpen = () => {} }) {
+  const element = h('section', { class: 'detail card', 'aria-label': 'Call detail', tabindex: '-1', dataset: { test: 'call-detail', requestId: id } },
     h('p', { class: 'muted', text: 'Loading the call…' }));
-  getRequest(id).then((call) => replace(element, view(call, onClose)))
+  getRequest(id).then((call) => replace(element, view(call, onClose, trace, onOpen)))
     .catch((error) => replace(element, errorBox(error)));
   return element;
 }

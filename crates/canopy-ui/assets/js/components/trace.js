@@ -6,6 +6,11 @@
 // position among siblings). The tree is one Tab stop (a roving tabindex); the arrow keys, Home
 // and End move inside it, Right and Left open and close nodes, Enter opens a call.
 //
+// Trace links: the rows stay laid out by path (what Helicone's headers say), and a call that was
+// made under another call or step of the session (its `parent_request_id`, from W3C trace
+// context) shows a small ↳ and says so to screen readers; while a call is open, its parent's
+// and its children's rows are marked. Jaeger and Langfuse users read this as the span's parent.
+//
 // What must not go here: the call's detail (components/detail.js) or the page's layout.
 
 import { h } from '../dom.js';
@@ -41,7 +46,7 @@ function tipContent(entry) {
 }
 
 /** What a call is called in its row: its model, or its kind and tool. */
-function callLabel(call, entry) {
+export function callLabel(call, entry) {
   const kind = call.kind || entry?.kind;
   const model = call.model || entry?.model;
   return kind && kind !== 'llm' ? `${kind}: ${model || ''}` : (model || 'unknown model');
@@ -49,11 +54,18 @@ function callLabel(call, entry) {
 
 /**
  * Builds the trace of `root` (the API's `tree`) with `entries` (its `timeline`) over `spanMs`.
- * `requests` maps call ids to rows; `onSelect(id)` is called when a call is opened.
+ * `requests` maps call ids to rows; `parents` maps a call id to the id of the call it was made
+ * under; `onSelect(id)` is called when a call is opened.
  */
-export function traceView({ root, entries, requests, spanMs, colors, onSelect }) {
+export function traceView({ root, entries, requests, parents = new Map(), spanMs, colors, onSelect }) {
   const span = Math.max(spanMs, ...entries.map((e) => e.offset_ms + e.duration_ms), 1);
   const byId = new Map(entries.map((e) => [e.request_id, e]));
+  // How a call relates to the open one: 'parent', 'child' or ''.
+  const relation = (id) => {
+    if (!selected || id === selected) return '';
+    if (parents.get(selected) === id) return 'parent';
+    return parents.get(id) === selected ? 'child' : '';
+  };
   const errors = entries.filter((e) => fmt.failed(e.status))
     .sort((a, b) => a.offset_ms - b.offset_ms || (a.request_id < b.request_id ? -1 : 1));
 
@@ -230,14 +242,18 @@ export function traceView({ root, entries, requests, spanMs, colors, onSelect })
     const label = callLabel(call, e);
     const on = row.id === selected;
     const duration = call.delay_ms ?? e?.duration_ms;
+    const parent = parents.get(row.id);
+    const parentLabel = parent ? callLabel(requests.get(parent) || {}, byId.get(parent)) : '';
+    const rel = relation(row.id);
     return treeitem(row, {
-      class: ['tr-row', 'call', on ? 'selected' : '', failed ? 'failed' : ''],
+      class: ['tr-row', 'call', on ? 'selected' : '', failed ? 'failed' : '', rel ? `rel-${rel}` : ''],
       'aria-selected': String(on),
-      'aria-label': `${fmt.status(status)} ${label}, ${fmt.money(call.cost)}, ${fmt.ms(duration)}${e ? ` from +${fmt.ms(e.offset_ms)}` : ''}`,
-      dataset: { row: 'tree', kind: 'call', requestId: row.id },
+      'aria-label': `${fmt.status(status)} ${label}, ${fmt.money(call.cost)}, ${fmt.ms(duration)}${e ? ` from +${fmt.ms(e.offset_ms)}` : ''}${parent ? `, made under ${parentLabel}` : ''}`,
+      dataset: { row: 'tree', kind: 'call', requestId: row.id, parentId: parent || null, relation: rel || null },
       onclick: () => { setCurrent(row); onSelect(row.id); },
     },
       h('span', { class: 'tr-label' }, indent(row.level),
+        parent ? h('span', { class: 'tr-link', 'aria-hidden': 'true', title: `Made under ${parentLabel}`, dataset: { test: 'parent-marker' }, text: '↳' }) : null,
         h('span', { class: ['badge', failed ? 'err' : 'ok'], text: fmt.status(status) }),
         h('span', { class: 'tr-name call-model', text: label }),
         call.is_stream ? h('span', { class: 'badge', text: 'stream' }) : null),
@@ -485,6 +501,11 @@ export function traceView({ root, entries, requests, spanMs, colors, onSelect })
         const on = el.dataset.requestId === id;
         el.classList.toggle('selected', on);
         el.setAttribute('aria-selected', String(on));
+        const rel = relation(el.dataset.requestId);
+        el.classList.toggle('rel-parent', rel === 'parent');
+        el.classList.toggle('rel-child', rel === 'child');
+        if (rel) el.dataset.relation = rel;
+        else delete el.dataset.relation;
       }
       if (!id) return;
       const i = reveal(id);

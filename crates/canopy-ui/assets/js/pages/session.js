@@ -6,7 +6,7 @@ import { h, replace, figure, errorBox } from '../dom.js';
 import { getSession, takePrefetchedSession } from '../api.js';
 import { query, setQuery } from '../router.js';
 import { pathColors } from '../components/colors.js';
-import { traceView } from '../components/trace.js';
+import { traceView, callLabel } from '../components/trace.js';
 import { threadView } from '../components/thread.js';
 import { callDetail } from '../components/detail.js';
 import { feedbackControl, tagsControl } from '../components/annotations.js';
@@ -29,6 +29,26 @@ function view(root, detail) {
   const s = detail.session;
   const requests = new Map(detail.requests.map((r) => [r.request_id, r]));
   const colors = pathColors(detail.timeline.map((t) => t.path));
+  const entries = new Map(detail.timeline.map((t) => [t.request_id, t]));
+  // Real parent-child links (W3C trace context), where the API found them within the session.
+  const parents = new Map();
+  const children = new Map();
+  for (const r of detail.requests) {
+    const parent = r.parent_request_id;
+    if (!parent || !requests.has(parent)) continue;
+    parents.set(r.request_id, parent);
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(r.request_id);
+  }
+  const linkOf = (id) => ({ id, label: callLabel(requests.get(id) || {}, entries.get(id)), path: entries.get(id)?.path || requests.get(id)?.session_path || '/' });
+  const traceOf = (id) => {
+    const r = requests.get(id) || {};
+    return {
+      traceId: (r.request_properties || {})['canopy-trace-id'] || null,
+      parent: parents.has(id) ? linkOf(parents.get(id)) : null,
+      children: (children.get(id) || []).map(linkOf),
+    };
+  };
 
   const placeholder = () => h('div', { class: 'card placeholder', dataset: { test: 'detail-placeholder' } },
     h('p', { class: 'muted', text: 'Choose a call in the trace to see its messages, tokens and cost.' }));
@@ -37,16 +57,23 @@ function view(root, detail) {
 
   let trace = null;
   let open = null;
-  const select = (id, { restoreFocus = false } = {}) => {
+  const select = (id, { restoreFocus = false, focusPanel = false } = {}) => {
     setQuery({ ...Object.fromEntries(query()), call: id || '' });
     open = id || null;
     side.classList.toggle('sheet', Boolean(open));
     document.body.classList.toggle('sheet-open', Boolean(open));
-    replace(side, open ? callDetail(open, { onClose: () => select(null, { restoreFocus: true }) }) : placeholder());
+    const panel = open ? callDetail(open, {
+      onClose: () => select(null, { restoreFocus: true }),
+      trace: traceOf(open),
+      // Following a parent or child link opens that call and moves the focus to its panel.
+      onOpen: (next) => select(next, { focusPanel: true }),
+    }) : placeholder();
+    replace(side, panel);
     trace.select(open);
     if (restoreFocus) trace.focus();
+    if (focusPanel && open) panel.focus();
   };
-  trace = traceView({ root: detail.tree, entries: detail.timeline, requests, spanMs: s.duration_ms, colors, onSelect: select });
+  trace = traceView({ root: detail.tree, entries: detail.timeline, requests, parents, spanMs: s.duration_ms, colors, onSelect: select });
 
   // Esc closes the call's panel (a dialog, when one is open, handles its own Esc).
   const onKey = (event) => {
