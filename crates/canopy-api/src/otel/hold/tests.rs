@@ -258,3 +258,38 @@ fn a_held_call_whose_trace_never_comes_is_recorded_without_a_session() {
             .is_some()
     );
 }
+
+#[test]
+fn a_held_call_counts_against_the_bounds_and_is_forced_out_once() {
+    let holder = Holder::new(Limits {
+        max_spans: 1,
+        ..Limits::default()
+    });
+    let now = Instant::now();
+    holder.add("o", vec![span(9, None, "earlier", None)], now);
+    assert!(
+        holder
+            .place_call(call("o", [8; 16], 50, 2), true, now)
+            .0
+            .is_none()
+    );
+    assert_eq!(holder.held(), 1);
+    // A second held item is over the bound: the oldest trace (the call's) is placed early.
+    let later = now + Duration::from_secs(1);
+    let (held, forced) = holder.place_call(call("o", [9; 16], 51, 3), true, later);
+    assert!(held.is_none());
+    let forced = calls(forced);
+    assert_eq!(forced.len(), 1);
+    assert_eq!(
+        forced[0].0.properties[SPAN_ID_PROPERTY],
+        canopy_core::trace::hex(&[50; 8])
+    );
+    assert_eq!(holder.held(), 1);
+    let drained = calls(holder.drain());
+    assert_eq!(drained.len(), 1);
+    assert_eq!(
+        drained[0].0.properties[SPAN_ID_PROPERTY],
+        canopy_core::trace::hex(&[51; 8])
+    );
+    assert_eq!(holder.held(), 0);
+}
