@@ -10,6 +10,8 @@
 //! | `BadRequest` | 400 | a malformed body or query string, an unknown filter table / column / operator, a bad value |
 //! | `Unauthorized` | 401 | a missing, unknown or revoked key |
 //! | `NotFound` | 404 | no such request or session in the caller's organisation |
+//! | `TooManyRequests` | 429 | the organisation already runs as many replays as it may |
+//! | `Failed` | 500 | a replay job failed; a message fit to answer (the cause is logged where it happened) |
 //! | `Store` | 500 | `internal error` (the cause is logged) |
 
 use axum::Json;
@@ -33,6 +35,9 @@ pub enum ApiError {
     /// The organisation already runs as much of this as it may.
     #[error("{0}")]
     TooManyRequests(String),
+    /// A replay job failed; the text is fit to answer, its cause was logged.
+    #[error("{0}")]
+    Failed(String),
     /// The store failed. Its text names tables and driver details, so it is logged, not answered.
     #[error("internal error")]
     Store(#[from] StoreError),
@@ -46,7 +51,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Failed(_) | Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -54,6 +59,7 @@ impl ApiError {
     pub fn cause(&self) -> Option<String> {
         match self {
             Self::Store(error) => Some(format!("the store failed: {error}")),
+            Self::Failed(message) => Some(message.clone()),
             Self::BadRequest(_)
             | Self::Unauthorized(_)
             | Self::NotFound(_)

@@ -41,7 +41,7 @@ pub use openapi::ApiDoc;
 
 pub use error::{ApiError, Envelope, ErrorCause};
 
-use crate::routes::{analytics, custom_log, requests, sessions};
+use crate::routes::{analytics, custom_log, replay as replays, requests, sessions};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -65,6 +65,8 @@ pub struct ApiState {
     pub http: reqwest::Client,
     /// The replays each organisation runs, to hold it to its share.
     pub replays: replay_slots::ReplaySlots,
+    /// Replay jobs this gateway runs or ran lately.
+    pub replay_jobs: replay::ReplayJobs,
     /// OTLP spans waiting for their ancestors.
     pub otel: Arc<otel::hold::Holder>,
 }
@@ -96,7 +98,14 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/session/{id}/tag",
             get(sessions::tag).post(sessions::add_tag),
         )
-        .route("/api/v1/session/{id}/replay", post(sessions::replay))
+        .route("/api/v1/session/{id}/replay", post(replays::replay))
+        .route("/api/v1/session/{id}/replay/jobs", post(replays::start_job))
+        .route("/api/v1/session/{id}/comparison", get(replays::comparison))
+        .route("/api/v1/replay/jobs/{job_id}", get(replays::get_job))
+        .route(
+            "/api/v1/replay/jobs/{job_id}/cancel",
+            post(replays::cancel_job),
+        )
         .route("/api/v1/analytics/sessions", get(analytics::sessions))
         .route("/api/v1/suggest", get(analytics::suggest))
         .route("/api/custom/v1/log", post(custom_log::log))

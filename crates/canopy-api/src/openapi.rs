@@ -11,7 +11,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Schema, SecurityRequirement};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use crate::routes::{analytics, custom_log, requests, sessions};
+use crate::routes::{analytics, custom_log, replay, requests, sessions};
 
 /// The OpenAPI document of every API route.
 #[derive(OpenApi)]
@@ -38,7 +38,11 @@ use crate::routes::{analytics, custom_log, requests, sessions};
         sessions::feedback,
         sessions::tag,
         sessions::add_tag,
-        sessions::replay,
+        replay::replay,
+        replay::start_job,
+        replay::get_job,
+        replay::cancel_job,
+        replay::comparison,
         analytics::sessions,
         analytics::suggest,
         custom_log::log,

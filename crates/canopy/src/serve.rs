@@ -80,6 +80,7 @@ pub async fn run(
     let providers = Providers::new(settings.providers.clone(), &settings.default_provider)
         .map_err(|e| anyhow::anyhow!("invalid configuration: key `default_provider`: {e}"))?;
     let prices = Arc::new(prices);
+    let stop = CancellationToken::new();
     let api = canopy_api::ApiState {
         query: store.query.clone(),
         annotate: store.annotate.clone(),
@@ -94,6 +95,8 @@ pub async fn run(
             .build()
             .context("cannot build the replay client")?,
         replays: canopy_api::replay_slots::ReplaySlots::default(),
+        // Jobs stop sending calls when the server stops.
+        replay_jobs: canopy_api::replay::ReplayJobs::new(tracker.clone(), stop.clone()),
         otel: Arc::new(canopy_api::otel::hold::Holder::new(Default::default())),
     };
     let otel_api = api.clone();
@@ -140,7 +143,6 @@ pub async fn run(
         gateway,
     );
 
-    let stop = CancellationToken::new();
     let trigger = stop.clone();
     tracker.spawn(async move {
         tokio::select! {

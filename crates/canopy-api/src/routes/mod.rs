@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod custom_log;
+pub mod replay;
 pub mod requests;
 pub mod sessions;
 

@@ -15,7 +15,6 @@ use crate::dto::{mean, usd};
 use crate::error::{ApiError, ApiResult, Envelope, done_or_not_found, ok};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Org};
 use crate::openapi::{Done, ErrorEnvelope};
-use crate::replay::{ReplayParams, ReplayResult};
 
 /// A page of sessions, newest first, each with its whole totals.
 #[utoipa::path(post, operation_id = "querySessions", path = "/api/v1/session/query", request_body = SessionQueryParams,
@@ -242,34 +241,4 @@ pub async fn add_tag(
             .await?,
         || format!("no session `{id}`"),
     )
-}
-
-/// Replays a session's LLM calls, changed, through the gateway, and compares them step by step.
-#[utoipa::path(post, operation_id = "replaySession", path = "/api/v1/session/{id}/replay", request_body = ReplayParams,
-    params(("id" = String, Path, description = "The session id")),
-    responses((status = 200, body = Envelope<ReplayResult>), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
-        (status = 429, description = "The organisation already runs as many replays as it may", body = ErrorEnvelope)))]
-pub async fn replay(
-    State(state): State<ApiState>,
-    Org(org): Org,
-    ApiPath(id): ApiPath<String>,
-    headers: axum::http::HeaderMap,
-    ApiJson(params): ApiJson<ReplayParams>,
-) -> ApiResult<Json<Envelope<ReplayResult>>> {
-    // Held until the replay ends or its caller goes away (the handler is dropped).
-    let Some(_slot) = state.replays.try_take(&org.org_id) else {
-        return Err(ApiError::TooManyRequests(format!(
-            "this organisation already runs {} replays; try again when one has finished",
-            crate::replay_slots::MAX_REPLAYS_PER_ORG
-        )));
-    };
-    let key = crate::canopy_key(&headers);
-    Ok(ok(crate::replay::replay(
-        &state,
-        &org.org_id,
-        &id,
-        key.as_deref(),
-        &params,
-    )
-    .await?))
 }

@@ -128,6 +128,11 @@ pub fn table(result: &ReplayResult, color: bool) -> String {
         }
     }
     out.push('\n');
+    let c = &result.counts;
+    out.push_str(&format!(
+        "{} steps: {} model calls ({} replayed, {} not), {} tool or data steps not re-run\n",
+        c.steps, c.model_calls, c.replayed, c.not_replayed, c.not_rerun
+    ));
     out.push_str(&totals_row("total original", &result.totals.original));
     out.push_str(&totals_row("total replay", &result.totals.replay));
     out
@@ -152,14 +157,17 @@ fn row(label: &str, side: &StepSide) -> String {
         + "\n"
 }
 
+/// A side's totals over the replayed calls: latency as their sum and as wall time (first start
+/// to last end), which differ when calls overlapped.
 fn totals_row(label: &str, t: &SideTotals) -> String {
     format!(
-        "{:<37} {:<24} {:>7} {:>11} {:>13} {:>9}\n",
+        "{:<37} {:<24} {:>7} {:>11} {:>13} {:>9}  wall {} ms\n",
         label,
-        format!("{} steps", t.steps),
+        format!("{} calls", t.calls),
         format!("{} err", t.errors),
         format!("${:.6}", t.cost),
         format!("{}+{}", t.prompt_tokens, t.completion_tokens),
-        format!("{} ms", t.latency_ms)
+        format!("{} ms", t.latency_ms),
+        t.wall_ms
     )
 }

@@ -23,6 +23,7 @@ mod otel;
 mod proxy;
 mod records;
 mod replay;
+mod replay_jobs;
 mod retention;
 mod scale_out;
 mod sessions;

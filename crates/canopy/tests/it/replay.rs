@@ -105,7 +105,11 @@ async fn a_replay_with_another_model_and_prompt_re_simulates_the_conversation() 
         result["totals"]["replay"]["cost"].as_f64().unwrap()
             > result["totals"]["original"]["cost"].as_f64().unwrap()
     );
-    assert_eq!(result["totals"]["replay"]["steps"], 3);
+    assert_eq!(result["totals"]["replay"]["calls"], 3);
+    assert_eq!(
+        result["counts"],
+        json!({"steps": 3, "model_calls": 3, "replayed": 3, "not_replayed": 0, "not_rerun": 0})
+    );
 
     // The replay is a session of its own, recorded like any call.
     let replay_id = result["replay_session_id"].as_str().unwrap();
