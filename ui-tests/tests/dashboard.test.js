@@ -363,13 +363,16 @@ test('a replay with another model is compared side by side, step by step', { tim
   assert.match(totals, /Cost[\s\S]*Completion tokens/);
   // The totals and the cards count the same steps, and say which are which.
   assert.match(totals, /Model calls\s+5\s+5/);
-  assert.equal(await text('[data-test=replay-counts]'), '6 steps: 5 model calls replayed, 1 tool or data step shown as recorded. The totals compare the model calls.');
+  assert.equal(await text('[data-test=replay-counts]'), '6 steps: 5 model calls replayed, 1 tool or data step counted but not re-run. The totals compare the 5 replayed calls.');
+  assert.match(totals, /Wall time[\s\S]*Latency \(sum\)/);
   await screenshot(page, 'replay');
   // The replay is a session of its own, one click away.
   await page.click('[data-test=replay-link]');
   await page.waitForURL(/\/ui\/sessions\/(?!demo-ticket)/);
   await page.locator('[data-test=timeline-bar]').first().waitFor();
   assert.match(await text('h1'), /Replay of Support Ticket/);
+  // The replay links back to the session it replays.
+  assert.equal(await page.locator('[data-test=replay-of-link]').innerText(), ticket);
 });
 
 test('replays are marked in the list and can be left out of its figures', { timeout: 60_000 }, async () => {

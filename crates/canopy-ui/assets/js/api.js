@@ -122,5 +122,13 @@ export const getRequest = (id) => call('GET', `/v1/request/${enc(id)}`);
 export const rateSession = (id, rating) => post(`/v1/session/${enc(id)}/feedback`, { rating });
 /** Tags a session. */
 export const tagSession = (id, tag) => post(`/v1/session/${enc(id)}/tag`, { tag });
-/** Replays a session with changes; resolves to the comparison. */
+/** Replays a session with changes and waits; resolves to the comparison. */
 export const replaySession = (id, body) => post(`/v1/session/${enc(id)}/replay`, body);
+/** Starts replaying a session as a job; resolves to the job (state, progress). */
+export const startReplayJob = (id, body) => post(`/v1/session/${enc(id)}/replay/jobs`, body);
+/** A replay job: state, progress and, once it has ended, the comparison. */
+export const getReplayJob = (id) => call('GET', `/v1/replay/jobs/${enc(id)}`);
+/** Asks a replay job to send no further call; resolves to the job. */
+export const cancelReplayJob = (id) => post(`/v1/replay/jobs/${enc(id)}/cancel`);
+/** The comparison of a replay session with the session it replays, rebuilt from the store. */
+export const getComparison = (replayId) => call('GET', `/v1/session/${enc(replayId)}/comparison`);

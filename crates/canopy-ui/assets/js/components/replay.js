@@ -1,8 +1,10 @@
-// Replay from the session page: choose a model and system prompt change, send, and compare the
-// original and the replay side by side, step by step.
+// Replay from the session page: choose a model and system prompt change, start a replay job,
+// follow its progress (or cancel it), and compare the original and the replay side by side,
+// step by step. The comparison is rebuilt from the stored records, so it is also opened later
+// from either session (`openComparison`).
 
 import { h, replace, errorBox } from '../dom.js';
-import { replaySession } from '../api.js';
+import { startReplayJob, getReplayJob, cancelReplayJob, getComparison } from '../api.js';
 import * as fmt from '../format.js';
 
 const COMMON_MODELS = ['gpt-4o', 'gpt-4o-mini', 'gpt-4.1', 'gpt-4.1-mini', 'claude-sonnet-4-5', 'claude-haiku-4-5'];
@@ -45,16 +47,15 @@ function form(detail, onSubmit, onCancel) {
           return;
         }
       }
+      // Disabled only while the job is being started: it answers at once.
       submit.disabled = true;
-      submit.textContent = 'Replaying…';
       onSubmit(body).catch((e) => {
         submit.disabled = false;
-        submit.textContent = 'Replay';
         replace(error, errorBox(e));
       });
     },
   },
-    h('p', { class: 'muted' }, 'Each LLM call is sent again, in order, through this Canopy, as a new session. Tool and data steps are listed but not re-run.'),
+    h('p', { class: 'muted' }, 'Each LLM call is sent again through this Canopy, as a new session; calls that ran at the same time run at the same time again. Tool and data steps are counted and shown but not re-run.'),
     field('Model', model, 'Leave empty to keep each call\'s own model.'),
     h('datalist', { id: 'replay-models' }, models.map((m) => h('option', { value: m }))),
     field('System prompt', mode), system,
@@ -81,10 +82,11 @@ function delta(a, b, format, lowerIsBetter = true) {
 
 function totalsTable(t) {
   const rows = [
-    ['Model calls', 'steps', fmt.int],
+    ['Model calls', 'calls', fmt.int],
     ['Cost', 'cost', fmt.money],
     ['Prompt tokens', 'prompt_tokens', fmt.int],
     ['Completion tokens', 'completion_tokens', fmt.int],
+    ['Wall time', 'wall_ms', fmt.ms],
     ['Latency (sum)', 'latency_ms', fmt.ms],
     ['Errors', 'errors', fmt.int],
   ];
@@ -94,7 +96,7 @@ function totalsTable(t) {
       h('th', { scope: 'row', text: label }),
       h('td', { class: 'num', text: f(t.original[key]) }),
       h('td', { class: 'num', text: f(t.replay[key]) }),
-      key === 'steps' ? h('td') : delta(t.original[key], t.replay[key], f)))));
+      key === 'calls' ? h('td') : delta(t.original[key], t.replay[key], f)))));
 }
 
 function side(title, s, other) {
@@ -119,37 +121,98 @@ function stepCard(step, i) {
     h('div', { class: 'replay-sides' }, side('Original', step.original, step.replay), side('Replay', step.replay, step.original)));
 }
 
+/** How the steps add up, in the words of the comparison's `counts`. */
+function countsText(c) {
+  const plural = (n, one, many) => `${fmt.int(n)} ${n === 1 ? one : many}`;
+  const replayed = c.replayed === c.model_calls
+    ? `${plural(c.model_calls, 'model call', 'model calls')} replayed`
+    : `${fmt.int(c.replayed)} of ${plural(c.model_calls, 'model call', 'model calls')} replayed`;
+  return `${plural(c.steps, 'step', 'steps')}: ${replayed}`
+    + (c.not_rerun ? `, ${plural(c.not_rerun, 'tool or data step', 'tool or data steps')} counted but not re-run` : '')
+    + `. The totals compare the ${plural(c.replayed, 'replayed call', 'replayed calls')}.`;
+}
+
+/** Where a replay's comparison is read later: its session's page, comparison open. */
+export const comparisonHref = (replayId) => `/ui/sessions/${encodeURIComponent(replayId)}?comparison=1`;
+
 function result(r, onClose) {
   return h('div', { class: 'stack', dataset: { test: 'replay-result' } },
     h('div', { class: 'row' },
-      h('p', {}, 'Recorded as ', h('a', { href: `/ui/sessions/${encodeURIComponent(r.replay_session_id)}`, onclick: onClose, dataset: { test: 'replay-link' } }, r.replay_session_name || r.replay_session_id), '.')),
-    // The totals count model calls only; the cards below are every step, tools included.
-    h('p', { class: 'muted', dataset: { test: 'replay-counts' } }, (() => {
-      const model = r.steps.filter((s) => s.kind === 'llm').length;
-      const other = r.steps.length - model;
-      return `${fmt.int(r.steps.length)} steps: ${fmt.int(model)} model ${model === 1 ? 'call' : 'calls'} replayed`
-        + (other ? `, ${fmt.int(other)} tool or data ${other === 1 ? 'step' : 'steps'} shown as recorded` : '')
-        + '. The totals compare the model calls.';
-    })()),
+      h('p', {}, 'Recorded as ', h('a', { href: `/ui/sessions/${encodeURIComponent(r.replay_session_id)}`, onclick: onClose, dataset: { test: 'replay-link' } }, r.replay_session_name || r.replay_session_id),
+        ', a replay of ', h('a', { href: `/ui/sessions/${encodeURIComponent(r.original_session_id)}`, onclick: onClose, dataset: { test: 'replay-original-link' } }, 'the original session'),
+        '. This comparison is kept: ', h('a', { href: comparisonHref(r.replay_session_id), onclick: onClose, dataset: { test: 'replay-comparison-link' } }, 'link to it'), '.')),
+    h('p', { class: 'muted', dataset: { test: 'replay-counts' } }, countsText(r.counts)),
     totalsTable(r.totals),
     h('h3', { text: 'Step by step' }),
     r.steps.map(stepCard));
 }
 
-/** Opens the replay dialog for a session's `detail`; `onDone(result)` runs after a replay. */
-export function openReplay(detail, { onDone } = {}) {
+/** A running job: "n of N" calls finished, a bar, and Cancel. */
+function progressView(job, onCancel) {
+  const p = job.progress;
+  const cancelling = job.cancel_requested;
+  return h('div', { class: 'stack', dataset: { test: 'replay-progress' } },
+    h('p', {}, h('strong', { dataset: { test: 'replay-progress-text' }, text: `${fmt.int(p.finished)} of ${fmt.int(p.total)}` }),
+      ` model calls finished (${fmt.int(p.sent)} sent)`,
+      cancelling ? ' · cancelling: no further call is sent, those in flight finish' : ''),
+    h('progress', { max: String(Math.max(1, p.total)), value: String(p.finished), 'aria-label': 'Replay progress', class: 'replay-bar' }),
+    h('p', { class: 'muted small', text: `Recorded as ${job.replay_session_name}. Closing this leaves the replay running; its comparison is linked from both sessions.` }),
+    h('div', { class: 'row end' },
+      h('button', { type: 'button', dataset: { test: 'replay-cancel' }, disabled: cancelling, onclick: onCancel }, cancelling ? 'Cancelling…' : 'Cancel replay')));
+}
+
+/** A job that ended: why, when it was cancelled or failed. */
+function endNote(job) {
+  if (job.state === 'cancelled') return h('p', { class: 'notice', dataset: { test: 'replay-cancelled' }, text: `Cancelled after ${fmt.int(job.progress.finished)} of ${fmt.int(job.progress.total)} model calls; below is what was done.` });
+  return null;
+}
+
+/** How often a running job is asked for its progress. */
+const POLL_MS = 400;
+
+function dialogShell(title) {
   const body = h('div');
-  const close = () => { dialog.close(); dialog.remove(); };
-  const dialog = h('dialog', { class: 'replay-dialog', 'aria-label': 'Replay the session', dataset: { test: 'replay-dialog' } },
-    h('div', { class: 'row' }, h('h2', { text: `Replay “${detail.session.session_name || detail.session.session_id}”` }), h('div', { class: 'spacer' }),
+  let closed = false;
+  const close = () => { closed = true; if (dialog.open) dialog.close(); dialog.remove(); };
+  const dialog = h('dialog', { class: 'replay-dialog', 'aria-label': title, dataset: { test: 'replay-dialog' } },
+    h('div', { class: 'row' }, h('h2', { text: title }), h('div', { class: 'spacer' }),
       h('button', { type: 'button', class: 'ghost', 'aria-label': 'Close', onclick: close }, '✕')),
     body);
-  replace(body, form(detail, async (params) => {
-    const r = await replaySession(detail.session.session_id, params);
-    replace(body, result(r, close));
-    if (onDone) onDone(r);
-  }, close));
-  dialog.addEventListener('close', () => dialog.remove());
+  dialog.addEventListener('close', () => { closed = true; dialog.remove(); });
   document.body.append(dialog);
   dialog.showModal();
+  return { body, close, isClosed: () => closed };
+}
+
+/** Opens the replay dialog for a session's `detail`; `onDone(result)` runs after a replay. */
+export function openReplay(detail, { onDone } = {}) {
+  const { body, close, isClosed } = dialogShell(`Replay “${detail.session.session_name || detail.session.session_id}”`);
+  const follow = async (job) => {
+    while (!isClosed()) {
+      if (job.state !== 'running') {
+        replace(body, endNote(job), job.comparison ? result(job.comparison, close) : errorBox(job.error || 'The replay failed.'));
+        if (onDone && job.comparison) onDone(job.comparison);
+        return;
+      }
+      const id = job.job_id;
+      replace(body, progressView(job, () => cancelReplayJob(id).then((j) => { if (!isClosed() && j.state === 'running') replace(body, progressView(j, () => {})); }).catch((e) => body.append(errorBox(e)))));
+      await new Promise((resolve) => { setTimeout(resolve, POLL_MS); });
+      if (isClosed()) return;
+      job = await getReplayJob(id);
+    }
+  };
+  replace(body, form(detail, async (params) => {
+    const job = await startReplayJob(detail.session.session_id, params);
+    follow(job).catch((e) => { if (!isClosed()) replace(body, errorBox(e)); });
+  }, close));
+}
+
+/** Opens the saved comparison of replay session `replayId`, read from the store. */
+export function openComparison(replayId) {
+  const { body, close, isClosed } = dialogShell('Replay comparison');
+  replace(body, h('p', { class: 'muted', text: 'Loading the comparison…' }));
+  getComparison(replayId)
+    .then((r) => { if (!isClosed()) replace(body, result(r, close)); })
+    .catch((e) => { if (!isClosed()) replace(body, errorBox(e)); });
+  return close;
 }

@@ -3,14 +3,14 @@
 // as one thread; and replay.
 
 import { h, replace, figure, errorBox } from '../dom.js';
-import { getSession, takePrefetchedSession } from '../api.js';
+import { getSession, takePrefetchedSession, querySessions } from '../api.js';
 import { query, setQuery } from '../router.js';
 import { pathColors } from '../components/colors.js';
 import { traceView, callLabel } from '../components/trace.js';
 import { threadView } from '../components/thread.js';
 import { callDetail } from '../components/detail.js';
 import { feedbackControl, tagsControl } from '../components/annotations.js';
-import { openReplay } from '../components/replay.js';
+import { openReplay, openComparison, comparisonHref } from '../components/replay.js';
 import * as fmt from '../format.js';
 
 function figures(s) {
@@ -25,8 +25,43 @@ function figures(s) {
     s.cache_hits ? figure('Saved by cache', fmt.money(s.cost_saved), { sub: `${fmt.int(s.cache_hits)} cache hits`, test: 'cache' }) : null);
 }
 
+/** The session this one replays, from its calls' `replay_of`; `null` when it is no replay. */
+function replayOf(detail) {
+  const call = detail.requests.find((r) => r.properties && r.properties.replay_of);
+  return call ? call.properties.replay_of : null;
+}
+
+/** On a replay: the session it replays and the saved comparison. */
+function replayLinks(s, original) {
+  if (!original) return null;
+  return h('p', { class: 'break', dataset: { test: 'replay-of' } }, 'Replay of ',
+    h('a', { href: `/ui/sessions/${encodeURIComponent(original)}`, class: 'mono', dataset: { test: 'replay-of-link' } }, original),
+    ' · ', h('a', { href: comparisonHref(s.session_id), dataset: { test: 'comparison-link' } }, 'comparison'));
+}
+
+/** On any session: its replays (sessions whose calls say `replay_of` = its id), each with its
+ * comparison; filled in once the list is read, absent when there are none. */
+function replaysList(s) {
+  const el = h('section', { class: 'card', hidden: true, dataset: { test: 'replays' } });
+  querySessions({ filter: { request_response_rmt: { properties: { replay_of: { equals: s.session_id } } } }, limit: 50, offset: 0 })
+    .then((rows) => {
+      if (!rows.length) return;
+      el.hidden = false;
+      replace(el, h('h2', { text: `Replays (${fmt.int(rows.length)}${rows.length === 50 ? '+' : ''})` }),
+        h('ul', { class: 'plain' }, rows.map((r) => h('li', { dataset: { test: 'replay-row' } },
+          h('a', { href: `/ui/sessions/${encodeURIComponent(r.session_id)}`, dataset: { test: 'replay-session-link' } }, r.session_name || r.session_id),
+          ' · ', fmt.dateTime(r.created_at), ' · ',
+          h('a', { href: comparisonHref(r.session_id), dataset: { test: 'replay-comparison-link' } }, 'comparison')))));
+    })
+    .catch(() => {
+      // The page works without the list; a failing query shows nothing here.
+    });
+  return el;
+}
+
 function view(root, detail) {
   const s = detail.session;
+  const original = replayOf(detail);
   const requests = new Map(detail.requests.map((r) => [r.request_id, r]));
   const colors = pathColors(detail.timeline.map((t) => t.path));
   const entries = new Map(detail.timeline.map((t) => [t.request_id, t]));
@@ -91,10 +126,13 @@ function view(root, detail) {
         h('p', { class: 'muted break' }, h('span', { class: 'mono', dataset: { test: 'session-id' }, text: s.session_id }),
           s.user_ids && s.user_ids.length
             ? [' · users: ', s.user_ids.map((u, i) => [i ? ', ' : '', h('a', { href: `/ui/users/${encodeURIComponent(u)}`, dataset: { test: 'user-link' } }, u)])]
-            : '')),
+            : ''),
+        replayLinks(s, original)),
       h('div', { class: 'row' },
+        original ? h('button', { type: 'button', dataset: { test: 'comparison-open' }, onclick: () => openComparison(s.session_id) }, 'Comparison') : null,
         h('button', { type: 'button', class: 'primary', dataset: { test: 'replay-open' }, onclick: () => openReplay(detail) }, 'Replay…'))),
     figures(s),
+    replaysList(s),
     h('div', { class: 'annotations' }, feedbackControl(s), tagsControl(s)),
     h('div', { class: 'split' },
       h('section', { class: 'card trace-card', 'aria-labelledby': 'trace-title' },
@@ -109,6 +147,7 @@ function view(root, detail) {
     threadView(() => getSession(s.session_id, { bodies: true }).then((full) => full.requests),
       { onOpen: (id) => { select(id); side.scrollIntoView({ block: 'nearest' }); } }));
 
+  if (original && query().get('comparison') === '1') openComparison(s.session_id);
   const initial = query().get('call');
   if (initial && requests.has(initial)) select(initial);
   return () => {
