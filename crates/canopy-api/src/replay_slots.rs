@@ -1,8 +1,9 @@
 //! How many replays each organisation runs at once. A replay re-sends a whole session through
 //! the providers, so an organisation may run at most [`MAX_REPLAYS_PER_ORG`] at a time; one
-//! more is refused (429) rather than queued behind the others.
+//! more is refused (429) rather than queued behind the others. A slot is held by the replay's
+//! job, whichever route started it, until the job ends.
 //!
-//! What must not go here: the replay itself (`replay.rs`).
+//! What must not go here: the replay itself (`replay/`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,7 +17,7 @@ pub struct ReplaySlots(Arc<Mutex<HashMap<String, usize>>>);
 
 impl ReplaySlots {
     /// A slot for one replay of `org`, or `None` when it already runs the most it may. The slot
-    /// is given back when dropped: when the replay ends, fails, or its caller goes away.
+    /// is given back when dropped: when the replay's job ends (done, cancelled or failed).
     pub fn try_take(&self, org: &str) -> Option<ReplaySlot> {
         let mut running = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let count = running.entry(org.to_owned()).or_insert(0);

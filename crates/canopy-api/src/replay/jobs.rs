@@ -32,7 +32,7 @@ use crate::time::iso;
 /// How long a finished job stays readable.
 pub const KEEP_FINISHED: Duration = Duration::from_secs(30 * 60);
 /// The most finished jobs kept; beyond it the oldest are forgotten first.
-pub const MAX_FINISHED: usize = 256;
+pub const MAX_FINISHED: usize = 64;
 
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -172,7 +172,7 @@ impl Job {
         });
     }
 
-    fn ended_at(&self) -> Option<Instant> {
+    pub(super) fn ended_at(&self) -> Option<Instant> {
         self.outcome.borrow().as_ref().map(|o| o.at)
     }
 
@@ -306,9 +306,24 @@ pub async fn start(
     jobs.tasks.spawn(async move {
         // The slot is the job's: given back when the job ends, whoever is waiting for it.
         let _slot = slot;
+        // Should the run stop without an outcome (a panic), the job still ends, as failed.
+        let _failed = FailUnlessEnded(Arc::clone(&running));
         run::drive(context, &running, plan).await;
     });
     Ok(job)
+}
+
+/// Ends its job as failed when dropped, unless it has ended already.
+struct FailUnlessEnded(Arc<Job>);
+
+impl Drop for FailUnlessEnded {
+    fn drop(&mut self) {
+        self.0.end(
+            JobState::Failed,
+            None,
+            Some("the replay stopped unexpectedly".into()),
+        );
+    }
 }
 
 /// A job id nobody can guess from another: random, not time-ordered like record ids.

@@ -296,11 +296,13 @@ pub async fn replay(
     }
 }
 
-/// Cancels a job when dropped, unless it has finished.
+/// Cancels a job when dropped, unless it has ended.
 struct CancelOnDrop(Arc<jobs::Job>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.cancel();
+        if self.0.ended_at().is_none() {
+            self.0.cancel();
+        }
     }
 }

@@ -188,8 +188,14 @@ pub(super) async fn send(
             format!("Helicone-Property-{PROP_PROPAGATED}"),
             propagated.to_string(),
         );
+    // What the replay changed is bookkeeping: a value a header cannot carry, or longer than a
+    // property may be, is left out rather than failing the call.
     for (key, value) in target.changes {
-        request = request.header(format!("Helicone-Property-{key}"), value);
+        if value.len() <= canopy_core::headers::MAX_VALUE_BYTES
+            && reqwest::header::HeaderValue::from_str(value).is_ok()
+        {
+            request = request.header(format!("Helicone-Property-{key}"), value);
+        }
     }
     if let Some(user) = &call.user_id {
         request = request.header("Helicone-User-Id", user);
