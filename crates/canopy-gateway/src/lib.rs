@@ -74,6 +74,10 @@ pub struct GatewaySettings {
     pub upstream_timeout: Duration,
     /// The longest silence allowed while reading an upstream body.
     pub upstream_idle_timeout: Duration,
+    /// Idle connections kept per upstream host. A burst of 1,000 streams over HTTP/1.1 opens
+    /// 1,000 connections; past this many, those that fall idle are closed rather than kept
+    /// with their buffers until the idle timeout.
+    pub upstream_idle_connections: usize,
     /// Origins `/gateway/*` may reach; empty means any.
     pub gateway_allowlist: Vec<String>,
     /// The organisation calls are recorded under when no key names one.
@@ -101,6 +105,7 @@ impl Default for GatewaySettings {
             connect_timeout: Duration::from_secs(10),
             upstream_timeout: Duration::from_secs(600),
             upstream_idle_timeout: Duration::from_secs(300),
+            upstream_idle_connections: 256,
             gateway_allowlist: Vec::new(),
             default_org: "default".to_owned(),
             body_buffer_budget: 256 * 1024 * 1024,

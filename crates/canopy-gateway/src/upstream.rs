@@ -10,6 +10,9 @@ use canopy_core::record::{STATUS_UPSTREAM_TIMEOUT, STATUS_UPSTREAM_UNREACHABLE};
 use crate::GatewaySettings;
 use crate::error::ErrorKind;
 
+/// How long an idle upstream connection is kept for reuse.
+const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A client could not be built (the TLS setup failed).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the upstream HTTP client: {0}")]
@@ -31,7 +34,8 @@ impl Clients {
             reqwest::Client::builder()
                 .connect_timeout(settings.connect_timeout)
                 .read_timeout(settings.upstream_idle_timeout)
-                .pool_idle_timeout(std::time::Duration::from_secs(90))
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .pool_max_idle_per_host(settings.upstream_idle_connections)
                 .tcp_nodelay(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()

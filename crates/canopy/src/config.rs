@@ -63,6 +63,8 @@ pub struct Config {
     pub upstream_timeout_secs: u64,
     /// Seconds of silence allowed while an upstream body streams.
     pub upstream_idle_timeout_secs: u64,
+    /// Idle connections kept open per upstream host, for reuse.
+    pub upstream_idle_connections: usize,
     /// Seconds in-flight calls get to finish at shutdown.
     pub shutdown_grace_secs: u64,
     /// How records are batched into the store.
@@ -230,6 +232,7 @@ impl Default for Config {
             connect_timeout_secs: gateway.connect_timeout.as_secs(),
             upstream_timeout_secs: gateway.upstream_timeout.as_secs(),
             upstream_idle_timeout_secs: gateway.upstream_idle_timeout.as_secs(),
+            upstream_idle_connections: gateway.upstream_idle_connections,
             shutdown_grace_secs: 30,
             writer: WriterSection::default(),
             metrics_auth: MetricsAuth::default(),
@@ -315,6 +318,7 @@ pub fn env_filtered(env: Env) -> Env {
         "connect_timeout_secs",
         "upstream_timeout_secs",
         "upstream_idle_timeout_secs",
+        "upstream_idle_connections",
         "shutdown_grace_secs",
         "writer",
         "metrics_auth",
@@ -525,6 +529,7 @@ impl Loaded {
             connect_timeout: Duration::from_secs(c.connect_timeout_secs),
             upstream_timeout: Duration::from_secs(c.upstream_timeout_secs),
             upstream_idle_timeout: Duration::from_secs(c.upstream_idle_timeout_secs),
+            upstream_idle_connections: c.upstream_idle_connections,
             gateway_allowlist: c.gateway_allowlist.clone(),
             body_buffer_budget: c.body_buffer_budget_bytes,
             durable: c.writer.durable,

@@ -1,6 +1,7 @@
 //! Upstream faults the other modules leave out: a connection reset before the response head,
 //! 5xx answers, a slow answer inside the timeout, and a stream that stalls past the idle
-//! timeout. Each is answered (or passed through) and recorded exactly once.
+//! timeout, each answered (or passed through) and recorded exactly once; and the idle
+//! connections a burst leaves behind.
 
 use std::time::Duration;
 
@@ -202,4 +203,94 @@ async fn a_stream_stalled_past_the_idle_timeout_is_cut_and_recorded_once_as_an_e
     assert!(error.contains("upstream body failed"), "{error}");
     assert_eq!(app.session("stalled").await.error_count, 1);
     still_serves(&app).await;
+}
+
+/// An upstream that answers each request with a small chat completion once `hold` requests are
+/// in flight together, and counts the connections it has open.
+async fn counting_upstream(
+    hold: usize,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let open = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(tokio::sync::Barrier::new(hold));
+    let counter = open.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (open, barrier) = (counter.clone(), barrier.clone());
+            open.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let body = json!({"id": "c", "object": "chat.completion", "model": "gpt-4o-mini",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+                .to_string();
+                let mut buffer = vec![0; 64 * 1024];
+                let mut first = true;
+                // One request per read is enough for these small bodies; the connection is kept
+                // alive until the gateway closes it.
+                while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {
+                    if first {
+                        barrier.wait().await;
+                        first = false;
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    if stream.write_all(head.as_bytes()).await.is_err()
+                        || stream.write_all(body.as_bytes()).await.is_err()
+                    {
+                        break;
+                    }
+                }
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (url, open)
+}
+
+#[tokio::test]
+async fn after_a_burst_the_gateway_keeps_only_its_share_of_idle_upstream_connections() {
+    use std::sync::atomic::Ordering;
+
+    const BURST: usize = 8;
+    let (upstream, open) = counting_upstream(BURST).await;
+    let app = super::spawn_with(|s| {
+        s.gateway.upstream_idle_connections = 2;
+        s.providers.push(Provider {
+            name: "counted".into(),
+            base_url: url::Url::parse(&upstream).unwrap(),
+            format: WireFormat::Openai,
+            http2_prior_knowledge: false,
+        });
+    })
+    .await;
+    // Every call waits upstream until all are there, so each has a connection of its own.
+    let calls = (0..BURST).map(|i| {
+        app.client
+            .post(format!("{}/counted/v1/chat/completions", app.url))
+            .header("Helicone-Session-Id", "burst")
+            .json(&chat("gpt-4o-mini", false, &format!("call {i}")))
+            .send()
+    });
+    for response in futures_util::future::join_all(calls).await {
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while open.load(Ordering::SeqCst) > 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} upstream connections still open after the burst; at most 2 are kept",
+            open.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.wait_written(u64::try_from(BURST).unwrap()).await;
+    assert_eq!(session_calls(&app, "burst").await.len(), BURST);
 }
