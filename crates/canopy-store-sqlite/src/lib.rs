@@ -47,6 +47,9 @@ pub struct SqliteStore {
     readers: SqlitePool,
 }
 
+/// How long an idle reader connection is kept.
+const READER_IDLE: Duration = Duration::from_secs(60);
+
 impl SqliteStore {
     /// Opens (creating) the database at `url` (`sqlite://path/to.db`) and migrates it.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -70,8 +73,13 @@ impl SqliteStore {
             .await
             .map_err(connect_err)?;
         Self::migrate(&writer).await?;
+        // Each connection's page cache grows to 32 MB with use. The writer keeps its own, the
+        // work of every insert; a reader that has been idle for a minute is closed, and its
+        // cache freed, so memory after a burst of dashboard queries goes back down.
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
+            .min_connections(0)
+            .idle_timeout(READER_IDLE)
             .connect_with(options)
             .await
             .map_err(connect_err)?;
