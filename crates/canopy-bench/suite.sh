@@ -14,7 +14,8 @@
 # Env: DUR (seconds per cell, 10), WARM (warm-up seconds, 3), CONCS ("1 16 64 256"),
 #      MODES ("plain stream"), PEERS_HARNESS (../shared/bench-peers; set empty to skip peers),
 #      MOCK_PORT (9100, where the peers' configs send their calls), OUT (results directory),
-#      SECTIONS ("load streams ingest micro"), TARGETS ("direct canopy litellm portkey").
+#      SECTIONS ("load streams ingest micro"), TARGETS ("direct canopy litellm portkey"; add
+#      litellmrs for litellm-rs 0.9.0, which the harness builds from crates.io in ~20 min).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -114,11 +115,12 @@ run_target() { # target url pid headers
 
 if [[ " $SECTIONS " == *" load "* ]]; then
   peers=""
-  for t in litellm portkey; do [[ " $TARGETS " == *" $t "* ]] && peers="$peers $t"; done
+  for t in litellm portkey litellmrs; do [[ " $TARGETS " == *" $t "* ]] && peers="$peers $t"; done
   if [ -n "$peers" ] && { [ -z "$PEERS_HARNESS" ] || [ ! -x "$PEERS_HARNESS/setup.sh" ]; }; then
     echo "no peer harness at '$PEERS_HARNESS'; measuring Canopy alone" >&2; peers=""
   elif [ -n "$peers" ]; then
-    PEERS=$PEERS bash "$PEERS_HARNESS/setup.sh" > "$OUT/peers-setup.log" 2>&1 \
+    with_rs=0; [[ " $peers " == *" litellmrs "* ]] && with_rs=1
+    WITH_LITELLM_RS=$with_rs PEERS=$PEERS bash "$PEERS_HARNESS/setup.sh" > "$OUT/peers-setup.log" 2>&1 \
       || { echo "peer setup failed (see $OUT/peers-setup.log); measuring Canopy alone" >&2; peers=""; }
   fi
   say "## Proxy under load"
@@ -138,6 +140,7 @@ if [[ " $SECTIONS " == *" load "* ]]; then
         "Authorization: Bearer $(cat "$PEERS/litellm-master-key")" ;;
       portkey) run_target portkey http://127.0.0.1:8787/v1/chat/completions "$(cat "$PEERS/portkey.pid")" \
         "Authorization: Bearer fake-key|x-portkey-provider: openai|x-portkey-custom-host: $MOCK/v1" ;;
+      litellmrs) run_target litellmrs http://127.0.0.1:4001/v1/chat/completions "$(cat "$PEERS/litellmrs.pid")" "" ;;
     esac
     PEERS=$PEERS bash "$PEERS_HARNESS/stop.sh" "$peer" > /dev/null 2>&1 || true
   done
