@@ -10,6 +10,7 @@
 //! `canopy_store::sql`, spelled in PostgreSQL's [`dialect`].
 
 mod annotate;
+mod copy;
 mod dialect;
 mod keys;
 mod partition;

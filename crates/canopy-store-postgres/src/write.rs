@@ -1,7 +1,9 @@
 //! The write side: one transaction per batch for calls, bodies and session totals.
 //!
-//! Calls and bodies go in with one `INSERT … SELECT FROM UNNEST(arrays)` each, whatever the
-//! batch size. Rows are inserted in (organisation, id) order and sessions are upserted in
+//! Calls and bodies go in with one binary `COPY` each ([`copy`]), whatever the batch size.
+//! A batch that holds a call already stored (a replayed spool, a repeated call, a caller's
+//! reused id) goes in with one `INSERT … SELECT FROM UNNEST(arrays) ON CONFLICT DO NOTHING`
+//! each instead, and only the calls it inserted count towards their sessions. Rows are inserted in (organisation, id) order and sessions are upserted in
 //! (organisation, session) order, so that two gateways writing overlapping batches lock rows in
 //! the same order and do not deadlock.
 
@@ -16,6 +18,7 @@ use canopy_store::{Ingest, Result, StoreError, ids};
 use sqlx::{PgConnection, Row};
 
 use crate::PostgresStore;
+use crate::copy;
 use crate::dialect::{DIALECT, query};
 use crate::partition::{self, month_of};
 
@@ -28,30 +31,63 @@ impl Ingest for PostgresStore {
             source: source.into(),
         };
         self.ensure_partitions(batch).await.map_err(fail)?;
-        let mut tx = self.pool.begin().await.map_err(fail)?;
-        let stored = stored_starts(&mut tx, &ids::caller_chosen(batch))
-            .await
-            .map_err(fail)?;
+        match self.write_once(batch, Path::Copy).await {
+            Err(e) if copy::is_unique_violation(&e) => {
+                // Some call was stored already: write the batch again, skipping what is there.
+                self.write_once(batch, Path::Idempotent).await
+            }
+            written => written,
+        }
+        .map_err(fail)
+    }
+}
+
+/// How a batch's calls and bodies are inserted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Binary `COPY`, when the batch gives no sign of holding a stored call ([`copy`]); a key
+    /// already stored fails the transaction with a unique violation.
+    Copy,
+    /// `INSERT … ON CONFLICT DO NOTHING`, which skips stored calls and counts only new ones.
+    Idempotent,
+}
+
+impl PostgresStore {
+    /// Writes `batch` in one transaction along `path` (or the idempotent path, when the batch
+    /// itself shows that `COPY` would fail).
+    async fn write_once(&self, batch: &[CallRecord], path: Path) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let stored = stored_starts(&mut tx, &ids::caller_chosen(batch)).await?;
         let batch = ids::resolve(batch, &stored);
         let batch = without_nul(&batch);
         let mut sorted: Vec<&CallRecord> = batch.iter().collect();
         sorted.sort_by(|a, b| (&a.org_id, a.id).cmp(&(&b.org_id, b.id)));
-        let mut inserted = insert_calls(&mut tx, &sorted).await.map_err(fail)?;
-        // A call repeated within the batch was inserted once; it counts once.
-        let fresh: Vec<&CallRecord> = sorted
-            .into_iter()
-            .filter(|r| inserted.remove(&(r.org_id.clone(), r.id.to_string(), r.created_at_ms)))
-            .collect();
-        insert_bodies(&mut tx, &fresh).await.map_err(fail)?;
+        let repeated = sorted.windows(2).any(|w| {
+            (&w[0].org_id, w[0].id, w[0].created_at_ms)
+                == (&w[1].org_id, w[1].id, w[1].created_at_ms)
+        });
+        let fresh = if path == Path::Copy && stored.is_empty() && !repeated {
+            copy::copy_new(&mut tx, &sorted).await?;
+            sorted
+        } else {
+            let mut inserted = insert_calls(&mut tx, &sorted).await?;
+            // A call repeated within the batch was inserted once; it counts once.
+            let fresh: Vec<&CallRecord> = sorted
+                .into_iter()
+                .filter(|r| inserted.remove(&(r.org_id.clone(), r.id.to_string(), r.created_at_ms)))
+                .collect();
+            insert_bodies(&mut tx, &fresh).await?;
+            fresh
+        };
         let deltas = sessions::session_deltas(fresh.iter().copied());
         for chunk in chunks(&deltas, &CHUNK_SIZES) {
             let upsert = sessions::upsert(&DIALECT, chunk);
-            query(&upsert).execute(&mut *tx).await.map_err(fail)?;
+            query(&upsert).execute(&mut *tx).await?;
             if let Some(users) = sessions::insert_users(&DIALECT, chunk) {
-                query(&users).execute(&mut *tx).await.map_err(fail)?;
+                query(&users).execute(&mut *tx).await?;
             }
         }
-        tx.commit().await.map_err(fail)
+        tx.commit().await
     }
 }
 

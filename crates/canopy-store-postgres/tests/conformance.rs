@@ -70,3 +70,109 @@ async fn a_nul_in_any_text_is_stored_as_a_replacement_character() {
         Some("v\u{FFFD}")
     );
 }
+
+/// Text with everything a text `COPY` or an escaping bug would mangle, in every text field the
+/// write path sends: it reads back byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_round_trips_exactly() {
+    let (engine, _db) = fresh().await;
+    let hostile = [
+        "tab\there",
+        "line\nbreak\r\nand\rreturn",
+        "back\\slash \\\\ \\N \\. \\t \\x00 \\",
+        "\\N",
+        "\\.",
+        "'single' \"double\" `back` ; -- /* */",
+        "ünïcödé ключ 鍵 🦀 \u{202e}rtl\u{202c} \u{feff}\u{7f}\u{1}",
+        "",
+        " ",
+    ];
+    // Long text goes where no index holds it (an index entry is limited to a page).
+    let long = "a\t\\\n🦀".repeat(200_000);
+    let mut calls = Vec::new();
+    for (i, text) in hostile.iter().copied().chain([long.as_str()]).enumerate() {
+        let short = if text.len() > 100 { "long" } else { text };
+        let session = format!("s{short}");
+        let start = 1_700_000_000_000 + i64::try_from(i).unwrap();
+        let mut call = canopy_store::testing::sample_call("org", Some(&session), start);
+        call.key_id = Some(format!("k{short}"));
+        call.target_url = format!("http://h/{text}");
+        call.request_path = format!("/p{text}");
+        call.request_model = Some(text.to_owned());
+        call.response_model = Some(format!("m{text}"));
+        call.pricing_model = Some(format!("p{text}"));
+        call.session_path = Some(format!("/{text}"));
+        call.session_name = Some(format!("n{short}"));
+        call.user_id = Some(format!("u{short}"));
+        call.prompt_id = Some(format!("q{text}"));
+        call.error = Some(text.to_owned());
+        call.request_body.text = Some(text.to_owned());
+        call.response_body.text = Some(format!("{text}{text}"));
+        call.response_body.omitted = false;
+        call.properties
+            .insert(format!("key{short}"), text.to_owned());
+        call.request_headers
+            .insert(format!("x-{short}"), format!("v{text}"));
+        calls.push(call);
+    }
+    engine.ingest.write(&calls).await.unwrap();
+    for call in &calls {
+        let back = engine.query.get_call("org", call.id).await.unwrap();
+        assert_eq!(back.as_ref(), Some(call), "read back exactly as written");
+        let session = call.session_id.as_deref().unwrap();
+        let totals = engine.query.get_session("org", session).await.unwrap();
+        assert_eq!(totals.map(|s| s.request_count), Some(1));
+    }
+}
+
+/// A batch that repeats stored calls is written again by the idempotent path after its
+/// `COPY` fails; the transaction rolled back leaves nothing behind, the connections stay
+/// usable, and every call counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_replayed_after_a_partial_write_counts_once() {
+    let (engine, _db) = fresh().await;
+    let calls: Vec<_> = (0..30)
+        .map(|i| canopy_store::testing::sample_call("org", Some("s"), 1_700_000_000_000 + i))
+        .collect();
+    engine.ingest.write(&calls[..10]).await.unwrap();
+    // Stored calls at the end of the batch: the `COPY` has inserted the new ones first.
+    let mut replay = calls[10..20].to_vec();
+    replay.extend_from_slice(&calls[..10]);
+    engine.ingest.write(&replay).await.unwrap();
+    for _ in 0..8 {
+        // More writes than the pool has connections, each on a connection that may have
+        // carried the failed `COPY`.
+        engine.ingest.write(&calls[..20]).await.unwrap();
+    }
+    engine.ingest.write(&calls[20..]).await.unwrap();
+    let session = engine.query.get_session("org", "s").await.unwrap().unwrap();
+    assert_eq!(session.request_count, 30);
+    assert_eq!(session.prompt_tokens, 30 * 100);
+    assert_eq!(
+        engine.query.session_calls("org", "s").await.unwrap().len(),
+        30
+    );
+}
+
+/// Two gateways writing the same new batch at once: one `COPY` wins, the other waits for it,
+/// fails, and writes nothing new; the session counts each call once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_batch_from_two_gateways_at_once_counts_once() {
+    let db = fresh_database().await;
+    let calls: Vec<_> = (0..200)
+        .map(|i| canopy_store::testing::sample_call("org", Some("s"), 1_700_000_000_000 + i))
+        .collect();
+    let mut writes = tokio::task::JoinSet::new();
+    for _ in 0..2 {
+        let store = PostgresStore::connect(db.url()).await.unwrap();
+        let calls = calls.clone();
+        writes.spawn(async move { canopy_store::Ingest::write(&store, &calls).await });
+    }
+    while let Some(written) = writes.join_next().await {
+        written.unwrap().unwrap();
+    }
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    let engine = Engine::new(Arc::new(store));
+    let session = engine.query.get_session("org", "s").await.unwrap().unwrap();
+    assert_eq!(session.request_count, 200);
+}
