@@ -31,6 +31,12 @@ pub const MAX_DURATION_MS: i64 = 366 * 24 * 3600 * 1000;
 /// between the epoch and this, so every engine can place a record by its calendar month.
 pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
+/// The most bytes kept of a record's ids and labels that stores index (session, name, user,
+/// prompt, models, provider). PostgreSQL refuses a B-tree entry over ~2,700 bytes, and one such
+/// value would fail the whole batch it is written with; headers allow 4 KiB, and custom logs,
+/// OTLP spans and imports any length.
+pub const MAX_LABEL_BYTES: usize = 1024;
+
 /// What [`complete`] found that the caller should count or log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Completed {
@@ -134,6 +140,21 @@ pub fn validate(record: &mut CallRecord) {
     if let Some(end) = record.response_created_at_ms.as_mut() {
         *end = (*end).clamp(0, MAX_TIME_MS);
     }
+    for label in [
+        record.session_id.as_mut(),
+        record.session_name.as_mut(),
+        record.user_id.as_mut(),
+        record.prompt_id.as_mut(),
+        record.request_model.as_mut(),
+        record.response_model.as_mut(),
+        record.pricing_model.as_mut(),
+        Some(&mut record.provider),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        cut_label(label);
+    }
     redact_in_place(&mut record.target_url, redact_url);
     redact_in_place(&mut record.request_path, redact_url);
     if let Some(error) = record.error.as_mut() {
@@ -141,6 +162,17 @@ pub fn validate(record: &mut CallRecord) {
     }
     for value in record.request_headers.values_mut() {
         redact_in_place(value, redact_text);
+    }
+}
+
+/// Cuts `label` to [`MAX_LABEL_BYTES`] at a character boundary.
+fn cut_label(label: &mut String) {
+    if label.len() > MAX_LABEL_BYTES {
+        let mut end = MAX_LABEL_BYTES;
+        while !label.is_char_boundary(end) {
+            end -= 1;
+        }
+        label.truncate(end);
     }
 }
 

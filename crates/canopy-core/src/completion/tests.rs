@@ -224,3 +224,32 @@ fn times_stay_between_the_epoch_and_year_9999() {
     assert_eq!(record.created_at_ms, 0);
     assert_eq!(record.response_created_at_ms, Some(MAX_TIME_MS));
 }
+
+#[test]
+fn indexed_labels_are_cut_at_a_character_boundary_and_short_ones_kept() {
+    let long = "é".repeat(3000);
+    let mut record = CallRecord {
+        session_id: Some(long.clone()),
+        session_name: Some(long.clone()),
+        user_id: Some(long.clone()),
+        prompt_id: Some(long.clone()),
+        request_model: Some(long.clone()),
+        response_model: Some("gpt-4o".to_owned()),
+        provider: long.clone(),
+        ..CallRecord::default()
+    };
+    validate(&mut record);
+    for label in [
+        &record.session_id,
+        &record.session_name,
+        &record.user_id,
+        &record.prompt_id,
+        &record.request_model,
+        &Some(record.provider.clone()),
+    ] {
+        let label = label.as_deref().unwrap();
+        assert_eq!(label.len(), MAX_LABEL_BYTES);
+        assert!(long.starts_with(label));
+    }
+    assert_eq!(record.response_model.as_deref(), Some("gpt-4o"));
+}

@@ -299,3 +299,46 @@ async fn absurd_limits_and_offsets_are_never_a_5xx() {
     }
     still_serves(&app).await;
 }
+
+/// Text no store can compress: a different letter sequence for each seed.
+fn incompressible(len: usize, seed: u64) -> String {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'a' + u8::try_from(state % 26).unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_4_kib_session_name_and_user_id_are_stored_cut_and_spoil_no_batch() {
+    let app = super::spawn().await;
+    let (name, user) = (incompressible(4000, 7), incompressible(4000, 11));
+    let send = |session: &'static str, long: bool| {
+        let mut request = app
+            .client
+            .post(format!("{}/v1/chat/completions", app.url))
+            .header("Helicone-Session-Id", session)
+            .json(&chat("gpt-4o-mini", false, "hi"));
+        if long {
+            request = request
+                .header("Helicone-Session-Name", &name)
+                .header("Helicone-User-Id", &user);
+        }
+        request.send()
+    };
+    // Sent together, so they are likely written in one batch.
+    let (long, plain) = tokio::join!(send("long-labels", true), send("plain", false));
+    assert_eq!(long.unwrap().status(), 200);
+    assert_eq!(plain.unwrap().status(), 200);
+    app.wait_written(2).await;
+    let session = app.session("long-labels").await;
+    let stored = session.name.expect("the name is kept, cut");
+    assert_eq!(stored.len(), canopy_core::completion::MAX_LABEL_BYTES);
+    assert!(name.starts_with(&stored));
+    assert_eq!(app.session("plain").await.request_count, 1);
+    still_serves(&app).await;
+}
