@@ -198,11 +198,16 @@ fn ecma_space(c: char) -> bool {
     )
 }
 
+/// The longest tag, in characters (at most 1 KiB of UTF-8, well inside every store's index
+/// limits).
+pub const MAX_TAG_CHARS: usize = 256;
+
 /// Body of `POST /v1/session/{id}/tag`.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct TagBody {
-    /// The tag; surrounding white space is dropped, and it must not be empty.
-    #[schema(pattern = r"\S")]
+    /// The tag; surrounding white space is dropped, and it must not be empty. At most
+    /// [`MAX_TAG_CHARS`] characters: stores index tags.
+    #[schema(pattern = r"\S", max_length = 256)]
     pub tag: String,
 }
 
@@ -233,6 +238,11 @@ pub async fn add_tag(
     let tag = body.tag.trim_matches(ecma_space);
     if tag.is_empty() {
         return Err(ApiError::BadRequest("tag must not be empty".into()));
+    }
+    if body.tag.chars().count() > MAX_TAG_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "tag is longer than {MAX_TAG_CHARS} characters"
+        )));
     }
     done_or_not_found(
         state

@@ -478,9 +478,27 @@ async fn one_session_comes_with_its_tree_timeline_and_annotations() {
     );
     let (_, body) = get(&app, "/v1/session/s-tree/tag").await;
     assert_eq!(body["data"], "regression");
+    // 256 four-byte characters are a tag; one more is a 400 that names the limit.
+    let longest = "😀".repeat(256);
+    assert_eq!(
+        post(&app, "/v1/session/s-tree/tag", json!({"tag": longest}))
+            .await
+            .0,
+        200
+    );
+    let (status, body) = post(
+        &app,
+        "/v1/session/s-tree/tag",
+        json!({"tag": format!("{longest}x")}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("256"), "{body}");
     let (_, body) = get(&app, "/v1/session/s-tree").await;
     assert_eq!(body["data"]["session"]["feedback"], false);
-    assert_eq!(body["data"]["session"]["tags"], json!(["regression"]));
+    let tags = body["data"]["session"]["tags"].as_array().unwrap();
+    assert_eq!(tags.len(), 2, "{tags:?}");
+    assert!(tags.contains(&json!(longest)) && tags.contains(&json!("regression")));
     assert_eq!(get(&app, "/v1/session/nope").await.0, 404);
     assert_eq!(
         post(&app, "/v1/session/nope/tag", json!({"tag": "x"}))
