@@ -207,22 +207,19 @@ async fn a_stream_stalled_past_the_idle_timeout_is_cut_and_recorded_once_as_an_e
 
 /// An upstream that answers each request with a small chat completion once `hold` requests are
 /// in flight together, and counts the connections it has open.
-async fn counting_upstream(
-    hold: usize,
-) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+async fn counting_upstream(hold: usize) -> (String, tokio::sync::watch::Receiver<usize>) {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::AsyncWriteExt;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let open = Arc::new(AtomicUsize::new(0));
+    let (open, watch) = tokio::sync::watch::channel(0_usize);
+    let open = Arc::new(open);
     let barrier = Arc::new(tokio::sync::Barrier::new(hold));
-    let counter = open.clone();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
-            let (open, barrier) = (counter.clone(), barrier.clone());
-            open.fetch_add(1, Ordering::SeqCst);
+            let (open, barrier) = (open.clone(), barrier.clone());
+            open.send_modify(|n| *n += 1);
             tokio::spawn(async move {
                 let body = json!({"id": "c", "object": "chat.completion", "model": "gpt-4o-mini",
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
@@ -248,19 +245,17 @@ async fn counting_upstream(
                         break;
                     }
                 }
-                open.fetch_sub(1, Ordering::SeqCst);
+                open.send_modify(|n| *n -= 1);
             });
         }
     });
-    (url, open)
+    (url, watch)
 }
 
 #[tokio::test]
 async fn after_a_burst_the_gateway_keeps_only_its_share_of_idle_upstream_connections() {
-    use std::sync::atomic::Ordering;
-
     const BURST: usize = 8;
-    let (upstream, open) = counting_upstream(BURST).await;
+    let (upstream, mut open) = counting_upstream(BURST).await;
     let app = super::spawn_with(|s| {
         s.gateway.upstream_idle_connections = 2;
         s.providers.push(Provider {
@@ -282,15 +277,14 @@ async fn after_a_burst_the_gateway_keeps_only_its_share_of_idle_upstream_connect
     for response in futures_util::future::join_all(calls).await {
         assert_eq!(response.unwrap().status(), 200);
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while open.load(Ordering::SeqCst) > 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} upstream connections still open after the burst; at most 2 are kept",
-            open.load(Ordering::SeqCst)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let settled = tokio::time::timeout(Duration::from_secs(10), open.wait_for(|n| *n <= 2))
+        .await
+        .is_ok();
+    assert!(
+        settled,
+        "{} upstream connections still open after the burst; at most 2 are kept",
+        *open.borrow()
+    );
     app.wait_written(u64::try_from(BURST).unwrap()).await;
     assert_eq!(session_calls(&app, "burst").await.len(), BURST);
 }
