@@ -6,6 +6,17 @@ listening_url() {
   grep -o 'http://[0-9.:]*' "$1" | head -1
 }
 
+# Starts BIN's `canopy serve` on CPU 1 with a fresh SQLite store in $WORK, its calls going to
+# $MOCK; sets `pid` and `gw` (its base URL).
+serve_fresh() {
+  rm -rf "$WORK"/canopy.db* "$WORK/canopy.out"
+  printf 'listen = "127.0.0.1:0"\nstore = "sqlite://%s/canopy.db"\n[providers.openai]\nbase_url = "%s"\n' \
+    "$WORK" "$MOCK" > "$WORK/canopy.toml"
+  CANOPY_LOG=warn taskset -c 1 "$1" serve --config "$WORK/canopy.toml" > "$WORK/canopy.out" 2>&1 &
+  pid=$!
+  gw=$(listening_url "$WORK/canopy.out")
+}
+
 # CPU ticks (user + system) a process has used so far.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 

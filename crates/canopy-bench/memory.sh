@@ -37,12 +37,7 @@ printf '| round | build | RSS at start MB | after load MB | after %s s MB | upst
 printf '|--:|---|--:|--:|--:|--:|--:|\n'
 for round in $(seq 1 "$ROUNDS"); do
   for bin in "$@"; do
-    rm -rf "$WORK"/canopy.db* "$WORK/canopy.out"
-    printf 'listen = "127.0.0.1:0"\nstore = "sqlite://%s/canopy.db"\n[providers.openai]\nbase_url = "%s"\n' \
-      "$WORK" "$MOCK" > "$WORK/canopy.toml"
-    CANOPY_LOG=warn taskset -c 1 "$bin" serve --config "$WORK/canopy.toml" > "$WORK/canopy.out" 2>&1 &
-    pid=$!
-    gw=$(listening_url "$WORK/canopy.out")
+    serve_fresh "$bin"
     start=$(rss_mb $pid)
     for mode in plain stream; do
       for c in $CONCS; do

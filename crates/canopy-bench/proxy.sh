@@ -30,12 +30,7 @@ printf '| round | build | target | c | req/s | p50 | p90 | p99 | gateway CPU ms/
 printf '|--:|---|---|--:|--:|--:|--:|--:|--:|--:|\n'
 for round in $(seq 1 "$ROUNDS"); do
   for bin in "$@"; do
-    rm -rf "$WORK"/canopy.db* "$WORK/canopy.out"
-    printf 'listen = "127.0.0.1:0"\nstore = "sqlite://%s/canopy.db"\n[providers.openai]\nbase_url = "%s"\n' \
-      "$WORK" "$MOCK" > "$WORK/canopy.toml"
-    CANOPY_LOG=warn taskset -c 1 "$bin" serve --config "$WORK/canopy.toml" > "$WORK/canopy.out" 2>&1 &
-    pid=$!
-    gw=$(listening_url "$WORK/canopy.out")
+    serve_fresh "$bin"
     run "$gw/v1/chat/completions" 16 /dev/null # warm-up
     for c in $CONCS; do
       for target in direct canopy; do
