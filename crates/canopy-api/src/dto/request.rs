@@ -330,11 +330,19 @@ fn scores_schema() -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
     let value =
         ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Number, Type::Boolean]));
+    let name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX_SCORE_NAME_CHARS));
     ObjectBuilder::new()
         .schema_type(Type::Object)
+        .property_names(Some(name))
         .additional_properties(Some(AdditionalProperties::RefOr(value.build().into())))
         .build()
 }
+
+/// The longest score name, in characters (at most 1 KiB of UTF-8, inside every store's index
+/// limits).
+pub const MAX_SCORE_NAME_CHARS: usize = 256;
 
 impl ScoreBody {
     /// The scores as numbers; a value that is neither number nor boolean is a 400 naming it.
@@ -342,6 +350,11 @@ impl ScoreBody {
         self.scores
             .iter()
             .map(|(name, value)| {
+                if name.chars().count() > MAX_SCORE_NAME_CHARS {
+                    return Err(ApiError::BadRequest(format!(
+                        "a score name is longer than {MAX_SCORE_NAME_CHARS} characters"
+                    )));
+                }
                 let number = match value {
                     serde_json::Value::Bool(b) => f64::from(u8::from(*b)),
                     serde_json::Value::Number(n) => n.as_f64().unwrap_or(0.0),

@@ -222,6 +222,25 @@ async fn requests_can_be_fetched_and_annotated() {
     .await;
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("scores.bad"));
+    // A score name of 256 four-byte characters is kept; one more is a 400 naming the limit.
+    let longest = "😀".repeat(256);
+    let (status, _) = post(
+        &app,
+        &format!("/v1/request/{id}/score"),
+        json!({"scores": {longest.clone(): 1}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = post(
+        &app,
+        &format!("/v1/request/{id}/score"),
+        json!({"scores": {format!("{longest}x"): 1}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("256"), "{body}");
+    let (_, body) = get(&app, &format!("/v1/request/{id}")).await;
+    assert_eq!(body["data"]["scores"][&longest], 1.0);
     let (status, _) = post(
         &app,
         "/v1/request/0190b7a0-6c8e-7cc0-8d5e-1c2b3a4d5e6f/feedback",
