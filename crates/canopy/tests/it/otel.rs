@@ -557,14 +557,13 @@ async fn otel_another_organisations_trace_never_places_a_proxied_call() {
     assert_eq!(detail["data"]["session"]["total_requests"], 2);
 }
 
-/// The export requests a receiver got: content type and body.
-type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+/// The export requests a receiver gets, as they arrive: content type and body.
+type Received = tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>;
 
 /// A small OTLP/HTTP receiver on port 0: keeps every export request it is sent.
 async fn spawn_receiver() -> (String, Received) {
     use axum::routing::post;
-    let got: Received = Default::default();
-    let store = got.clone();
+    let (store, got) = tokio::sync::mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/v1/traces",
         post(
@@ -574,7 +573,7 @@ async fn spawn_receiver() -> (String, Received) {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_owned();
-                store.lock().unwrap().push((content_type, body.to_vec()));
+                let _ = store.send((content_type, body.to_vec()));
                 ""
             },
         ),
@@ -596,7 +595,7 @@ fn attribute<'a>(span: &'a proto::Span, key: &str) -> Option<&'a proto::any_valu
 #[tokio::test]
 async fn otel_export_sends_one_span_per_proxied_call_to_the_configured_endpoint() {
     use proto::any_value::Value as V;
-    let (endpoint, got) = spawn_receiver().await;
+    let (endpoint, mut got) = spawn_receiver().await;
     let app = TestApp::spawn_with(|settings| {
         settings.otel = Some(canopy::otel_export::ExportConfig {
             endpoint,
@@ -620,17 +619,10 @@ async fn otel_export_sends_one_span_per_proxied_call_to_the_configured_endpoint(
     let id = helicone_id(&response);
     let _ = response.bytes().await.unwrap();
 
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    let (content_type, body) = loop {
-        if let Some(first) = got.lock().unwrap().first().cloned() {
-            break first;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no export within 10 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let (content_type, body) = tokio::time::timeout(std::time::Duration::from_secs(10), got.recv())
+        .await
+        .expect("no export within 10 s")
+        .expect("the receiver is running");
     assert_eq!(content_type, "application/x-protobuf");
     let request = proto::ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
     let resource = request.resource_spans[0].resource.as_ref().unwrap();
