@@ -229,6 +229,31 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Sends `method` to `/api{path}`, with `key` as a bearer token when given and `body` as
+    /// JSON; the status and the JSON answer (null when it is not JSON).
+    pub async fn api(
+        &self,
+        key: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}/api{path}", self.url));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// Reads one call from the store (default organisation).
     pub async fn call(&self, id: &str) -> CallRecord {
         let id = CallId::parse(id).expect("a call id");

@@ -15,22 +15,11 @@ const JOB_WAIT: Duration = Duration::from_secs(60);
 async fn api(
     app: &TestApp,
     key: Option<&str>,
-    method: Method,
+    method: reqwest::Method,
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = app.client.request(method, format!("{}/api{path}", app.url));
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    (
-        response.status().as_u16(),
-        response.json().await.unwrap_or(Value::Null),
-    )
+    app.api(key, method, path, body).await
 }
 
 /// One chat call at `path` of `session`; `latency_ms` makes the mock answer that late.
