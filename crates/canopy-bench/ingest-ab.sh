@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Ingest A/B on PostgreSQL: `canopy-bench ingest N --store URL --in-flight 2` with each given
-# build in turn, for ROUNDS rounds, on one server, and the server's CPU time for each run: on a
-# shared machine the wall figures swing with other load, the CPU each build costs the server
-# much less. Each run writes 2 × N records (the store alone, then through the writer).
+# Ingest A/B on PostgreSQL: `canopy-bench ingest N --store URL` with each given build in turn,
+# for ROUNDS rounds, on one server, and the server's CPU time for each run: on a shared machine
+# the wall figures swing with other load, the CPU each build costs the server much less. Each
+# run writes 2 × N records (the store alone, then through the writer).
 # Usage: bash scripts/with-services.sh bash crates/canopy-bench/ingest-ab.sh BENCH_A BENCH_B...
-# Env: N records (100000), ROUNDS (3). The bench runs on CPU 1; the server may use either core.
+# Env: N records (100000), ROUNDS (3), IN_FLIGHT (the writer's batches in flight; unset, each
+# build's default for the store). The bench runs on CPU 1; the server may use either core.
 set -euo pipefail
 N=${N:-100000}; ROUNDS=${ROUNDS:-3}
 URL=${CANOPY_TEST_POSTGRES_URL:?run under scripts/with-services.sh}
@@ -30,7 +31,7 @@ TIMEFORMAT='%U %S'
 for round in $(seq 1 "$ROUNDS"); do
   for bench in "$@"; do
     before=$(server_ticks)
-    out=$({ time taskset -c 1 "$bench" ingest "$N" --store "$URL" --in-flight 2; } 2>&1)
+    out=$({ time taskset -c 1 "$bench" ingest "$N" --store "$URL" ${IN_FLIGHT:+--in-flight "$IN_FLIGHT"}; } 2>&1)
     after=$(server_ticks)
     rates=$(grep -o '= [0-9]* records/s' <<<"$out" | awk '{print $2}' | paste -sd' ')
     read -r direct writer <<<"$rates"

@@ -47,8 +47,9 @@ async fn open(url: Option<&str>, dir: &tempfile::TempDir) -> anyhow::Result<Stor
 }
 
 /// Runs both measurements over `n` records and prints one line for each. On a given store the
-/// two runs write different organisations, so the second starts from new sessions too.
-pub async fn run(n: usize, url: Option<&str>, in_flight: usize) -> anyhow::Result<()> {
+/// two runs write different organisations, so the second starts from new sessions too. The
+/// writer keeps `in_flight` batches in flight, or the store's own choice.
+pub async fn run(n: usize, url: Option<&str>, in_flight: Option<usize>) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let run_id = CallId::new().to_string();
 
@@ -71,9 +72,12 @@ pub async fn run(n: usize, url: Option<&str>, in_flight: usize) -> anyhow::Resul
     let dir = tempfile::tempdir()?;
     let store = open(url, &dir).await?;
     let spool = Arc::new(Spool::open(dir.path().join("spool"))?);
+    let in_flight = in_flight
+        .unwrap_or_else(|| store.ingest().batches_in_flight())
+        .max(1);
     let config = WriterConfig {
         queue_capacity: n + 1,
-        in_flight: in_flight.max(1),
+        in_flight: Some(in_flight),
         ..WriterConfig::default()
     };
     let tracker = TaskTracker::new();

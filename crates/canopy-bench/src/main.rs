@@ -2,7 +2,7 @@
 //!
 //! - `canopy-bench ingest [RECORDS] [--store URL] [--in-flight N]` measures how many call
 //!   records per second reach SQLite, or the store `--store` names, with N batches written at
-//!   once by the writer ([`ingest`]).
+//!   once by the writer, the store's own choice by default ([`ingest`]).
 //! - `canopy-bench query [--calls N] [--sessions M] [--db PATH | --store URL]` generates a store
 //!   of N calls in M sessions (1,000,000 in 100,000 by default) and times the queries the API
 //!   runs over it ([`query`], with the data from [`data`], printed by [`report`]). `--store`
@@ -38,7 +38,7 @@ use std::str::FromStr;
 
 use anyhow::Context;
 
-const USAGE: &str = "usage: canopy-bench ingest [RECORDS] [--store URL] [--in-flight N=2]
+const USAGE: &str = "usage: canopy-bench ingest [RECORDS] [--store URL] [--in-flight N]
        canopy-bench query [--calls N] [--sessions M] [--db PATH | --store URL]
        canopy-bench streams --gateway URL --mock URL [--streams N=1000] [--chunk-delay-ms D=50]
                             [--reply-words W] [--gateway-pid PID] [--api-key KEY]
@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
         "ingest" => {
             let mut records = 200_000;
             let mut store = None;
-            let mut in_flight = canopy_store::writer::WriterConfig::default().in_flight;
+            let mut in_flight = None;
             while let Some(arg) = args.next() {
                 if arg == "--store" {
                     store = Some(
@@ -70,10 +70,11 @@ fn main() -> anyhow::Result<()> {
                             .with_context(|| format!("--store needs a URL\n{USAGE}"))?,
                     );
                 } else if arg == "--in-flight" {
-                    in_flight = args
-                        .next()
-                        .and_then(|n| n.parse().ok())
-                        .with_context(|| format!("--in-flight needs a number\n{USAGE}"))?;
+                    in_flight = Some(
+                        args.next()
+                            .and_then(|n| n.parse().ok())
+                            .with_context(|| format!("--in-flight needs a number\n{USAGE}"))?,
+                    );
                 } else {
                     records = arg.parse().context("RECORDS must be a number")?;
                 }

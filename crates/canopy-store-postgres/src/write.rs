@@ -40,6 +40,15 @@ impl Ingest for PostgresStore {
         }
         .map_err(fail)
     }
+
+    /// Four: a batch's transaction spends much of its time waiting (for the next `COPY`
+    /// message, a round trip, the lock on a session the batch before it shares), and with
+    /// two in flight the server sat idle about half the time. Four kept it busy and wrote
+    /// 1.2–1.6× as many records per second in the same runs; six and eight gained nothing
+    /// more and take more of the pool's connections from readers (BENCHMARKS.md).
+    fn batches_in_flight(&self) -> usize {
+        4
+    }
 }
 
 /// How a batch's calls and bodies are inserted.

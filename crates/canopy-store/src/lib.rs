@@ -59,6 +59,13 @@ pub trait Ingest: Send + Sync + 'static {
     /// Writing is idempotent by call id: a call already stored is skipped and does not count
     /// twice in its session, so a batch replayed from the spool after a crash is harmless.
     async fn write(&self, batch: &[CallRecord]) -> Result<()>;
+
+    /// How many batches the writer keeps in flight when its configuration leaves
+    /// `in_flight` unset: an engine whose writes wait on a server's round trips and locks
+    /// takes more at once than one that writes through a single connection.
+    fn batches_in_flight(&self) -> usize {
+        2
+    }
 }
 
 /// Reads calls and sessions, always within one organisation.

@@ -194,8 +194,8 @@ pub struct WriterSection {
     pub batch_size: usize,
     /// Milliseconds a started batch waits for more records before it is written.
     pub linger_ms: u64,
-    /// The most batches being written at once.
-    pub in_flight: usize,
+    /// The most batches being written at once; unset, the store's engine chooses.
+    pub in_flight: Option<usize>,
     /// Append each proxied call's record to the spool before its response completes, so
     /// `kill -9` loses none; records then reach the store within about a second.
     pub durable: bool,
@@ -545,7 +545,7 @@ impl Loaded {
             queue_capacity: c.writer.queue_capacity.max(1),
             batch_size: c.writer.batch_size.max(1),
             linger: Duration::from_millis(c.writer.linger_ms),
-            in_flight: c.writer.in_flight.max(1),
+            in_flight: c.writer.in_flight.map(|n| n.max(1)),
             ..WriterConfig::default()
         };
         Ok(Settings {

@@ -53,8 +53,9 @@ pub struct WriterConfig {
     pub replay_interval: Duration,
     /// How long a started batch waits for more records before it is written.
     pub linger: Duration,
-    /// The most batches being written at once.
-    pub in_flight: usize,
+    /// The most batches being written at once; `None` takes the store's
+    /// [`Ingest::batches_in_flight`].
+    pub in_flight: Option<usize>,
 }
 
 impl Default for WriterConfig {
@@ -66,7 +67,7 @@ impl Default for WriterConfig {
             retry_backoff: Duration::from_millis(50),
             replay_interval: Duration::from_secs(1),
             linger: Duration::from_millis(5),
-            in_flight: 2,
+            in_flight: None,
         }
     }
 }
@@ -145,7 +146,12 @@ pub fn spawn(
     let (written_tx, written_rx) = watch::channel(0);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let stop = CancellationToken::new();
+    let in_flight = config
+        .in_flight
+        .unwrap_or_else(|| ingest.batches_in_flight())
+        .max(1);
     let task = Task {
+        in_flight,
         ingest,
         spool: spool.clone(),
         config,
@@ -166,6 +172,8 @@ pub fn spawn(
 }
 
 struct Task {
+    /// The most batches being written at once, resolved from the config and the store.
+    in_flight: usize,
     ingest: Arc<dyn Ingest>,
     spool: Arc<Spool>,
     config: WriterConfig,
@@ -222,7 +230,7 @@ impl Task {
         batch: &mut Vec<CallRecord>,
         stop: &CancellationToken,
     ) {
-        while flushes.len() >= self.config.in_flight.max(1) {
+        while flushes.len() >= self.in_flight {
             flushes.join_next().await;
         }
         let records = std::mem::replace(batch, Vec::with_capacity(self.config.batch_size.max(1)));

@@ -43,13 +43,24 @@ fn config(queue_capacity: usize) -> WriterConfig {
         retry_backoff: Duration::from_millis(5),
         replay_interval: Duration::from_millis(20),
         linger: Duration::from_millis(3),
-        in_flight: 1,
+        in_flight: Some(1),
     }
 }
 
-/// A store whose writes finish only once `width` of them are under way at the same time.
+/// A store whose writes finish only once `width` of them are under way at the same time, and
+/// which asks for `width` batches in flight.
 struct WideStore {
+    width: usize,
     barrier: tokio::sync::Barrier,
+}
+
+impl WideStore {
+    fn new(width: usize) -> Arc<Self> {
+        Arc::new(Self {
+            width,
+            barrier: tokio::sync::Barrier::new(width),
+        })
+    }
 }
 
 #[async_trait]
@@ -58,34 +69,44 @@ impl Ingest for WideStore {
         self.barrier.wait().await;
         Ok(())
     }
+
+    fn batches_in_flight(&self) -> usize {
+        self.width
+    }
+}
+
+/// Submits `n` records, one per batch, and waits until all are written: with fewer than `n`
+/// writes at once against a store of width `n`, the first would wait for the last forever.
+async fn write_together(store: Arc<WideStore>, in_flight: Option<usize>, n: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
+    let tracker = TaskTracker::new();
+    let config = WriterConfig {
+        batch_size: 1,
+        linger: Duration::ZERO,
+        in_flight,
+        ..config(16)
+    };
+    let (handle, writer) = spawn(store, spool, config, &tracker);
+    for _ in 0..n {
+        handle.submit(record());
+    }
+    let mut written = handle.written();
+    tokio::time::timeout(Duration::from_secs(10), written.wait_for(|w| *w == n))
+        .await
+        .expect("the batches written together")
+        .unwrap();
+    assert_eq!(writer.shutdown().await.written, n);
 }
 
 #[test]
 fn batches_are_written_in_flight_together() {
-    runtime().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(WideStore {
-            barrier: tokio::sync::Barrier::new(2),
-        });
-        let spool = Arc::new(Spool::open(dir.path()).unwrap());
-        let tracker = TaskTracker::new();
-        let config = WriterConfig {
-            batch_size: 1,
-            linger: Duration::ZERO,
-            in_flight: 2,
-            ..config(16)
-        };
-        let (handle, writer) = spawn(store, spool, config, &tracker);
-        handle.submit(record());
-        handle.submit(record());
-        let mut written = handle.written();
-        // With one write at a time the first would wait for the second forever.
-        tokio::time::timeout(Duration::from_secs(10), written.wait_for(|n| *n == 2))
-            .await
-            .expect("both batches written together")
-            .unwrap();
-        assert_eq!(writer.shutdown().await.written, 2);
-    });
+    runtime().block_on(write_together(WideStore::new(2), Some(2), 2));
+}
+
+#[test]
+fn the_store_chooses_how_many_batches_are_in_flight_unless_configured() {
+    runtime().block_on(write_together(WideStore::new(4), None, 4));
 }
 
 fn record() -> CallRecord {
