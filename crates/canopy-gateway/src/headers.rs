@@ -9,25 +9,15 @@ use std::collections::BTreeMap;
 use canopy_core::headers::{CallHeaders, HeaderError, canopy_suffix};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
-/// Property key under which the session id is also stored, as Helicone returns it.
-pub const PROPERTY_SESSION_ID: &str = "Helicone-Session-Id";
-/// Property key of the session path.
-pub const PROPERTY_SESSION_PATH: &str = "Helicone-Session-Path";
-/// Property key of the session name.
-pub const PROPERTY_SESSION_NAME: &str = "Helicone-Session-Name";
-/// Property key of the prompt id.
-pub const PROPERTY_PROMPT_ID: &str = "Helicone-Prompt-Id";
+pub use canopy_core::headers::{
+    HEADER_REQUEST_ID, HEADER_SESSION_ID, HEADER_SESSION_PATH, PROPERTY_PROMPT_ID,
+    PROPERTY_SESSION_ID, PROPERTY_SESSION_NAME, PROPERTY_SESSION_PATH,
+};
 
 /// The response header carrying the call's id.
 pub const HEADER_HELICONE_ID: &str = "helicone-id";
 /// The header naming the upstream of a `/gateway/*` call.
 pub const HEADER_TARGET_URL: &str = "Helicone-Target-Url";
-/// The header with a caller-chosen call id.
-pub const HEADER_REQUEST_ID: &str = "Helicone-Request-Id";
-/// The header with the session id.
-pub const HEADER_SESSION_ID: &str = "Helicone-Session-Id";
-/// The header with the session path.
-pub const HEADER_SESSION_PATH: &str = "Helicone-Session-Path";
 
 /// Stored in place of a credential.
 pub const REDACTED: &str = "[REDACTED]";
