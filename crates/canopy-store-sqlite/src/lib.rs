@@ -66,9 +66,12 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-32000")
             .statement_cache_capacity(256);
+        // The writer's one connection is a local file's: it is not pinged before each batch (a
+        // round trip to its thread); a write that fails is retried, then spooled, anyway.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(connect_err)?;
