@@ -22,6 +22,20 @@ fn defaults_are_the_documented_ones() {
         assert_eq!(s.store, "sqlite://canopy.db");
         assert_eq!(s.spool_dir, PathBuf::from("canopy.db.spool"));
         assert_eq!(s.default_provider, "openai");
+        assert_eq!(s.writer.in_flight, None, "the store chooses");
+        Ok(())
+    });
+}
+
+#[test]
+fn batches_in_flight_come_from_the_file_or_env_and_are_at_least_one() {
+    Jail::expect_with(|jail| {
+        jail.create_file("c.toml", "[writer]\nin_flight = 0\n")?;
+        let s = load_in(jail, Some("c.toml"), FlagOverrides::default()).unwrap();
+        assert_eq!(s.writer.in_flight, Some(1));
+        jail.set_env("CANOPY_WRITER__IN_FLIGHT", "6");
+        let s = load_in(jail, Some("c.toml"), FlagOverrides::default()).unwrap();
+        assert_eq!(s.writer.in_flight, Some(6));
         Ok(())
     });
 }
