@@ -13,6 +13,7 @@
 
 pub mod filter;
 pub mod sessions;
+pub mod suggest;
 pub mod transfer;
 
 use std::fmt;
