@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 
 use canopy_core::CallRecord;
-use canopy_store::sql::sessions::count;
 use sqlx::PgConnection;
+
+use crate::write::token_counts;
 
 /// Copies `calls` (sorted by organisation and id) and their bodies. A key already stored makes
 /// this fail with a unique violation ([`is_unique_violation`]).
@@ -57,7 +58,6 @@ async fn send(conn: &mut PgConnection, statement: &str, data: Vec<u8>) -> sqlx::
 fn calls_data(calls: &[&CallRecord]) -> sqlx::Result<Vec<u8>> {
     let mut out = Binary::new(calls.len() * 512);
     for r in calls {
-        let u = &r.usage;
         out.row(34);
         out.display(&r.id)?;
         out.text(&r.org_id)?;
@@ -75,17 +75,8 @@ fn calls_data(calls: &[&CallRecord]) -> sqlx::Result<Vec<u8>> {
         out.opt_text(r.request_model.as_deref())?;
         out.opt_text(r.response_model.as_deref())?;
         out.opt_text(r.pricing_model.as_deref())?;
-        for n in [
-            u.prompt_tokens,
-            u.completion_tokens,
-            u.cache_read_tokens,
-            u.cache_write_tokens,
-            u.cache_write_1h_tokens,
-            u.reasoning_tokens,
-            u.audio_input_tokens,
-            u.audio_output_tokens,
-        ] {
-            out.int8(count(n));
+        for n in token_counts(&r.usage) {
+            out.int8(n);
         }
         out.text(r.usage_source.as_str())?;
         out.opt_int8(r.cost_nano_usd);

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
-use canopy_core::{CallId, CallRecord};
+use canopy_core::{CallId, CallRecord, Usage};
 use canopy_store::sql::sessions::{self, count};
 use canopy_store::sql::{CHUNK_SIZES, chunks};
 use canopy_store::{Ingest, Result, StoreError, ids};
@@ -163,6 +163,22 @@ async fn stored_starts(
     Ok(stored)
 }
 
+/// A call's eight token counts as stored, in the order of their columns in `calls`
+/// (`prompt_tokens` … `audio_output_tokens`), for both write paths.
+pub(crate) fn token_counts(u: &Usage) -> [i64; 8] {
+    [
+        u.prompt_tokens,
+        u.completion_tokens,
+        u.cache_read_tokens,
+        u.cache_write_tokens,
+        u.cache_write_1h_tokens,
+        u.reasoning_tokens,
+        u.audio_input_tokens,
+        u.audio_output_tokens,
+    ]
+    .map(count)
+}
+
 /// The columns of one batch of calls, as arrays for `UNNEST`.
 #[derive(Default)]
 struct CallColumns<'a> {
@@ -205,7 +221,6 @@ async fn insert_calls(
     }
     let mut c = CallColumns::default();
     for r in calls {
-        let u = &r.usage;
         c.id.push(r.id.to_string());
         c.org_id.push(&r.org_id);
         c.key_id.push(r.key_id.as_deref());
@@ -222,18 +237,8 @@ async fn insert_calls(
         c.request_model.push(r.request_model.as_deref());
         c.response_model.push(r.response_model.as_deref());
         c.pricing_model.push(r.pricing_model.as_deref());
-        let tokens = [
-            u.prompt_tokens,
-            u.completion_tokens,
-            u.cache_read_tokens,
-            u.cache_write_tokens,
-            u.cache_write_1h_tokens,
-            u.reasoning_tokens,
-            u.audio_input_tokens,
-            u.audio_output_tokens,
-        ];
-        for (column, n) in c.tokens.iter_mut().zip(tokens) {
-            column.push(count(n));
+        for (column, n) in c.tokens.iter_mut().zip(token_counts(&r.usage)) {
+            column.push(n);
         }
         c.usage_source.push(r.usage_source.as_str());
         c.cost_nano.push(r.cost_nano_usd);
