@@ -168,6 +168,9 @@ impl Gateway {
         tasks: TaskTracker,
     ) -> Result<Self, BuildError> {
         let clients = upstream::Clients::new(&settings)?;
+        if !estimate::is_loaded() {
+            estimate::load_in_background();
+        }
         let redis = match settings.redis_url.as_deref() {
             Some(url) => Some(shared::Redis::new(url).map_err(|e| BuildError::Redis {
                 url: canopy_core::redact::redact_url(url).into_owned(),
