@@ -2,6 +2,9 @@
 # Proxy overhead A/B on loopback: wrk against the mock provider directly, then through each given
 # Canopy binary in turn (fresh SQLite store each), for ROUNDS rounds, all in one run: the way to
 # compare two builds on a noisy machine. Mock and wrk share CPU 0; Canopy has CPU 1 to itself.
+# The `hop` rows are a second mock on CPU 1, reached from CPU 0: one round trip between cores.
+# A gateway on CPU 1 makes two per call (client to gateway, gateway to mock), so the hop's added
+# latency, twice, is what any gateway pays in this layout before doing any work.
 # Usage: bash crates/canopy-bench/proxy.sh [CANOPY_BINARY...]   (default: this checkout's release build)
 # Env: DUR seconds per cell (5), CONCS ("1 16"), ROUNDS (2). Extra `serve` settings can be passed
 # as CANOPY_* variables, e.g. CANOPY_WRITER__LINGER_MS=0.
@@ -19,6 +22,8 @@ source crates/canopy-bench/lib.sh
 
 taskset -c 0 "$1" mock-provider --listen 127.0.0.1:0 > "$WORK/mock.out" &
 MOCK=$(listening_url "$WORK/mock.out")
+taskset -c 1 "$1" mock-provider --listen 127.0.0.1:0 > "$WORK/hop.out" &
+HOP=$(listening_url "$WORK/hop.out")
 write_bodies "$WORK"
 write_post_lua "$WORK/post.lua"
 export BODY_FILE="$WORK/body-plain.json" HEADERS="Helicone-Session-Id: bench|Helicone-Session-Path: /bench/step"
@@ -33,8 +38,8 @@ for round in $(seq 1 "$ROUNDS"); do
     serve_fresh "$bin"
     run "$gw/v1/chat/completions" 16 /dev/null # warm-up
     for c in $CONCS; do
-      for target in direct canopy; do
-        url=$MOCK; [ $target = canopy ] && url=$gw
+      for target in direct hop canopy; do
+        case $target in direct) url=$MOCK ;; hop) url=$HOP ;; canopy) url=$gw ;; esac
         f="$WORK/$target-c$c.txt"
         t0=$(ticks $pid); run "$url/v1/chat/completions" "$c" "$f"; t1=$(ticks $pid)
         n=$(awk '/requests in/{print $1}' "$f")

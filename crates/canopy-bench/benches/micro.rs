@@ -1,5 +1,5 @@
-//! Micro-benchmarks of the pure pieces on the response path: SSE parsing, usage extraction and
-//! record encoding. Run with `cargo bench -p canopy-bench --bench micro`; criterion prints the
+//! Micro-benchmarks of the pure pieces on the response path: SSE parsing, usage extraction,
+//! record encoding, and counting tokens for calls whose provider reported none. Run with `cargo bench -p canopy-bench --bench micro`; criterion prints the
 //! time per iteration and, where a byte count is given, the throughput.
 
 use std::hint::black_box;
@@ -101,5 +101,30 @@ fn records(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, streams, usage_from_body, records);
+/// Counting a call's tokens when its provider reported none (a client that left, a stream
+/// without usage): a chat request of about 1, 20 and 100 KiB, on the thread that records the
+/// call. Building the tokenizer's tables, once per process, is timed apart.
+fn estimate(c: &mut Criterion) {
+    let sentence = "The quick brown fox jumps over the lazy dog, then asks for the weather in Paris. ";
+    let mut group = c.benchmark_group("estimate");
+    for kib in [1usize, 20, 100] {
+        let text = sentence.repeat(kib * 1024 / sentence.len());
+        let body = serde_json::to_vec(&serde_json::json!({
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": text}],
+        }))
+        .unwrap_or_default();
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(format!("chat_{kib}KiB"), |b| {
+            b.iter(|| canopy_gateway::estimate::estimate(black_box(&body), "Hello there.").prompt_tokens);
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("tokenizer");
+    group.sample_size(10);
+    group.bench_function("build_o200k", |b| b.iter(tiktoken_rs::o200k_base));
+    group.finish();
+}
+
+criterion_group!(benches, streams, usage_from_body, records, estimate);
 criterion_main!(benches);
