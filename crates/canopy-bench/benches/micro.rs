@@ -105,7 +105,8 @@ fn records(c: &mut Criterion) {
 /// without usage): a chat request of about 1, 20 and 100 KiB, on the thread that records the
 /// call. Building the tokenizer's tables, once per process, is timed apart.
 fn estimate(c: &mut Criterion) {
-    let sentence = "The quick brown fox jumps over the lazy dog, then asks for the weather in Paris. ";
+    let sentence =
+        "The quick brown fox jumps over the lazy dog, then asks for the weather in Paris. ";
     let mut group = c.benchmark_group("estimate");
     for kib in [1usize, 20, 100] {
         let text = sentence.repeat(kib * 1024 / sentence.len());
@@ -116,7 +117,9 @@ fn estimate(c: &mut Criterion) {
         .unwrap_or_default();
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(format!("chat_{kib}KiB"), |b| {
-            b.iter(|| canopy_gateway::estimate::estimate(black_box(&body), "Hello there.").prompt_tokens);
+            b.iter(|| {
+                canopy_gateway::estimate::estimate(black_box(&body), "Hello there.").prompt_tokens
+            });
         });
     }
     group.finish();

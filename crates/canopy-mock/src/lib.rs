@@ -131,7 +131,9 @@ pub async fn serve(
         // Without it the mock is only slower, never wrong, so the error is not worth surfacing.
         let _ = stream.set_nodelay(true);
     });
-    axum::serve(listener, router(config))
+    // Routes built once and shared by every connection (see `canopy serve`).
+    let app = router(config).with_state(()).into_make_service();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
