@@ -77,8 +77,7 @@ pub fn complete(
     if facts.model.is_some() {
         record.response_model = facts.model;
     }
-    let worked = reached_upstream
-        && ((200..300).contains(&record.status) || record.status == STATUS_CLIENT_CANCELLED);
+    let worked = provider_worked(record, reached_upstream);
     match facts.usage {
         Some(usage) => {
             record.usage = usage;
@@ -118,6 +117,19 @@ pub fn complete(
     }
     validate(record);
     completed
+}
+
+/// Whether [`complete`] will ask its `estimate` for a count: the provider reported no usage
+/// for a call it worked on. `record.status` must already be the call's final status.
+pub fn needs_estimate(record: &CallRecord, facts: &ResponseFacts, reached_upstream: bool) -> bool {
+    facts.usage.is_none() && provider_worked(record, reached_upstream)
+}
+
+/// The provider received the call and may have done billable work: a success, or a client
+/// that left while it worked.
+fn provider_worked(record: &CallRecord, reached_upstream: bool) -> bool {
+    reached_upstream
+        && ((200..300).contains(&record.status) || record.status == STATUS_CLIENT_CANCELLED)
 }
 
 /// Bounds every figure of a record and redacts its URLs and error text. Idempotent; applied by

@@ -168,7 +168,9 @@ impl Gateway {
         tasks: TaskTracker,
     ) -> Result<Self, BuildError> {
         let clients = upstream::Clients::new(&settings)?;
-        if !estimate::is_loaded() {
+        // Durable recording counts tokens in place (see `Recorder::record`): build the
+        // tokenizer now, on a thread of its own, rather than on the first call that needs it.
+        if settings.durable && !estimate::is_loaded() {
             estimate::load_in_background();
         }
         let redis = match settings.redis_url.as_deref() {

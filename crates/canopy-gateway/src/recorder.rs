@@ -6,8 +6,9 @@
 //! the response ([`crate::capture`]) feeds it, and it is completed exactly once, by
 //! [`CallGuard::finish`] or, if nothing finished it, on `Drop` (the client left, or shutdown cut
 //! the call: status −3). Completion follows [`canopy_core::completion`], the rules every ingest
-//! path shares; then the record goes to the writer's queue, or first to the disk spool when
-//! durable recording is on.
+//! path shares (counting tokens the provider did not report happens on the blocking pool); then
+//! the record goes to the writer's queue, or first to the disk spool when durable recording is
+//! on.
 //!
 //! The recorder also counts calls in flight, so shutdown can cut them and wait until each has
 //! handed over its record before the writer stops. What must not go here: HTTP, or anything
@@ -48,8 +49,9 @@ impl RecordSink for IngestHandle {
     }
 }
 
-/// Sees every proxied call's completed record, on the request's task, just before it is
-/// handed to the writer (the OTLP exporter). It must not block or wait: queue and return.
+/// Sees every proxied call's completed record just before it is handed to the writer (the
+/// OTLP exporter), on the request's task or, for a call whose tokens were counted, on the
+/// blocking pool. It must not block or wait: queue and return.
 pub trait RecordTap: Send + Sync + fmt::Debug + 'static {
     /// Observes one record.
     fn observe(&self, record: &CallRecord);
@@ -57,7 +59,7 @@ pub trait RecordTap: Send + Sync + fmt::Debug + 'static {
 
 /// Gives a record without a session the session of its distributed trace, when that is
 /// known from spans sent to Canopy (the OTLP ingest's trace buffer). It sees only records that
-/// carry a trace id and no session id, on the request's task: it must not wait.
+/// carry a trace id and no session id, where [`RecordTap`] sees them: it must not wait.
 pub trait RecordPlacer: Send + Sync + fmt::Debug + 'static {
     /// Returns the record to hand over now (with its session, if one was found), or `None`
     /// when the placer keeps it and hands it to the writer itself, once, later. It may keep
@@ -232,11 +234,29 @@ impl Recorder {
         }
     }
 
-    /// Completes a record and hands it over.
-    fn record(&self, mut record: CallRecord, ending: Ending<'_>) {
-        let label = ending.provider_label;
+    /// Completes a record, hands it over and releases the call. Counting tokens the provider
+    /// did not report is CPU work that grows with the prompt (~3 ms per 100 KiB), and the first
+    /// count builds the tokenizer (~0.15 s): it runs on the blocking pool, never on the
+    /// runtime's worker, where it would hold up every other call. Durable recording must spool
+    /// the record before the response completes, so it counts in place.
+    fn record(&self, record: CallRecord, ending: Ending) {
+        let counts_tokens =
+            completion::needs_estimate(&record, &ending.facts, ending.reached_upstream);
+        if counts_tokens
+            && !self.is_durable()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let recorder = self.clone();
+            runtime.spawn_blocking(move || recorder.complete(record, ending));
+            return;
+        }
+        self.complete(record, ending);
+    }
+
+    fn complete(&self, mut record: CallRecord, ending: Ending) {
+        let label = ending.provider_label.as_str();
         let provider = pricing_provider(&record);
-        let request_body = ending.request_body;
+        let request_body = &ending.request_body;
         let completed = completion::complete(
             &mut record,
             ending.facts,
@@ -280,6 +300,8 @@ impl Recorder {
             hook(&record, ending.kept_body.as_ref());
         }
         self.hand_over(record);
+        drop(ending.permit);
+        self.release();
     }
 
     fn hand_over(&self, record: CallRecord) {
@@ -327,11 +349,13 @@ impl Recorder {
 }
 
 /// How a call ended, as [`Recorder::record`] needs it.
-struct Ending<'a> {
-    provider_label: &'a str,
+struct Ending {
+    provider_label: String,
     facts: ResponseFacts,
     reached_upstream: bool,
-    request_body: &'a [u8],
+    request_body: Bytes,
+    /// The request body's memory reservation, returned once the record is handed over.
+    permit: Option<OwnedSemaphorePermit>,
     format: Option<WireFormat>,
     free: bool,
     after: Vec<AfterRecord>,
@@ -479,19 +503,17 @@ impl CallGuard {
         self.recorder.record(
             record,
             Ending {
-                provider_label: &self.provider_label,
+                provider_label: std::mem::take(&mut self.provider_label),
                 facts: outcome.facts,
                 reached_upstream: self.reached_upstream,
-                request_body: &self.request_body,
+                request_body: std::mem::take(&mut self.request_body),
+                permit: self.permit.take(),
                 format: outcome.format,
                 free: self.free,
                 after: std::mem::take(&mut self.after),
                 kept_body: outcome.kept_body,
             },
         );
-        self.request_body = Bytes::new();
-        self.permit = None;
-        self.recorder.release();
     }
 }
 

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 
 use super::*;
-use crate::recorder::tests::{chat_record, recorder};
+use crate::recorder::tests::{chat_record, recorder, settled};
 
 const OPENAI_STREAM: &[&str] = &[
     "data: {\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"delta\":{\"content\":\"Hello\"}}],\"usage\":null}\n\n",
@@ -97,7 +97,7 @@ async fn a_client_that_leaves_mid_stream_gets_the_estimate_when_no_usage_came() 
         assert!(frame.is_data());
     }
     drop(body);
-    let call = sink.taken().pop().unwrap();
+    let call = settled(&recorder, &sink).await.pop().unwrap();
     assert_eq!(call.status, STATUS_CLIENT_CANCELLED);
     assert_eq!(call.usage_source, UsageSource::Estimated);
     assert!(call.usage.prompt_tokens > 0);
@@ -147,7 +147,7 @@ async fn an_upstream_failure_mid_body_is_an_error_with_the_usage_estimated() {
         Capture::new(guard, stream_options(false)),
     );
     assert!(body.collect().await.is_err());
-    let call = sink.taken().pop().unwrap();
+    let call = settled(&recorder, &sink).await.pop().unwrap();
     assert_eq!(call.status, 200);
     assert!(call.is_error(), "a broken body counts as an error");
     let error = call.error.unwrap();

@@ -32,6 +32,14 @@ pub(crate) fn recorder(limit: usize) -> (Recorder, Arc<Collect>) {
     (Recorder::new(prices, sink.clone(), limit), sink)
 }
 
+/// Waits until every call has handed over its record (a call whose tokens are counted does
+/// so from the blocking pool), then takes the records.
+pub(crate) async fn settled(recorder: &Recorder, sink: &Collect) -> Vec<CallRecord> {
+    recorder.cut();
+    assert_eq!(recorder.wait_idle(Duration::from_secs(10)).await, 0);
+    sink.taken()
+}
+
 pub(crate) fn chat_record(model: &str) -> CallRecord {
     CallRecord {
         provider: "openai".to_owned(),
@@ -119,6 +127,59 @@ async fn cutting_wakes_waiters_and_idle_waits_for_every_guard() {
         0,
         "nothing in flight"
     );
+}
+
+/// A sink that notes the thread each record was handed over on.
+#[derive(Debug, Default)]
+struct ByThread(Mutex<Vec<(std::thread::ThreadId, CallRecord)>>);
+
+impl RecordSink for ByThread {
+    fn submit(&self, record: CallRecord) {
+        let thread = std::thread::current().id();
+        self.0.lock().unwrap().push((thread, record));
+    }
+}
+
+#[tokio::test]
+async fn tokens_the_provider_did_not_report_are_counted_off_the_runtimes_thread() {
+    let sink = Arc::new(ByThread::default());
+    let prices = Arc::new(PriceCatalog::builtin().unwrap());
+    let recorder = Recorder::new(prices, sink.clone(), 1024);
+    let runtime_thread = std::thread::current().id();
+
+    let mut reported = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
+    reported.keep_request_body(Bytes::from_static(REQUEST), None);
+    reported.sending_upstream();
+    let usage = canopy_core::Usage {
+        prompt_tokens: 12,
+        completion_tokens: 3,
+        ..Default::default()
+    };
+    reported.finish(Outcome {
+        facts: ResponseFacts {
+            usage: Some(usage),
+            ..ResponseFacts::default()
+        },
+        ..Outcome::default()
+    });
+    let mut cancelled = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
+    cancelled.keep_request_body(Bytes::from_static(REQUEST), None);
+    cancelled.sending_upstream();
+    drop(cancelled);
+
+    // The call stays in flight until its counted record is handed over.
+    recorder.cut();
+    assert_eq!(recorder.wait_idle(Duration::from_secs(10)).await, 0);
+    let records = std::mem::take(&mut *sink.0.lock().unwrap());
+    assert_eq!(records.len(), 2);
+    let (on, call) = &records[0];
+    assert_eq!(call.usage_source, UsageSource::Reported);
+    assert_eq!(*on, runtime_thread, "nothing to count: recorded in place");
+    let (on, call) = &records[1];
+    assert_eq!(call.status, STATUS_CLIENT_CANCELLED);
+    assert_eq!(call.usage_source, UsageSource::Estimated);
+    assert!(call.usage.prompt_tokens > 0);
+    assert_ne!(*on, runtime_thread, "counted on the blocking pool");
 }
 
 #[test]
