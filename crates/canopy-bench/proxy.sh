@@ -6,11 +6,13 @@
 # A gateway on CPU 1 makes two per call (client to gateway, gateway to mock), so the hop's added
 # latency, twice, is what any gateway pays in this layout before doing any work.
 # Usage: bash crates/canopy-bench/proxy.sh [CANOPY_BINARY...]   (default: this checkout's release build)
-# Env: DUR seconds per cell (5), CONCS ("1 16"), ROUNDS (2). Extra `serve` settings can be passed
+# Env: DUR seconds per cell (5), CONCS ("1 16"), MODES ("plain"; "plain stream" adds streamed
+# calls with `stream_options.include_usage`), WARM (0: seconds of load at the cell's own
+# concurrency before each cell, as suite.sh does), ROUNDS (2). Extra `serve` settings can be passed
 # as CANOPY_* variables, e.g. CANOPY_WRITER__LINGER_MS=0.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-DUR=${DUR:-5}; CONCS=${CONCS:-"1 16"}; ROUNDS=${ROUNDS:-2}
+DUR=${DUR:-5}; CONCS=${CONCS:-"1 16"}; MODES=${MODES:-plain}; WARM=${WARM:-0}; ROUNDS=${ROUNDS:-2}
 if [ $# -eq 0 ]; then
   cargo build --release -q -p canopy
   set -- "${CARGO_TARGET_DIR:-target}/release/canopy"
@@ -26,28 +28,33 @@ taskset -c 1 "$1" mock-provider --listen 127.0.0.1:0 > "$WORK/hop.out" &
 HOP=$(listening_url "$WORK/hop.out")
 write_bodies "$WORK"
 write_post_lua "$WORK/post.lua"
-export BODY_FILE="$WORK/body-plain.json" HEADERS="Helicone-Session-Id: bench|Helicone-Session-Path: /bench/step"
-run() { # url conc file
-  timeout $((DUR + 10)) taskset -c 0 wrk -t1 -c"$2" -d"${DUR}s" --latency -s "$WORK/post.lua" "$1" > "$3"
+export HEADERS="Helicone-Session-Id: bench|Helicone-Session-Path: /bench/step"
+run() { # url conc file [seconds]
+  timeout $((${4:-$DUR} + 10)) taskset -c 0 wrk -t1 -c"$2" -d"${4:-$DUR}s" --latency -s "$WORK/post.lua" "$1" > "$3"
 }
 
-printf '| round | build | target | c | req/s | p50 | p90 | p99 | gateway CPU ms/req | RSS MB |\n'
-printf '|--:|---|---|--:|--:|--:|--:|--:|--:|--:|\n'
+printf '| round | build | mode | target | c | req/s | p50 | p90 | p99 | gateway CPU ms/req | RSS MB |\n'
+printf '|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|\n'
 for round in $(seq 1 "$ROUNDS"); do
   for bin in "$@"; do
     serve_fresh "$bin"
+    export BODY_FILE="$WORK/body-plain.json"
     run "$gw/v1/chat/completions" 16 /dev/null # warm-up
-    for c in $CONCS; do
-      for target in direct hop canopy; do
-        case $target in direct) url=$MOCK ;; hop) url=$HOP ;; canopy) url=$gw ;; esac
-        f="$WORK/$target-c$c.txt"
-        t0=$(ticks $pid); run "$url/v1/chat/completions" "$c" "$f"; t1=$(ticks $pid)
-        n=$(awk '/requests in/{print $1}' "$f")
-        p() { awk -v q="$1" '$1==q{print $2}' "$f"; }
-        cpu="-"; [ $target = canopy ] && cpu=$(echo "scale=4; ($t1-$t0)*1000/$(getconf CLK_TCK)/$n" | bc)
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$round" "$(basename "$bin")" $target "$c" \
-          "$(awk '/Requests\/sec/{printf "%.0f", $2}' "$f")" "$(p 50%)" "$(p 90%)" "$(p 99%)" "$cpu" \
-          "$(rss_mb $pid)"
+    for mode in $MODES; do
+      export BODY_FILE="$WORK/body-$mode.json"
+      for c in $CONCS; do
+        for target in direct hop canopy; do
+          case $target in direct) url=$MOCK ;; hop) url=$HOP ;; canopy) url=$gw ;; esac
+          f="$WORK/$target-c$c.txt"
+          [ "$WARM" -gt 0 ] && run "$url/v1/chat/completions" "$c" /dev/null "$WARM"
+          t0=$(ticks $pid); run "$url/v1/chat/completions" "$c" "$f"; t1=$(ticks $pid)
+          n=$(awk '/requests in/{print $1}' "$f")
+          p() { awk -v q="$1" '$1==q{print $2}' "$f"; }
+          cpu="-"; [ $target = canopy ] && cpu=$(echo "scale=4; ($t1-$t0)*1000/$(getconf CLK_TCK)/$n" | bc)
+          printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$round" "$(basename "$bin")" $mode $target "$c" \
+            "$(awk '/Requests\/sec/{printf "%.0f", $2}' "$f")" "$(p 50%)" "$(p 90%)" "$(p 99%)" "$cpu" \
+            "$(rss_mb $pid)"
+        done
       done
     done
     kill -TERM $pid; wait $pid 2>/dev/null || true
