@@ -80,6 +80,14 @@ enum Dot {
 /// it); `Err(())` for one that holds a dot segment only behind an encoded separator or further
 /// decoding; `Ok(None)` otherwise.
 fn dot_segment(segment: &str) -> Result<Option<Dot>, ()> {
+    if !segment.contains('%') {
+        // Nothing to decode (the common case, checked without allocating).
+        return Ok(match segment {
+            "." => Some(Dot::Current),
+            ".." => Some(Dot::Parent),
+            _ => None,
+        });
+    }
     let mut level = percent_decode(segment.as_bytes());
     match level.as_slice() {
         b"." => return Ok(Some(Dot::Current)),

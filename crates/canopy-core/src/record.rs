@@ -30,6 +30,19 @@ impl CallId {
     pub fn parse(text: &str) -> Option<Self> {
         Uuid::try_parse(text.trim()).ok().map(Self)
     }
+
+    /// Writes the id as `Display` does (hyphenated, lower case) into `buffer`, without
+    /// allocating.
+    pub fn encode<'b>(&self, buffer: &'b mut [u8; uuid::fmt::Hyphenated::LENGTH]) -> &'b str {
+        self.0.hyphenated().encode_lower(buffer)
+    }
+
+    /// The id as text, allocated once at its length (`to_string` grows its string three
+    /// times on the way).
+    pub fn text(&self) -> String {
+        self.encode(&mut [0; uuid::fmt::Hyphenated::LENGTH])
+            .to_owned()
+    }
 }
 
 impl Default for CallId {
@@ -213,5 +226,17 @@ impl CallRecord {
     /// text (an upstream body that broke mid-stream keeps its 200 but failed).
     pub fn is_error(&self) -> bool {
         self.status < 0 || self.status >= 400 || self.error.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ids_text_is_its_display() {
+        let id = CallId::new();
+        assert_eq!(id.text(), id.to_string());
+        assert_eq!(id.encode(&mut [0; 36]), id.to_string());
     }
 }

@@ -18,7 +18,7 @@ use canopy_core::extract::WireFormat;
 use canopy_core::extract::request::{request_facts, supports_stream_usage, with_include_usage};
 use canopy_core::redact::{redact_text, redact_url};
 use canopy_core::{CallId, CallRecord};
-use http::{HeaderValue, header};
+use http::{HeaderName, HeaderValue, header};
 
 mod gated;
 
@@ -94,7 +94,7 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
         provider::format_for_path(p.format, rest)
     });
 
-    let (call, header_error) = headers::call_headers(&parts.headers);
+    let (mut call, header_error) = headers::call_headers(&parts.headers);
     // Who is calling decides where the call is recorded; an unknown caller is not recorded.
     match gateway.inner.keys.authenticate(call.auth.as_deref()) {
         Ok(principal) => {
@@ -115,7 +115,7 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
     let label =
         crate::telemetry::provider_label(&gateway.inner.providers, &guard.record().provider);
     guard.set_provider_label(label);
-    apply_headers(guard.record(), &call);
+    apply_headers(guard.record(), &mut call);
     if let Some(e) = header_error {
         let error = GatewayError::new(ErrorKind::InvalidHeader, error_format, e.message)
             .with_param(e.header);
@@ -451,17 +451,18 @@ fn resolve(
     })
 }
 
-fn apply_headers(record: &mut CallRecord, call: &CallHeaders) {
+/// Moves the call's labels into its record; `call` keeps only what the proxy reads later.
+fn apply_headers(record: &mut CallRecord, call: &mut CallHeaders) {
     if let Some(id) = call.request_id {
         record.id = id;
         record.id_from_caller = true;
     }
-    record.session_id = call.session_id.clone();
-    record.session_path = call.session_id.as_ref().and(call.session_path.clone());
-    record.session_name = call.session_name.clone().filter(|n| !n.is_empty());
-    record.user_id = call.user_id.clone();
-    record.prompt_id = call.prompt_id.clone();
-    record.properties = call.properties.clone();
+    record.session_path = call.session_id.as_ref().and(call.session_path.take());
+    record.session_id = call.session_id.take();
+    record.session_name = call.session_name.take().filter(|n| !n.is_empty());
+    record.user_id = call.user_id.take();
+    record.prompt_id = call.prompt_id.take();
+    record.properties = std::mem::take(&mut call.properties);
     if record
         .properties
         .contains_key(canopy_core::trace::TRACE_ID_PROPERTY)
@@ -505,8 +506,10 @@ fn fail(mut guard: CallGuard, status: i32, mut error: GatewayError) -> Response 
 }
 
 fn insert_id(headers: &mut http::HeaderMap, id: CallId) {
-    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
-        headers.insert(HEADER_HELICONE_ID, value);
+    // A name built once: inserting by `&str` copies a non-standard name for every answer.
+    const NAME: HeaderName = HeaderName::from_static(HEADER_HELICONE_ID);
+    if let Ok(value) = HeaderValue::from_str(id.encode(&mut [0; 36])) {
+        headers.insert(NAME, value);
     }
 }
 

@@ -34,7 +34,7 @@ impl Ingest for SqliteStore {
         // A call repeated within the batch was inserted once; it counts once.
         let fresh: Vec<&CallRecord> = batch
             .iter()
-            .filter(|r| inserted.remove(&(r.org_id.clone(), r.id.to_string())))
+            .filter(|r| inserted.remove(&(r.org_id.clone(), r.id.text())))
             .collect();
         for chunk in chunks(&fresh, &CHUNK_SIZES) {
             insert_bodies(&mut tx, chunk).await.map_err(fail)?;
@@ -66,7 +66,7 @@ async fn stored_starts(
             list.push("(")
                 .push_bind_unseparated(*org)
                 .push_unseparated(", ")
-                .push_bind_unseparated(id.to_string())
+                .push_bind_unseparated(id.text())
                 .push_unseparated(")");
         }
         q.push(")");
@@ -96,7 +96,7 @@ async fn insert_calls(
     );
     q.push_values(chunk, |mut row, r| {
         let u = &r.usage;
-        row.push_bind(r.id.to_string())
+        row.push_bind(r.id.text())
             .push_bind(&r.org_id)
             .push_bind(&r.key_id)
             .push_bind(r.created_at_ms)
@@ -144,7 +144,7 @@ async fn insert_bodies(conn: &mut SqliteConnection, chunk: &[&CallRecord]) -> sq
     );
     q.push_values(chunk, |mut row, r| {
         row.push_bind(&r.org_id)
-            .push_bind(r.id.to_string())
+            .push_bind(r.id.text())
             .push_bind(&r.request_body.text)
             .push_bind(r.request_body.truncated)
             .push_bind(r.request_body.omitted)
