@@ -19,13 +19,11 @@ if [ -z "$bin" ]; then
   cargo build --release -q -p canopy
   bin="${CARGO_TARGET_DIR:-target}/release/canopy"
 fi
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
 source crates/canopy-bench/lib.sh
+bench_init
 
-taskset -c 0 "$bin" mock-provider --listen 127.0.0.1:0 > "$WORK/mock.out" &
-MOCK=$(listening_url "$WORK/mock.out")
+start_mock "$bin"
+MOCK=$mock_url
 write_bodies "$WORK"
 write_post_lua "$WORK/post.lua"
 export BODY_FILE="$WORK/body-plain.json"

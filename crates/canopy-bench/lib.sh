@@ -1,4 +1,19 @@
-# Shell helpers shared by suite.sh and proxy.sh; sourced, not run.
+# Shell helpers shared by the benchmark scripts; sourced, not run.
+
+# The start every wrk benchmark shares: wrk must be installed, and WORK is a fresh directory
+# that goes, with every job the script started, when the script exits.
+bench_init() {
+  command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+  WORK=$(mktemp -d)
+  trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
+}
+
+# Starts BIN's mock provider on CPU (0 unless given), its output in $WORK/NAME.out (mock.out
+# unless given), and sets `mock_url` to its base URL.
+start_mock() { # BIN [CPU] [NAME]
+  taskset -c "${2:-0}" "$1" mock-provider --listen 127.0.0.1:0 > "$WORK/${3:-mock}.out" &
+  mock_url=$(listening_url "$WORK/${3:-mock}.out")
+}
 
 # Waits for the "listening on" line a Canopy process prints into FILE and echoes its URL.
 listening_url() {

@@ -16,14 +16,12 @@ if [ $# -eq 0 ]; then
   set -- "$target_dir/release/canopy"
 fi
 BENCH=${BENCH:-$target_dir/release/canopy-bench}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 ulimit -n 8192
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
 source crates/canopy-bench/lib.sh
+bench_init
 
-taskset -c 0 "$1" mock-provider --listen 127.0.0.1:0 > "$WORK/mock.out" &
-MOCK=$(listening_url "$WORK/mock.out")
+start_mock "$1"
+MOCK=$mock_url
 MOCK_PORT=${MOCK##*:}
 write_bodies "$WORK"
 write_post_lua "$WORK/post.lua"

@@ -17,15 +17,13 @@ if [ $# -eq 0 ]; then
   cargo build --release -q -p canopy
   set -- "${CARGO_TARGET_DIR:-target}/release/canopy"
 fi
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
 source crates/canopy-bench/lib.sh
+bench_init
 
-taskset -c 0 "$1" mock-provider --listen 127.0.0.1:0 > "$WORK/mock.out" &
-MOCK=$(listening_url "$WORK/mock.out")
-taskset -c 1 "$1" mock-provider --listen 127.0.0.1:0 > "$WORK/hop.out" &
-HOP=$(listening_url "$WORK/hop.out")
+start_mock "$1"
+MOCK=$mock_url
+start_mock "$1" 1 hop
+HOP=$mock_url
 write_bodies "$WORK"
 write_post_lua "$WORK/post.lua"
 export HEADERS="Helicone-Session-Id: bench|Helicone-Session-Path: /bench/step"
