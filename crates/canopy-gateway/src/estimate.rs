@@ -10,11 +10,8 @@
 //! worker, and builds the tables only once a call needs them; with durable recording, which
 //! counts in place, they are built at start on a thread of their own ([`load_in_background`]).
 
-use std::sync::OnceLock;
-
 use canopy_core::Usage;
 use serde_json::Value;
-use tiktoken_rs::CoreBPE;
 
 /// Tokens added per message, and once per request, by the chat format.
 const PER_MESSAGE: u64 = 3;
@@ -62,29 +59,21 @@ pub fn count(text: &str) -> u64 {
     if text.is_empty() {
         return 0;
     }
-    tokenizer().encode_ordinary(text).len() as u64
+    tiktoken_rs::o200k_base_singleton()
+        .encode_ordinary(text)
+        .len() as u64
 }
 
-static TOKENIZER: OnceLock<&'static CoreBPE> = OnceLock::new();
-
-fn tokenizer() -> &'static CoreBPE {
-    TOKENIZER.get_or_init(tiktoken_rs::o200k_base_singleton)
-}
-
-/// Builds the tokenizer on a new thread, off the runtime; a count asked for meanwhile waits
-/// for it. `None` when no thread could be started: the first count builds it then.
+/// Builds the tokenizer on a new thread, off the runtime (at once when it is built already); a
+/// count asked for meanwhile waits for it. `None` when no thread could be started: the first
+/// count builds it then.
 pub fn load_in_background() -> Option<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("canopy-tokenizer".to_owned())
         .spawn(|| {
-            tokenizer();
+            tiktoken_rs::o200k_base_singleton();
         })
         .ok()
-}
-
-/// Whether the tokenizer is built.
-pub fn is_loaded() -> bool {
-    TOKENIZER.get().is_some()
 }
 
 /// Collects the strings a model reads: bare strings, and `content` / `text` members at any depth.
@@ -108,10 +97,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tokenizer_is_built_off_the_calling_thread() {
+    fn the_tokenizer_builds_on_a_thread_of_its_own() {
         let loading = load_in_background().expect("a thread starts");
-        loading.join().unwrap();
-        assert!(is_loaded());
+        loading.join().expect("the tables build");
         assert_eq!(count("Hello world"), 2);
     }
 

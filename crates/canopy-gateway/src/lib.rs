@@ -170,7 +170,7 @@ impl Gateway {
         let clients = upstream::Clients::new(&settings)?;
         // Durable recording counts tokens in place (see `Recorder::record`): build the
         // tokenizer now, on a thread of its own, rather than on the first call that needs it.
-        if settings.durable && !estimate::is_loaded() {
+        if settings.durable {
             estimate::load_in_background();
         }
         let redis = match settings.redis_url.as_deref() {
