@@ -16,6 +16,11 @@ use serde_json::Value;
 /// Tokens added per message, and once per request, by the chat format.
 const PER_MESSAGE: u64 = 3;
 
+/// The most prompt text counted token by token for one call (~30 ms of CPU). A longer prompt,
+/// up to the request body limit, is counted this far and the rest extrapolated at the rate the
+/// counted part had, so no caller can buy seconds of CPU with one call.
+const EXACT_BYTES: usize = 1 << 20;
+
 /// Estimates usage from the request body (JSON) and the generated text.
 pub fn estimate(request_body: &[u8], output_text: &str) -> Usage {
     let parsed = serde_json::from_slice::<Value>(request_body).ok();
@@ -48,7 +53,7 @@ pub fn estimate(request_body: &[u8], output_text: &str) -> Usage {
         0
     };
     Usage {
-        prompt_tokens: texts.iter().map(|t| count(t)).sum::<u64>() + overhead,
+        prompt_tokens: count_texts(&texts) + overhead,
         completion_tokens: count(output_text),
         ..Usage::default()
     }
@@ -62,6 +67,25 @@ pub fn count(text: &str) -> u64 {
     tiktoken_rs::o200k_base_singleton()
         .encode_ordinary(text)
         .len() as u64
+}
+
+/// Counts the tokens of all `texts`: exactly up to [`EXACT_BYTES`], extrapolated beyond.
+fn count_texts(texts: &[&str]) -> u64 {
+    let total: usize = texts.iter().map(|t| t.len()).sum();
+    if total <= EXACT_BYTES {
+        return texts.iter().map(|t| count(t)).sum();
+    }
+    let (mut tokens, mut counted) = (0u64, 0usize);
+    for text in texts {
+        let part = &text[..text.floor_char_boundary(EXACT_BYTES - counted)];
+        tokens += count(part);
+        counted += part.len();
+        if counted >= EXACT_BYTES {
+            break;
+        }
+    }
+    let scaled = u128::from(tokens) * total as u128 / counted.max(1) as u128;
+    u64::try_from(scaled).unwrap_or(u64::MAX)
 }
 
 /// Builds the tokenizer on a new thread, off the runtime (at once when it is built already); a
@@ -101,6 +125,20 @@ mod tests {
         let loading = load_in_background().expect("a thread starts");
         loading.join().expect("the tables build");
         assert_eq!(count("Hello world"), 2);
+    }
+
+    #[test]
+    fn a_prompt_past_the_exact_limit_is_counted_in_part_and_extrapolated() {
+        let words = "The quick brown fox jumps over the lazy dog. ".repeat(EXACT_BYTES / 45 + 1);
+        let counted = &words[..EXACT_BYTES];
+        // Digits tokenize at another rate than words: the extrapolation shows.
+        let prompt = format!("{counted}{}", "1234567890".repeat(EXACT_BYTES / 5));
+        let body = serde_json::json!({"messages": [{"role": "user", "content": prompt}]});
+        let expected = count(counted) * prompt.len() as u64 / EXACT_BYTES as u64;
+        assert_eq!(
+            estimate(body.to_string().as_bytes(), "").prompt_tokens,
+            expected + 2 * PER_MESSAGE
+        );
     }
 
     #[test]
