@@ -25,7 +25,11 @@ impl Annotate for SqliteStore {
     async fn set_property(&self, org_id: &str, id: CallId, key: &str, value: &str) -> Result<bool> {
         // Read, change and write the map in one transaction: any key works, quotes included,
         // which a JSON path in SQL could not promise.
-        let mut tx = self.writer.begin().await.map_err(write_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(write_err)?;
         let stored: Option<String> =
             sqlx::query_scalar("SELECT properties FROM calls WHERE org_id = ? AND id = ?")
                 .bind(org_id)
@@ -59,7 +63,11 @@ impl Annotate for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn set_scores(&self, org_id: &str, id: CallId, scores: &[(String, f64)]) -> Result<bool> {
-        let mut tx = self.writer.begin().await.map_err(write_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(write_err)?;
         let exists: Option<i64> =
             sqlx::query_scalar("SELECT 1 FROM calls WHERE org_id = ? AND id = ?")
                 .bind(org_id)

@@ -19,7 +19,11 @@ fn err(source: sqlx::Error) -> StoreError {
 #[async_trait]
 impl Keys for SqliteStore {
     async fn insert_key(&self, org_name: &str, hash: &str, prefix: &str) -> Result<KeyRow> {
-        let mut tx = self.writer.begin().await.map_err(err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(err)?;
         let now = now_ms();
         sqlx::query("INSERT OR IGNORE INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
             .bind(CallId::new().to_string())

@@ -1,8 +1,9 @@
 //! Canopy's embedded store: SQLite in WAL mode.
 //!
-//! One connection writes (SQLite allows one writer at a time anyway, and a single connection
-//! avoids lock waits); a small pool reads. Migrations are embedded in the binary and run at
-//! open. Calls and sessions are written in [`write`] and read in [`read`] and [`queries`];
+//! Calls are written by a thread that owns its own connection ([`write`]); other writes
+//! (annotations, keys, retention, imports) go through one sqlx connection and take the write
+//! lock when they begin, so the two wait for each other rather than fail. A small pool reads.
+//! Migrations are embedded in the binary and run at open, before calls are written. Calls and sessions are written in [`write`] and read in [`read`] and [`queries`];
 //! annotations are in [`annotate`], keys in [`keys`]. Statements shared with other engines
 //! (filters, session upserts) come from `canopy_store::sql`, spelled in SQLite's [`dialect`].
 
@@ -17,6 +18,7 @@ mod transfer;
 mod write;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -45,6 +47,7 @@ const MIGRATIONS: &[Migration] = &[
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    ingest: Arc<write::Writer>,
 }
 
 /// How long an idle reader connection is kept.
@@ -66,8 +69,8 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-32000")
             .statement_cache_capacity(256);
-        // The writer's one connection is a local file's: it is not pinged before each batch (a
-        // round trip to its thread); a write that fails is retried, then spooled, anyway.
+        // This connection is a local file's: it is not pinged before each use (a round trip to
+        // its thread); a write that fails reports it anyway.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -76,8 +79,13 @@ impl SqliteStore {
             .await
             .map_err(connect_err)?;
         Self::migrate(&writer).await?;
-        // Each connection's page cache grows to 32 MB with use. The writer keeps its own, the
-        // work of every insert; a reader that has been idle for a minute is closed, and its
+        let ingest =
+            write::Writer::start(options.get_filename()).map_err(|source| StoreError::Connect {
+                url: url.to_owned(),
+                source,
+            })?;
+        // Each connection's page cache grows to 32 MB with use. The calls' writer keeps its own,
+        // the work of every insert; the other writer's grows only with rare writes; a reader that has been idle for a minute is closed, and its
         // cache freed, so memory after a burst of dashboard queries goes back down.
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
@@ -86,7 +94,11 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(connect_err)?;
-        Ok(Self { writer, readers })
+        Ok(Self {
+            writer,
+            readers,
+            ingest: Arc::new(ingest),
+        })
     }
 
     /// Applies the migrations this database has not seen yet.
@@ -102,6 +114,7 @@ impl SqliteStore {
 
     /// Closes both pools, waiting for in-flight statements.
     pub async fn close(&self) {
+        self.ingest.close().await;
         self.writer.close().await;
         self.readers.close().await;
     }

@@ -80,7 +80,7 @@ impl SqliteStore {
         dependents: &[(&'static str, &'static str)],
         before_ms: i64,
     ) -> sqlx::Result<u64> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let rows = sqlx::query(select)
             .bind(before_ms)
             .bind(STEP)

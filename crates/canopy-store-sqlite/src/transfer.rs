@@ -175,7 +175,11 @@ impl Transfer for SqliteStore {
     #[tracing::instrument(skip_all, fields(rows = marks.len()))]
     async fn import_session_marks(&self, marks: &[SessionMarks]) -> Result<()> {
         let fail = write_err(marks.len());
-        let mut tx = self.writer.begin().await.map_err(&fail)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(&fail)?;
         for mark in marks {
             if let Some(feedback) = mark.feedback {
                 sqlx::query("UPDATE sessions SET feedback = ? WHERE org_id = ? AND session_id = ?")
@@ -240,7 +244,11 @@ impl SqliteStore {
     /// Runs `statements` in one transaction.
     async fn run_all(&self, statements: Vec<Sql<'_>>, rows: usize) -> Result<()> {
         let fail = write_err(rows);
-        let mut tx = self.writer.begin().await.map_err(&fail)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(&fail)?;
         for statement in &statements {
             query(statement).execute(&mut *tx).await.map_err(&fail)?;
         }

@@ -1,163 +1,244 @@
-//! The write side: one transaction per batch for calls, bodies and session totals.
+//! The write side: calls, bodies and session totals, one transaction per batch, on a thread
+//! that owns its connection.
+//!
+//! Each call is one step of a prepared single-row statement, SQLite's fastest way in: no round
+//! trip between a runtime task and a connection thread per statement, no statement text per
+//! batch, and no copy of a call's text beyond the one SQLite makes. A batch is one message to
+//! the thread and one answer back.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use canopy_core::{CallId, CallRecord};
+use canopy_core::CallRecord;
 use canopy_store::sql::sessions::{self, count};
-use canopy_store::sql::{CHUNK_SIZES, chunks};
+use canopy_store::sql::{Arg, CHUNK_SIZES, Sql, chunks};
 use canopy_store::{Ingest, Result, StoreError, ids};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior, params};
+use tokio::sync::oneshot;
 
 use crate::SqliteStore;
-use crate::dialect::{DIALECT, query};
+use crate::dialect::DIALECT;
 
 #[async_trait]
 impl Ingest for SqliteStore {
     #[tracing::instrument(skip_all, fields(rows = batch.len()))]
     async fn write(&self, batch: &[CallRecord]) -> Result<()> {
-        let fail = |source: sqlx::Error| StoreError::Write {
-            rows: batch.len(),
-            source: source.into(),
-        };
-        let mut tx = self.writer.begin().await.map_err(fail)?;
-        let stored = stored_starts(&mut tx, &ids::caller_chosen(batch))
-            .await
-            .map_err(fail)?;
-        let batch = ids::resolve(batch, &stored);
-        let mut inserted = HashSet::with_capacity(batch.len());
-        for chunk in chunks(&batch, &CHUNK_SIZES) {
-            insert_calls(&mut tx, chunk, &mut inserted)
-                .await
-                .map_err(fail)?;
-        }
-        // A call repeated within the batch was inserted once; it counts once.
-        let fresh: Vec<&CallRecord> = batch
-            .iter()
-            .filter(|r| inserted.remove(&(r.org_id.clone(), r.id.text())))
-            .collect();
-        for chunk in chunks(&fresh, &CHUNK_SIZES) {
-            insert_bodies(&mut tx, chunk).await.map_err(fail)?;
-        }
-        let deltas = sessions::session_deltas(fresh.iter().copied());
-        for chunk in chunks(&deltas, &CHUNK_SIZES) {
-            let upsert = sessions::upsert(&DIALECT, chunk);
-            query(&upsert).execute(&mut *tx).await.map_err(fail)?;
-            if let Some(users) = sessions::insert_users(&DIALECT, chunk) {
-                query(&users).execute(&mut *tx).await.map_err(fail)?;
-            }
-        }
-        tx.commit().await.map_err(fail)
+        self.ingest.write(batch.to_vec()).await
     }
 }
 
-/// The start of every stored call among `keys` (caller-chosen ids of a batch).
-async fn stored_starts(
-    conn: &mut SqliteConnection,
-    keys: &[(&str, CallId)],
-) -> sqlx::Result<HashMap<(String, CallId), i64>> {
-    let mut stored = HashMap::new();
-    for chunk in keys.chunks(256) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT org_id, id, created_at FROM calls WHERE (org_id, id) IN (VALUES ",
-        );
-        let mut list = q.separated(", ");
-        for (org, id) in chunk {
-            list.push("(")
-                .push_bind_unseparated(*org)
-                .push_unseparated(", ")
-                .push_bind_unseparated(id.text())
-                .push_unseparated(")");
+/// The thread that writes batches of calls, and the way to hand it one.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+enum Job {
+    Write(Vec<CallRecord>, oneshot::Sender<rusqlite::Result<()>>),
+    Close(oneshot::Sender<()>),
+}
+
+/// Why a batch was not written when the thread itself is gone.
+const STOPPED: &str = "the SQLite writer thread has stopped";
+
+impl Writer {
+    /// Opens a connection to the (already migrated) database file at `path` and starts the
+    /// thread that owns it.
+    pub(crate) fn start(path: &Path) -> std::result::Result<Self, canopy_store::Source> {
+        let conn = Connection::open(path)?;
+        // Other writes (annotations, keys, retention) go through the store's sqlx connection;
+        // each side waits for the other's transaction instead of failing.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "cache_size", -32000)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        let (jobs, inbox) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("canopy-sqlite-writer".into())
+            .spawn(move || run(conn, &inbox))?;
+        Ok(Self { jobs })
+    }
+
+    async fn write(&self, batch: Vec<CallRecord>) -> Result<()> {
+        let rows = batch.len();
+        let fail = |source: canopy_store::Source| StoreError::Write { rows, source };
+        let (done, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Write(batch, done))
+            .map_err(|_| fail(STOPPED.into()))?;
+        match answer.await {
+            Ok(written) => written.map_err(|e| fail(e.into())),
+            Err(_) => Err(fail(STOPPED.into())),
         }
-        q.push(")");
-        for row in q.build().fetch_all(&mut *conn).await? {
-            let id: String = row.get(1);
-            if let Some(id) = CallId::parse(&id) {
-                stored.insert((row.get(0), id), row.get(2));
+    }
+
+    /// Lets the batches already handed over finish, then closes the connection.
+    pub(crate) async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.jobs.send(Job::Close(done)).is_ok() {
+            // An error means the thread had already stopped: closed either way.
+            let _ = closed.await;
+        }
+    }
+}
+
+fn run(mut conn: Connection, inbox: &mpsc::Receiver<Job>) {
+    while let Ok(job) = inbox.recv() {
+        match job {
+            Job::Write(batch, done) => {
+                // The caller may have stopped waiting; the batch is written all the same.
+                let _ = done.send(write_batch(&mut conn, &batch));
             }
+            Job::Close(done) => {
+                drop(conn);
+                let _ = done.send(());
+                return;
+            }
+        }
+    }
+}
+
+const SELECT_START: &str = "SELECT created_at FROM calls WHERE org_id = ?1 AND id = ?2";
+
+const INSERT_CALL: &str = "INSERT INTO calls (id, org_id, key_id, created_at, \
+    response_created_at, latency_ms, time_to_first_token_ms, provider, target_url, request_path, \
+    method, status, is_stream, request_model, response_model, pricing_model, prompt_tokens, \
+    completion_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, \
+    reasoning_tokens, audio_input_tokens, audio_output_tokens, usage_source, cost_nano, \
+    session_id, session_path, session_name, user_id, prompt_id, properties, error, kind) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34) \
+    ON CONFLICT (org_id, id) DO NOTHING";
+
+const INSERT_BODIES: &str = "INSERT INTO call_bodies (org_id, id, request_body, \
+    request_truncated, request_omitted, response_body, response_truncated, response_omitted, \
+    request_headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+    ON CONFLICT (org_id, id) DO NOTHING";
+
+/// Writes one batch in one transaction, taking the write lock at its start.
+fn write_batch(conn: &mut Connection, batch: &[CallRecord]) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let stored = stored_starts(&tx, batch)?;
+    let batch = ids::resolve(batch, &stored);
+    let mut fresh = Vec::with_capacity(batch.len());
+    {
+        let mut call = tx.prepare_cached(INSERT_CALL)?;
+        let mut bodies = tx.prepare_cached(INSERT_BODIES)?;
+        for r in batch.iter() {
+            let id = r.id.text();
+            let u = &r.usage;
+            let changed = call.execute(params![
+                id,
+                r.org_id,
+                r.key_id,
+                r.created_at_ms,
+                r.response_created_at_ms,
+                r.latency_ms,
+                r.time_to_first_token_ms,
+                r.provider,
+                r.target_url,
+                r.request_path,
+                r.method,
+                r.status,
+                r.is_stream,
+                r.request_model,
+                r.response_model,
+                r.pricing_model,
+                count(u.prompt_tokens),
+                count(u.completion_tokens),
+                count(u.cache_read_tokens),
+                count(u.cache_write_tokens),
+                count(u.cache_write_1h_tokens),
+                count(u.reasoning_tokens),
+                count(u.audio_input_tokens),
+                count(u.audio_output_tokens),
+                r.usage_source.as_str(),
+                r.cost_nano_usd,
+                r.session_id,
+                r.session_path,
+                r.session_name,
+                r.user_id,
+                r.prompt_id,
+                json_text(&r.properties),
+                r.error,
+                r.kind.as_str(),
+            ])?;
+            // A call already stored, or repeated within the batch, changes no row: it is
+            // skipped and counts once in its session.
+            if changed == 0 {
+                continue;
+            }
+            bodies.execute(params![
+                r.org_id,
+                id,
+                r.request_body.text,
+                r.request_body.truncated,
+                r.request_body.omitted,
+                r.response_body.text,
+                r.response_body.truncated,
+                r.response_body.omitted,
+                json_text(&r.request_headers),
+            ])?;
+            fresh.push(r);
+        }
+    }
+    let deltas = sessions::session_deltas(fresh.iter().copied());
+    for chunk in chunks(&deltas, &CHUNK_SIZES) {
+        execute(&tx, &sessions::upsert(&DIALECT, chunk))?;
+        if let Some(users) = sessions::insert_users(&DIALECT, chunk) {
+            execute(&tx, &users)?;
+        }
+    }
+    tx.commit()
+}
+
+/// The start of every stored call whose id its caller chose, among the batch's.
+fn stored_starts(
+    conn: &Connection,
+    batch: &[CallRecord],
+) -> rusqlite::Result<HashMap<(String, canopy_core::CallId), i64>> {
+    let mut stored = HashMap::new();
+    let chosen = ids::caller_chosen(batch);
+    if chosen.is_empty() {
+        return Ok(stored);
+    }
+    let mut start = conn.prepare_cached(SELECT_START)?;
+    for (org, id) in chosen {
+        let at = start
+            .query_row(params![org, id.text()], |row| row.get::<_, i64>(0))
+            .optional()?;
+        if let Some(at) = at {
+            stored.insert((org.to_owned(), id), at);
         }
     }
     Ok(stored)
 }
 
-/// Inserts calls not already stored and collects the (organisation, id) of those that were new.
-async fn insert_calls(
-    conn: &mut SqliteConnection,
-    chunk: &[CallRecord],
-    inserted: &mut HashSet<(String, String)>,
-) -> sqlx::Result<()> {
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO calls (id, org_id, key_id, created_at, response_created_at, latency_ms, \
-         time_to_first_token_ms, provider, target_url, request_path, method, status, is_stream, \
-         request_model, response_model, pricing_model, prompt_tokens, completion_tokens, \
-         cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, \
-         audio_input_tokens, audio_output_tokens, usage_source, cost_nano, session_id, \
-         session_path, session_name, user_id, prompt_id, properties, error, kind) ",
-    );
-    q.push_values(chunk, |mut row, r| {
-        let u = &r.usage;
-        row.push_bind(r.id.text())
-            .push_bind(&r.org_id)
-            .push_bind(&r.key_id)
-            .push_bind(r.created_at_ms)
-            .push_bind(r.response_created_at_ms)
-            .push_bind(r.latency_ms)
-            .push_bind(r.time_to_first_token_ms)
-            .push_bind(&r.provider)
-            .push_bind(&r.target_url)
-            .push_bind(&r.request_path)
-            .push_bind(&r.method)
-            .push_bind(r.status)
-            .push_bind(r.is_stream)
-            .push_bind(&r.request_model)
-            .push_bind(&r.response_model)
-            .push_bind(&r.pricing_model)
-            .push_bind(count(u.prompt_tokens))
-            .push_bind(count(u.completion_tokens))
-            .push_bind(count(u.cache_read_tokens))
-            .push_bind(count(u.cache_write_tokens))
-            .push_bind(count(u.cache_write_1h_tokens))
-            .push_bind(count(u.reasoning_tokens))
-            .push_bind(count(u.audio_input_tokens))
-            .push_bind(count(u.audio_output_tokens))
-            .push_bind(r.usage_source.as_str())
-            .push_bind(r.cost_nano_usd)
-            .push_bind(&r.session_id)
-            .push_bind(&r.session_path)
-            .push_bind(&r.session_name)
-            .push_bind(&r.user_id)
-            .push_bind(&r.prompt_id)
-            .push_bind(json_text(&r.properties))
-            .push_bind(&r.error)
-            .push_bind(r.kind.as_str());
-    });
-    q.push(" ON CONFLICT (org_id, id) DO NOTHING RETURNING org_id, id");
-    let keys: Vec<(String, String)> = q.build_query_as().fetch_all(conn).await?;
-    inserted.extend(keys);
-    Ok(())
+/// Runs one of the statements shared with other engines.
+fn execute(conn: &Connection, sql: &Sql<'_>) -> rusqlite::Result<usize> {
+    let mut statement = conn.prepare_cached(sql.text())?;
+    statement.execute(rusqlite::params_from_iter(sql.args().iter().map(Bound)))
 }
 
-async fn insert_bodies(conn: &mut SqliteConnection, chunk: &[&CallRecord]) -> sqlx::Result<()> {
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO call_bodies (org_id, id, request_body, request_truncated, request_omitted, \
-         response_body, response_truncated, response_omitted, request_headers) ",
-    );
-    q.push_values(chunk, |mut row, r| {
-        row.push_bind(&r.org_id)
-            .push_bind(r.id.text())
-            .push_bind(&r.request_body.text)
-            .push_bind(r.request_body.truncated)
-            .push_bind(r.request_body.omitted)
-            .push_bind(&r.response_body.text)
-            .push_bind(r.response_body.truncated)
-            .push_bind(r.response_body.omitted)
-            .push_bind(json_text(&r.request_headers));
-    });
-    q.push(" ON CONFLICT (org_id, id) DO NOTHING");
-    q.build().execute(conn).await?;
-    Ok(())
+/// A shared statement's value, bound without a copy.
+struct Bound<'a>(&'a Arg);
+
+impl ToSql for Bound<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Arg::Null => ValueRef::Null,
+            Arg::Text(text) => ValueRef::Text(text.as_bytes()),
+            Arg::Int(n) => ValueRef::Integer(*n),
+            Arg::Float(f) => ValueRef::Real(*f),
+        }))
+    }
 }
 
-fn json_text(map: &std::collections::BTreeMap<String, String>) -> String {
+fn json_text(map: &BTreeMap<String, String>) -> String {
     serde_json::to_string(map).unwrap_or_else(|_| "{}".to_owned())
 }

@@ -70,3 +70,45 @@ async fn an_unwritable_path_is_a_connect_error_naming_the_url() {
         "{err}"
     );
 }
+
+/// Calls are written on a connection of their own; annotations, which read and then write,
+/// take the write lock at their start, so a batch committed between their read and their
+/// write makes them wait, never fail.
+#[tokio::test]
+async fn annotations_made_while_calls_are_written_all_succeed() {
+    use canopy_store::Annotate;
+    use std::cell::Cell;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let target = canopy_store::testing::sample_call("org", Some("s"), 1_700_000_000_000);
+    store.write(std::slice::from_ref(&target)).await.unwrap();
+    let writing = Cell::new(true);
+    let write = async {
+        for round in 0..60 {
+            let batch: Vec<_> = (0..64)
+                .map(|i| {
+                    let at = 1_700_000_000_001 + round * 64 + i;
+                    canopy_store::testing::sample_call("org", Some("busy"), at)
+                })
+                .collect();
+            store.write(&batch).await.unwrap();
+        }
+        writing.set(false);
+    };
+    let annotate = async {
+        let mut n = 0;
+        while writing.get() {
+            let value = n.to_string();
+            let set = store.set_property("org", target.id, "round", &value).await;
+            assert!(set.unwrap(), "annotation {n} failed");
+            n += 1;
+        }
+        n
+    };
+    let ((), n) = tokio::join!(write, annotate);
+    assert!(n > 1, "the annotations overlapped the writes");
+    let call = store.get_call("org", target.id).await.unwrap().unwrap();
+    assert_eq!(call.properties["round"], (n - 1).to_string());
+    assert_eq!(store.count_calls("org").await.unwrap(), 1 + 60 * 64);
+}
