@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,7 +27,12 @@ use crate::dialect::DIALECT;
 impl Ingest for SqliteStore {
     #[tracing::instrument(skip_all, fields(rows = batch.len()))]
     async fn write(&self, batch: &[CallRecord]) -> Result<()> {
-        self.ingest.write(batch.to_vec()).await
+        self.ingest.write(batch.into()).await
+    }
+
+    #[tracing::instrument(skip_all, fields(rows = batch.len()))]
+    async fn write_shared(&self, batch: Arc<[CallRecord]>) -> Result<()> {
+        self.ingest.write(batch).await
     }
 }
 
@@ -38,7 +43,7 @@ pub(crate) struct Writer {
 }
 
 enum Job {
-    Write(Vec<CallRecord>, oneshot::Sender<rusqlite::Result<()>>),
+    Write(Arc<[CallRecord]>, oneshot::Sender<rusqlite::Result<()>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -64,7 +69,7 @@ impl Writer {
         Ok(Self { jobs })
     }
 
-    async fn write(&self, batch: Vec<CallRecord>) -> Result<()> {
+    async fn write(&self, batch: Arc<[CallRecord]>) -> Result<()> {
         let rows = batch.len();
         let fail = |source: canopy_store::Source| StoreError::Write { rows, source };
         let (done, answer) = oneshot::channel();

@@ -60,6 +60,12 @@ pub trait Ingest: Send + Sync + 'static {
     /// twice in its session, so a batch replayed from the spool after a crash is harmless.
     async fn write(&self, batch: &[CallRecord]) -> Result<()>;
 
+    /// [`write`](Self::write) for a batch handed over whole, as the writer does: an engine that
+    /// writes on a thread of its own takes it there without copying the calls.
+    async fn write_shared(&self, batch: std::sync::Arc<[CallRecord]>) -> Result<()> {
+        self.write(&batch).await
+    }
+
     /// How many batches the writer keeps in flight when its configuration leaves
     /// `in_flight` unset: an engine whose writes wait on a server's round trips and locks
     /// takes more at once than one that writes through a single connection.

@@ -261,6 +261,7 @@ impl Task {
         if batch.is_empty() {
             return;
         }
+        let batch: Arc<[CallRecord]> = batch.into();
         if self.write_with_retry(&batch, stop).await {
             self.count_written(batch.len());
         } else {
@@ -268,11 +269,11 @@ impl Task {
         }
     }
 
-    async fn write_with_retry(&self, batch: &[CallRecord], stop: &CancellationToken) -> bool {
+    async fn write_with_retry(&self, batch: &Arc<[CallRecord]>, stop: &CancellationToken) -> bool {
         let mut backoff = self.config.retry_backoff;
         for attempt in 0..=self.config.retry_attempts {
             let started = Instant::now();
-            match self.ingest.write(batch).await {
+            match self.ingest.write_shared(batch.clone()).await {
                 Ok(()) => {
                     metrics::histogram!(INGEST_FLUSH_SECONDS).record(started.elapsed());
                     return true;
@@ -320,7 +321,7 @@ impl Task {
             }
             let mut written = 0;
             for chunk in records.chunks(self.config.batch_size.max(1)) {
-                if !self.write_with_retry(chunk, stop).await {
+                if !self.write_with_retry(&chunk.into(), stop).await {
                     // The store is still failing. Move what is left to a new spool file so the
                     // part already written is not written again; if that fails, keep the file.
                     if written > 0 && self.spool.append(&records[written..]).is_ok() {
