@@ -1,10 +1,10 @@
 //! Canopy's embedded store: SQLite in WAL mode.
 //!
-//! Calls are written by a thread that owns its own connection ([`write`]); other writes
-//! (annotations, keys, retention, imports) go through one sqlx connection and take the write
-//! lock when they begin, so the two wait for each other rather than fail. A small pool reads.
-//! Migrations are embedded in the binary and run at open, before calls are written. Calls and sessions are written in [`write`] and read in [`read`] and [`queries`];
-//! annotations are in [`annotate`], keys in [`keys`]. Statements shared with other engines
+//! Calls and their sessions are written by a thread that owns its own connection ([`write`]);
+//! other writes (annotations in [`annotate`], keys in [`keys`], retention, imports) go through
+//! one sqlx connection and take the write lock when they begin, so the two wait for each other
+//! rather than fail. A small pool reads ([`read`], [`queries`]). Migrations are embedded in the
+//! binary and run at open, before calls are written. Statements shared with other engines
 //! (filters, session upserts) come from `canopy_store::sql`, spelled in SQLite's [`dialect`].
 
 mod annotate;
@@ -85,8 +85,9 @@ impl SqliteStore {
                 source,
             })?;
         // Each connection's page cache grows to 32 MB with use. The calls' writer keeps its own,
-        // the work of every insert; the other writer's grows only with rare writes; a reader that has been idle for a minute is closed, and its
-        // cache freed, so memory after a burst of dashboard queries goes back down.
+        // the work of every insert; the other writer's grows only with rare writes; a reader
+        // that has been idle for a minute is closed, and its cache freed, so memory after a
+        // burst of dashboard queries goes back down.
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
@@ -112,7 +113,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Closes both pools, waiting for in-flight statements.
+    /// Closes the calls' writer and both pools, waiting for the batches and statements in flight.
     pub async fn close(&self) {
         self.ingest.close().await;
         self.writer.close().await;
