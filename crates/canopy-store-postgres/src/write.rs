@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use async_trait::async_trait;
 use canopy_core::{CallId, CallRecord, Usage};
 use canopy_store::sql::sessions::{self, count};
-use canopy_store::sql::{CHUNK_SIZES, chunks};
+use canopy_store::sql::{CHUNK_SIZES, chunks, json_text};
 use canopy_store::{Ingest, Result, StoreError, ids};
 use sqlx::{PgConnection, Row};
 
@@ -437,8 +437,4 @@ fn has_nul(r: &CallRecord) -> bool {
         .any(text)
         || map(&r.properties)
         || map(&r.request_headers)
-}
-
-fn json_text(map: &std::collections::BTreeMap<String, String>) -> String {
-    serde_json::to_string(map).unwrap_or_else(|_| "{}".to_owned())
 }

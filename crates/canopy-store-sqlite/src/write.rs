@@ -6,7 +6,7 @@
 //! batch, and no copy of a call's text beyond the one SQLite makes. A batch is one message to
 //! the thread and one answer back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use canopy_core::CallRecord;
 use canopy_store::sql::sessions::{self, count};
-use canopy_store::sql::{Arg, CHUNK_SIZES, Sql, chunks};
+use canopy_store::sql::{Arg, CHUNK_SIZES, Sql, chunks, json_text};
 use canopy_store::{Ingest, Result, StoreError, ids};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior, params};
@@ -242,8 +242,4 @@ impl ToSql for Bound<'_> {
             Arg::Float(f) => ValueRef::Real(*f),
         }))
     }
-}
-
-fn json_text(map: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(map).unwrap_or_else(|_| "{}".to_owned())
 }

@@ -170,6 +170,11 @@ pub fn chunks<'a, T>(mut items: &'a [T], sizes: &'a [usize]) -> impl Iterator<It
     })
 }
 
+/// A string map (properties, request headers) as the JSON object text SQL engines store.
+pub fn json_text(map: &std::collections::BTreeMap<String, String>) -> String {
+    serde_json::to_string(map).unwrap_or_else(|_| "{}".to_owned())
+}
+
 /// A LIKE pattern (`%`, `_`, and `\` escaping the next character) as the GLOB pattern that
 /// matches the same strings, case-sensitively: SQLite's `LIKE` ignores ASCII case, its `GLOB`
 /// does not.
