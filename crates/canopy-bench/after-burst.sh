@@ -9,11 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
-if [ $# -eq 0 ]; then
-  cargo build --release -q -p canopy
-  set -- "${CARGO_TARGET_DIR:-target}/release/canopy"
-fi
 source crates/canopy-bench/lib.sh
+bench_binaries "$@"
+set -- "${binaries[@]}"
 bench_init
 
 start_mock "$1"

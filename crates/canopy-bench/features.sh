@@ -14,12 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${DUR:-5}; CONCS=${CONCS:-"1 16"}; ROUNDS=${ROUNDS:-2}
 VARIANTS=${VARIANTS:-"plain cache-miss cache-hit ratelimit"}
-bin=${1:-}
-if [ -z "$bin" ]; then
-  cargo build --release -q -p canopy
-  bin="${CARGO_TARGET_DIR:-target}/release/canopy"
-fi
 source crates/canopy-bench/lib.sh
+bench_binaries ${1:+"$1"}
+bin=${binaries[0]}
 bench_init
 
 start_mock "$bin"

@@ -8,6 +8,17 @@ bench_init() {
   trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
 }
 
+# The Canopy binaries a script compares, in `binaries`: those given, or this checkout's release
+# build, built first.
+bench_binaries() { # [BIN...]
+  if [ $# -eq 0 ]; then
+    cargo build --release -q -p canopy
+    binaries=("${CARGO_TARGET_DIR:-target}/release/canopy")
+  else
+    binaries=("$@")
+  fi
+}
+
 # Starts BIN's mock provider on CPU (0 unless given), its output in $WORK/NAME.out (mock.out
 # unless given), and sets `mock_url` to its base URL.
 start_mock() { # BIN [CPU] [NAME]

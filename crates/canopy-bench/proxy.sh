@@ -13,11 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${DUR:-5}; CONCS=${CONCS:-"1 16"}; MODES=${MODES:-plain}; WARM=${WARM:-0}; ROUNDS=${ROUNDS:-2}
-if [ $# -eq 0 ]; then
-  cargo build --release -q -p canopy
-  set -- "${CARGO_TARGET_DIR:-target}/release/canopy"
-fi
 source crates/canopy-bench/lib.sh
+bench_binaries "$@"
+set -- "${binaries[@]}"
 bench_init
 
 start_mock "$1"
