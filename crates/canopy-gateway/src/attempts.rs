@@ -17,10 +17,11 @@ use bytes::Bytes;
 use canopy_core::extract::WireFormat;
 use canopy_core::record::{STATUS_UPSTREAM_TIMEOUT, STATUS_UPSTREAM_UNREACHABLE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http_body_util::{Either, Full};
 
 use crate::features::{Fallback, RetryPolicy};
 use crate::telemetry::{GATEWAY_FALLBACKS_TOTAL, GATEWAY_RETRIES_TOTAL};
-use crate::upstream::Clients;
+use crate::upstream::{Clients, SendError, StreamedBody, UpstreamResponse};
 
 /// One place a call may be sent.
 #[derive(Debug, Clone)]
@@ -46,16 +47,7 @@ pub enum Payload {
     /// Buffered: every attempt sends it again.
     Buffered(Bytes),
     /// Streamed as it arrives: sent once.
-    Streamed(Option<reqwest::Body>),
-}
-
-/// Why a target was not answered.
-#[derive(Debug)]
-pub enum SendError {
-    /// The request failed (connection refused, reset, ...).
-    Failed(reqwest::Error),
-    /// No response head within the upstream timeout.
-    TimedOut,
+    Streamed(Option<StreamedBody>),
 }
 
 /// One attempt, as recorded.
@@ -72,7 +64,7 @@ pub struct Ended {
     /// The target whose answer (or failure) is the call's.
     pub target: usize,
     /// Its response, or why there is none.
-    pub result: Result<reqwest::Response, SendError>,
+    pub result: Result<UpstreamResponse, SendError>,
     /// Every attempt, in order.
     pub attempts: Vec<AttemptLog>,
 }
@@ -114,13 +106,29 @@ pub async fn run(request: Request<'_>) -> Ended {
         let mut retries = 0;
         let result = loop {
             let body = match &mut payload {
-                Payload::Buffered(bytes) => Some(reqwest::Body::from(
+                Payload::Buffered(bytes) => Either::Left(Full::new(
                     target.body.clone().unwrap_or_else(|| bytes.clone()),
                 )),
-                Payload::Streamed(body) => body.take(),
+                // Taken by the first attempt, which is its only one.
+                Payload::Streamed(body) => body
+                    .take()
+                    .map_or_else(|| Either::Left(Full::default()), Either::Right),
             };
             let can_repeat = matches!(payload, Payload::Buffered(_));
-            let result = send(clients, &method, &headers, target, body, timeout).await;
+            let mut sent_headers = headers.clone();
+            for (name, value) in &target.headers {
+                sent_headers.insert(name.clone(), value.clone());
+            }
+            let result = clients
+                .send(
+                    target.http2_prior_knowledge,
+                    method.clone(),
+                    &target.url,
+                    sent_headers,
+                    body,
+                    timeout,
+                )
+                .await;
             attempts.push(AttemptLog {
                 target: index,
                 status: status_of(&result),
@@ -166,37 +174,18 @@ pub async fn run(request: Request<'_>) -> Ended {
     }
 }
 
-async fn send(
-    clients: &Clients,
-    method: &Method,
-    headers: &HeaderMap,
-    target: &Target,
-    body: Option<reqwest::Body>,
-    timeout: Duration,
-) -> Result<reqwest::Response, SendError> {
-    let mut headers = headers.clone();
-    for (name, value) in &target.headers {
-        headers.insert(name.clone(), value.clone());
-    }
-    let mut request = clients
-        .for_provider(target.http2_prior_knowledge)
-        .request(method.clone(), &target.url)
-        .headers(headers);
-    if let Some(body) = body {
-        request = request.body(body);
-    }
-    match tokio::time::timeout(timeout, request.send()).await {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(error)) => Err(SendError::Failed(error)),
-        Err(_) => Err(SendError::TimedOut),
-    }
-}
-
-fn status_of(result: &Result<reqwest::Response, SendError>) -> i32 {
+fn status_of(result: &Result<UpstreamResponse, SendError>) -> i32 {
     match result {
         Ok(response) => i32::from(response.status().as_u16()),
-        Err(SendError::Failed(error)) => crate::upstream::classify(error).0,
-        Err(SendError::TimedOut) => STATUS_UPSTREAM_TIMEOUT,
+        Err(SendError::Failed {
+            timed_out: false, ..
+        }) => STATUS_UPSTREAM_UNREACHABLE,
+        Err(
+            SendError::Failed {
+                timed_out: true, ..
+            }
+            | SendError::TimedOut,
+        ) => STATUS_UPSTREAM_TIMEOUT,
     }
 }
 

@@ -18,10 +18,12 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, header};
-use http_body_util::BodyExt;
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::telemetry::GATEWAY_UNBUFFERED_BODIES_TOTAL;
+use crate::upstream::StreamedBody;
 
 /// The memory all buffered request bodies may hold at once, in bytes.
 #[derive(Debug, Clone)]
@@ -62,7 +64,7 @@ pub enum RequestBody {
     /// Passed through as it arrives; `over_limit` turns true if it grew past the limit.
     /// `over_budget` says it would have been read whole but the memory budget had no room.
     Streamed {
-        body: reqwest::Body,
+        body: StreamedBody,
         over_limit: Arc<AtomicBool>,
         over_budget: bool,
     },
@@ -183,10 +185,10 @@ fn streamed(
             flag.store(true, Ordering::Relaxed);
             return Err(std::io::Error::other("request body over the size limit"));
         }
-        Ok(chunk)
+        Ok(Frame::data(chunk))
     });
     RequestBody::Streamed {
-        body: reqwest::Body::wrap_stream(stream),
+        body: StreamedBody::new(StreamBody::new(stream)),
         over_limit,
         over_budget,
     }

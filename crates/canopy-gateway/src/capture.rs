@@ -22,11 +22,11 @@ use canopy_core::extract::request::strip_null_usage;
 use canopy_core::extract::{self, StreamObserver, WireFormat};
 use canopy_core::record::STATUS_CLIENT_CANCELLED;
 use canopy_core::sse::{RawEvent, SseSplitter};
-use futures_util::Stream;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::recorder::{CallGuard, Outcome, millis, stored_body};
 use crate::telemetry::UPSTREAM_TTFT_SECONDS;
+use crate::upstream::UpstreamStream;
 
 /// What the capture needs to know about the call besides its record.
 #[derive(Debug, Clone, Copy)]
@@ -241,9 +241,6 @@ fn upstream_error_text(body: &[u8]) -> String {
     text
 }
 
-/// The upstream's body as a stream of chunks; an error is a sentence saying what failed.
-pub type UpstreamStream = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
-
 type CutSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The response body the client reads: upstream bytes through a [`Capture`].
@@ -263,16 +260,6 @@ pub struct CaptureBody {
 }
 
 impl CaptureBody {
-    /// Wraps an upstream response's body.
-    pub fn new(response: reqwest::Response, capture: Capture) -> Self {
-        use futures_util::TryStreamExt;
-        let length = response.content_length();
-        let stream = response
-            .bytes_stream()
-            .map_err(|error| crate::upstream::describe(&error));
-        Self::from_stream(Box::pin(stream), length, capture)
-    }
-
     /// Wraps any stream of upstream chunks; `length` is the length the upstream declared.
     pub fn from_stream(upstream: UpstreamStream, length: Option<u64>, capture: Capture) -> Self {
         let mut size_hint = SizeHint::default();

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use canopy_core::extract::WireFormat;
 use canopy_core::extract::request::{request_facts, supports_stream_usage, with_include_usage};
+use canopy_core::record::{STATUS_UPSTREAM_TIMEOUT, STATUS_UPSTREAM_UNREACHABLE};
 use canopy_core::redact::{redact_text, redact_url};
 use canopy_core::{CallId, CallRecord};
 use http::{HeaderName, HeaderValue, header};
@@ -28,7 +29,7 @@ pub use gated::{
 };
 
 use crate::Gateway;
-use crate::attempts::{self, Payload, SendError};
+use crate::attempts::{self, Payload};
 use crate::body::{self, BodyError, RequestBody};
 use crate::cache;
 use crate::capture::{Capture, CaptureBody, CaptureOptions};
@@ -47,7 +48,7 @@ use crate::telemetry::{
     GATEWAY_CACHE_HITS_TOTAL, GATEWAY_CACHE_MISSES_TOTAL, GATEWAY_ERRORS_TOTAL, LABEL_KIND,
     UPSTREAM_DURATION_SECONDS,
 };
-use crate::upstream;
+use crate::upstream::SendError;
 
 use attempts::Target;
 
@@ -300,18 +301,21 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
     let format = answered.format;
     let response = match ended.result {
         Ok(response) => response,
-        Err(SendError::Failed(error)) => {
+        Err(SendError::Failed { message, timed_out }) => {
             if over_limit.is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed)) {
                 let limit = settings.max_request_body;
                 let message = format!("the request body is larger than the {limit}-byte limit");
                 let error = GatewayError::new(ErrorKind::PayloadTooLarge, format, message);
                 return decorated(reject(guard, error), &extra);
             }
-            let (status, kind) = upstream::classify(&error);
+            let (status, kind) = if timed_out {
+                (STATUS_UPSTREAM_TIMEOUT, ErrorKind::UpstreamTimeout)
+            } else {
+                (STATUS_UPSTREAM_UNREACHABLE, ErrorKind::UpstreamUnreachable)
+            };
             let message = format!(
-                "cannot reach the upstream {}: {}",
-                redact_url(&answered.url),
-                upstream::describe(&error)
+                "cannot reach the upstream {}: {message}",
+                redact_url(&answered.url)
             );
             let error = GatewayError::new(kind, format, message);
             return decorated(fail(guard, status, error), &extra);
@@ -323,8 +327,7 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
                 settings.upstream_timeout.as_secs()
             );
             let error = GatewayError::new(ErrorKind::UpstreamTimeout, format, message);
-            let status = canopy_core::record::STATUS_UPSTREAM_TIMEOUT;
-            return decorated(fail(guard, status, error), &extra);
+            return decorated(fail(guard, STATUS_UPSTREAM_TIMEOUT, error), &extra);
         }
     };
     metrics::histogram!(UPSTREAM_DURATION_SECONDS).record(sent_at.elapsed());
@@ -364,7 +367,10 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
     };
     insert_id(&mut response_headers, id);
     let capture = Capture::new(guard, options);
-    let mut out = Response::new(Body::new(CaptureBody::new(response, capture)));
+    let (upstream, length) = gateway.inner.clients.body_stream(response);
+    let mut out = Response::new(Body::new(CaptureBody::from_stream(
+        upstream, length, capture,
+    )));
     *out.status_mut() = status;
     *out.headers_mut() = response_headers;
     decorated(out, &extra)

@@ -1,75 +1,259 @@
 //! The upstream HTTP client: pooled connections, TLS with rustls, and error classification.
 //!
-//! Two clients share the settings: one negotiates HTTP/1.1 or HTTP/2 (by ALPN over TLS), the
-//! other speaks cleartext HTTP/2 with prior knowledge for providers configured with
-//! `http2 = true`. Both keep idle connections for reuse. Swapping reqwest for another client
-//! touches only this file.
+//! Two hyper clients share the settings: one negotiates HTTP/1.1 or HTTP/2 (by ALPN over
+//! TLS), the other speaks cleartext HTTP/2 with prior knowledge for providers configured with
+//! `http2 = true`. Both keep idle connections for reuse. The call's URL is parsed once, into
+//! the `Uri` hyper sends; nothing else is built per call. Swapping the client touches only this
+//! file.
 
-use canopy_core::record::{STATUS_UPSTREAM_TIMEOUT, STATUS_UPSTREAM_UNREACHABLE};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
+use bytes::Bytes;
+use futures_util::Stream;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header};
+use http_body::Body as _;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Sleep;
 
 use crate::GatewaySettings;
-use crate::error::ErrorKind;
 
 /// How long an idle upstream connection is kept for reuse.
-const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request body passed upstream as it arrives.
+pub type StreamedBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// The body of a request sent upstream: bytes Canopy holds, or a stream passed through.
+pub type UpstreamBody = Either<Full<Bytes>, StreamedBody>;
+
+/// A response head from upstream, its body still to be read.
+pub type UpstreamResponse = Response<Incoming>;
+
+/// The upstream's body as a stream of chunks; an error is a sentence saying what failed.
+pub type UpstreamStream = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
 
 /// A client could not be built (the TLS setup failed).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the upstream HTTP client: {0}")]
-pub struct ClientError(#[from] reqwest::Error);
+pub struct ClientError(#[from] rustls::Error);
+
+/// Why an upstream sent no response head.
+#[derive(Debug)]
+pub enum SendError {
+    /// The connection or the request failed (refused, reset, a bad URL, ...).
+    Failed {
+        /// What failed, in a sentence.
+        message: String,
+        /// The connection could not be made within the connect timeout.
+        timed_out: bool,
+    },
+    /// No response head within the upstream timeout.
+    TimedOut,
+}
 
 /// The pooled clients.
 #[derive(Debug, Clone)]
 pub struct Clients {
-    negotiated: reqwest::Client,
-    h2c: reqwest::Client,
+    negotiated: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    h2c: Client<HttpConnector, UpstreamBody>,
+    /// The longest wait for the next bytes of a response body.
+    idle_timeout: Duration,
 }
 
 impl Clients {
     /// Builds both clients from the gateway's timeouts.
     pub fn new(settings: &GatewaySettings) -> Result<Self, ClientError> {
-        // TLS uses rustls with the ring provider; installing it twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let base = || {
-            reqwest::Client::builder()
-                .connect_timeout(settings.connect_timeout)
-                .read_timeout(settings.upstream_idle_timeout)
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())?;
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(settings.connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http.clone());
+        let builder = || {
+            let mut builder = Client::builder(TokioExecutor::new());
+            builder
                 .pool_idle_timeout(POOL_IDLE_TIMEOUT)
                 .pool_max_idle_per_host(settings.upstream_idle_connections)
-                .tcp_nodelay(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new());
+            builder
         };
         Ok(Self {
-            negotiated: base().build()?,
-            h2c: base().http2_prior_knowledge().build()?,
+            negotiated: builder().build(https),
+            h2c: builder().http2_only(true).build(http),
+            idle_timeout: settings.upstream_idle_timeout,
         })
     }
 
-    /// The client for a provider.
-    pub fn for_provider(&self, http2_prior_knowledge: bool) -> &reqwest::Client {
-        if http2_prior_knowledge {
-            &self.h2c
+    /// Sends one request and waits up to `timeout` for its response head.
+    pub async fn send(
+        &self,
+        http2_prior_knowledge: bool,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: UpstreamBody,
+        timeout: Duration,
+    ) -> Result<UpstreamResponse, SendError> {
+        let (uri, credentials) = parse_url(url).map_err(|error| SendError::Failed {
+            message: format!("the upstream URL is not valid: {error}"),
+            timed_out: false,
+        })?;
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        if let Some(credentials) = credentials {
+            // The call's own `Authorization` wins over the URL's.
+            request
+                .headers_mut()
+                .entry(header::AUTHORIZATION)
+                .or_insert(credentials);
+        }
+        let sent = if http2_prior_knowledge {
+            self.h2c.request(request)
         } else {
-            &self.negotiated
+            self.negotiated.request(request)
+        };
+        match tokio::time::timeout(timeout, sent).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(SendError::Failed {
+                message: describe(&error),
+                timed_out: is_timeout(&error),
+            }),
+            Err(_) => Err(SendError::TimedOut),
+        }
+    }
+
+    /// A response's body as a stream that fails when the upstream sends nothing for the idle
+    /// timeout, and the length the upstream declared.
+    pub fn body_stream(&self, response: UpstreamResponse) -> (UpstreamStream, Option<u64>) {
+        let body = response.into_body();
+        let length = body.size_hint().exact();
+        let stream = IdleLimited {
+            body,
+            idle: self.idle_timeout,
+            deadline: None,
+        };
+        (Box::pin(stream), length)
+    }
+}
+
+/// A response body whose wait for each next chunk is bounded.
+struct IdleLimited {
+    body: Incoming,
+    idle: Duration,
+    /// Armed when a poll finds no data; cleared when data arrives.
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl Stream for IdleLimited {
+    type Item = Result<Bytes, String>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    this.deadline = None;
+                    // Trailers are not passed on; only data is.
+                    if let Ok(data) = frame.into_data() {
+                        return Poll::Ready(Some(Ok(data)));
+                    }
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    return Poll::Ready(Some(Err(describe(&error))));
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => {
+                    let idle = this.idle;
+                    let deadline = this
+                        .deadline
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                    if deadline.as_mut().poll(cx).is_ready() {
+                        let message =
+                            format!("the upstream sent nothing for {} s", idle.as_secs_f64());
+                        return Poll::Ready(Some(Err(message)));
+                    }
+                    return Poll::Pending;
+                }
+            }
         }
     }
 }
 
-/// How a failed send is recorded and answered.
-pub fn classify(error: &reqwest::Error) -> (i32, ErrorKind) {
-    if error.is_timeout() {
-        (STATUS_UPSTREAM_TIMEOUT, ErrorKind::UpstreamTimeout)
-    } else {
-        (STATUS_UPSTREAM_UNREACHABLE, ErrorKind::UpstreamUnreachable)
+/// The `Uri` to send to, and the credentials the URL carried (`user:password@host`) as a
+/// basic `Authorization` value. They leave the URL: hyper would send them in `Host`, and its
+/// connection pool (and its log) is keyed by the authority.
+fn parse_url(url: &str) -> Result<(Uri, Option<HeaderValue>), http::uri::InvalidUri> {
+    let Some((userinfo, start, end)) = userinfo(url) else {
+        return Ok((url.parse()?, None));
+    };
+    let bare = format!("{}{}", &url[..start], &url[end + 1..]);
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let user = percent_encoding::percent_decode_str(user).decode_utf8_lossy();
+    let password = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
+    let pair = format!("{user}:{password}");
+    let value = format!("Basic {}", BASE64_STANDARD.encode(pair));
+    let mut credentials = HeaderValue::try_from(value).ok();
+    if let Some(value) = credentials.as_mut() {
+        value.set_sensitive(true);
     }
+    Ok((bare.parse()?, credentials))
 }
 
-/// A sentence describing a failed send, with the innermost cause (reqwest's own message is
-/// often just "error sending request").
-pub fn describe(error: &reqwest::Error) -> String {
+/// The `user:password` part of a URL's authority and where it starts and ends (at the `@`).
+fn userinfo(url: &str) -> Option<(&str, usize, usize)> {
+    let start = url.find("://")? + 3;
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let at = start + url[start..authority_end].rfind('@')?;
+    Some((&url[start..at], start, at))
+}
+
+/// Whether a failed send ran out of time connecting.
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// A sentence describing a failure, with its innermost cause (the outer message is often just
+/// "client error (Connect)").
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = error.source();
     let mut last = None;
     while let Some(cause) = source {
         last = Some(cause.to_string());
@@ -80,4 +264,25 @@ pub fn describe(error: &reqwest::Error) -> String {
         message.push_str(&cause);
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_a_url_become_a_basic_authorization_and_leave_the_url() {
+        let (uri, credentials) =
+            parse_url("http://al%20ice:p%40ss@127.0.0.1:9/v1/x?q=a@b").unwrap();
+        assert_eq!(uri.to_string(), "http://127.0.0.1:9/v1/x?q=a@b");
+        let expected = format!("Basic {}", BASE64_STANDARD.encode("al ice:p@ss"));
+        let credentials = credentials.unwrap();
+        assert_eq!(credentials.to_str().unwrap(), expected);
+        assert!(credentials.is_sensitive());
+
+        let (uri, credentials) = parse_url("https://api.example/v1?key=a@b").unwrap();
+        assert_eq!(uri.to_string(), "https://api.example/v1?key=a@b");
+        assert!(credentials.is_none());
+        assert!(parse_url("http://bad host/").is_err());
+    }
 }

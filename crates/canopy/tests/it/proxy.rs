@@ -321,6 +321,37 @@ async fn the_gateway_route_and_http2_upstreams_work() {
     assert_eq!(app.call(&h2_id).await.provider, "local-h2");
 }
 
+#[tokio::test]
+async fn credentials_in_a_target_url_reach_the_upstream_as_basic_auth_only() {
+    let app = TestApp::spawn().await;
+    let mock = app.mock_url.trim_start_matches("http://");
+    let chat_url = format!("{}/gateway/v1/chat/completions", app.url);
+    for (authorization, expected) in [
+        (None, "Basic YWwgaWNlOnBAc3M="), // "al ice:p@ss"
+        (Some("Bearer sk-own"), "Bearer sk-own"),
+    ] {
+        let mut request = app
+            .client
+            .post(&chat_url)
+            .header(
+                "Helicone-Target-Url",
+                format!("http://al%20ice:p%40ss@{mock}"),
+            )
+            .json(&chat("gpt-4o-mini", false, "with credentials"));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 200);
+        let upstream = app.upstream_requests().await;
+        let headers = &upstream.last().unwrap()["headers"];
+        assert_eq!(
+            headers["authorization"], expected,
+            "the call's own header wins"
+        );
+        assert_eq!(headers["host"], mock, "no credentials in Host");
+    }
+}
+
 /// Posts `body` to `target` exactly as written: HTTP clients resolve dot segments in a URL
 /// before sending it, so a raw request line is the only way to send one. Returns the status
 /// and the JSON answer.
