@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, what the tests need and this machine lacks: a C compiler,
 # Python 3 with venv (the SDK suite), Node.js with npm and Chromium (the browser tests), the
-# PostgreSQL server and redis-server (started by the tests themselves). A fresh Debian 12
+# PostgreSQL server and redis-server (started by the tests themselves), and openssl (the TLS
+# tests' certificates). A fresh Debian 12
 # machine with only Rust needs all of them; a machine that has them is left as it is.
 # Runs apt-get as root, or through sudo.
 set -euo pipefail
@@ -15,6 +16,7 @@ command -v chromium >/dev/null || need+=(chromium)
 # The server binaries, not only the client: canopy-testkit runs initdb, pg_ctl and postgres.
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v openssl >/dev/null || need+=(openssl)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -29,3 +29,4 @@ mod scale_out;
 mod sessions;
 mod store_copy;
 mod streams;
+mod tls;

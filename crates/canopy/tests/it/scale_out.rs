@@ -20,14 +20,25 @@ use crate::harness::spawn_mock;
 
 /// A `canopy serve` process with its own spool, stopped (SIGKILL) when dropped. Its log goes
 /// to the test's output and, line by line, to `log`.
-struct Gateway {
-    url: String,
+pub struct Gateway {
+    pub url: String,
     child: Child,
     log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl Gateway {
     async fn start(dir: &Path, name: &str, store: &str, mock_url: &str) -> Self {
+        Self::start_with_env(dir, name, store, mock_url, &[]).await
+    }
+
+    /// `start`, with `env` added to the process's environment.
+    pub async fn start_with_env(
+        dir: &Path,
+        name: &str,
+        store: &str,
+        mock_url: &str,
+        env: &[(&str, &Path)],
+    ) -> Self {
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(
             &config,
@@ -43,6 +54,7 @@ impl Gateway {
             .env("CANOPY_LISTEN", "127.0.0.1:0")
             .env("CANOPY_STORE", store)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
