@@ -80,7 +80,7 @@ pub struct Request<'a> {
     /// The body.
     pub payload: Payload,
     /// Where to send it, in order.
-    pub targets: Vec<Target>,
+    pub targets: &'a [Target],
     /// Retries on each target, when enabled.
     pub retry: Option<RetryPolicy>,
     /// The wait for each response head.
@@ -92,7 +92,7 @@ pub async fn run(request: Request<'_>) -> Ended {
     let Request {
         clients,
         method,
-        headers,
+        mut headers,
         mut payload,
         targets,
         retry,
@@ -115,7 +115,13 @@ pub async fn run(request: Request<'_>) -> Ended {
                     .map_or_else(|| Either::Left(Full::default()), Either::Right),
             };
             let can_repeat = matches!(payload, Payload::Buffered(_));
-            let mut sent_headers = headers.clone();
+            // An attempt that cannot be followed by another takes the headers; others copy.
+            let may_follow = can_repeat && (retry.is_some() || index < last);
+            let mut sent_headers = if may_follow {
+                headers.clone()
+            } else {
+                std::mem::take(&mut headers)
+            };
             for (name, value) in &target.headers {
                 sent_headers.insert(name.clone(), value.clone());
             }

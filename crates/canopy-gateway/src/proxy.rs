@@ -278,7 +278,7 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
         method: parts.method.clone(),
         headers: outgoing,
         payload,
-        targets: targets.clone(),
+        targets: &targets,
         retry: features.retry,
         timeout: settings.upstream_timeout,
     })
