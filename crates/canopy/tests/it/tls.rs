@@ -13,6 +13,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
 use crate::harness::{chat, spawn_mock};
@@ -123,13 +124,27 @@ async fn tls_front(dir: &Path, alpn: &[&str], upstream: String) -> (u16, Arc<Mut
     (port, chosen)
 }
 
-#[tokio::test]
-async fn a_provider_over_tls_is_spoken_to_in_the_protocol_alpn_chooses() {
+/// A temporary directory holding a CA and a certificate it signed, and a running mock
+/// provider: its `host:port`, and the sender that stops it.
+async fn provider_setup() -> (tempfile::TempDir, String, oneshot::Sender<()>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     make_certificates(dir.path());
-    let (mock, _stop) = spawn_mock().await;
-    let mock_addr = mock.trim_start_matches("http://").to_owned();
+    let (mock, stop) = spawn_mock().await;
+    (dir, mock.trim_start_matches("http://").to_owned(), stop)
+}
+
+/// A `canopy serve` process named `name`, its own SQLite store in `dir`, whose OpenAI provider
+/// is `https://localhost:PORT` and whose only trusted root is the CA in `ca`.
+async fn gateway_trusting(dir: &Path, name: &str, port: u16, ca: &Path) -> Gateway {
+    let store = format!("sqlite://{}", dir.join(format!("{name}.db")).display());
+    let base = format!("https://localhost:{port}");
+    Gateway::start_with_env(dir, name, &store, &base, &[("SSL_CERT_FILE", ca)]).await
+}
+
+#[tokio::test]
+async fn a_provider_over_tls_is_spoken_to_in_the_protocol_alpn_chooses() {
+    let (dir, mock_addr, _stop) = provider_setup().await;
     let ca = dir.path().join("ca.pem");
     let client = reqwest::Client::new();
     for (name, offered, expected) in [
@@ -137,13 +152,7 @@ async fn a_provider_over_tls_is_spoken_to_in_the_protocol_alpn_chooses() {
         ("h1", &["http/1.1"][..], "http/1.1"),
     ] {
         let (port, chosen) = tls_front(dir.path(), offered, mock_addr.clone()).await;
-        let store = format!(
-            "sqlite://{}",
-            dir.path().join(format!("{name}.db")).display()
-        );
-        let base = format!("https://localhost:{port}");
-        let env = [("SSL_CERT_FILE", ca.as_path())];
-        let gateway = Gateway::start_with_env(dir.path(), name, &store, &base, &env).await;
+        let gateway = gateway_trusting(dir.path(), name, port, &ca).await;
         let url = format!("{}/v1/chat/completions", gateway.url);
 
         let plain = client
@@ -183,21 +192,13 @@ async fn a_provider_over_tls_is_spoken_to_in_the_protocol_alpn_chooses() {
 
 #[tokio::test]
 async fn a_provider_whose_certificate_is_not_trusted_is_not_spoken_to() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    make_certificates(dir.path());
-    let (mock, _stop) = spawn_mock().await;
-    let mock_addr = mock.trim_start_matches("http://").to_owned();
+    let (dir, mock_addr, _stop) = provider_setup().await;
     let (port, chosen) = tls_front(dir.path(), &["http/1.1"], mock_addr).await;
     // Trusts only a second, unrelated CA.
     let other = dir.path().join("other");
     std::fs::create_dir(&other).unwrap();
     make_certificates(&other);
-    let store = format!("sqlite://{}", dir.path().join("canopy.db").display());
-    let base = format!("https://localhost:{port}");
-    let other_ca = other.join("ca.pem");
-    let env = [("SSL_CERT_FILE", other_ca.as_path())];
-    let gateway = Gateway::start_with_env(dir.path(), "a", &store, &base, &env).await;
+    let gateway = gateway_trusting(dir.path(), "a", port, &other.join("ca.pem")).await;
 
     let response = reqwest::Client::new()
         .post(format!("{}/v1/chat/completions", gateway.url))
