@@ -131,8 +131,9 @@ fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
     bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
-/// The byte range of `user:password` in `scheme://user:password@host/...`, if any.
-fn userinfo_range(url: &str) -> Option<(usize, usize)> {
+/// The byte range of `user:password` in `scheme://user:password@host/...`, if any; the range
+/// ends at the `@`.
+pub fn userinfo_range(url: &str) -> Option<(usize, usize)> {
     let start = url.find("://")? + 3;
     let authority_end = url[start..]
         .find(['/', '?', '#'])

@@ -208,10 +208,11 @@ impl Stream for IdleLimited {
 /// basic `Authorization` value. They leave the URL: hyper would send them in `Host`, and its
 /// connection pool (and its log) is keyed by the authority.
 fn parse_url(url: &str) -> Result<(Uri, Option<HeaderValue>), http::uri::InvalidUri> {
-    let Some((userinfo, start, end)) = userinfo(url) else {
+    let Some((start, at)) = canopy_core::redact::userinfo_range(url) else {
         return Ok((url.parse()?, None));
     };
-    let bare = format!("{}{}", &url[..start], &url[end + 1..]);
+    let userinfo = &url[start..at];
+    let bare = format!("{}{}", &url[..start], &url[at + 1..]);
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let user = percent_encoding::percent_decode_str(user).decode_utf8_lossy();
     let password = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
@@ -222,16 +223,6 @@ fn parse_url(url: &str) -> Result<(Uri, Option<HeaderValue>), http::uri::Invalid
         value.set_sensitive(true);
     }
     Ok((bare.parse()?, credentials))
-}
-
-/// The `user:password` part of a URL's authority and where it starts and ends (at the `@`).
-fn userinfo(url: &str) -> Option<(&str, usize, usize)> {
-    let start = url.find("://")? + 3;
-    let authority_end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    let at = start + url[start..authority_end].rfind('@')?;
-    Some((&url[start..at], start, at))
 }
 
 /// Whether a failed send ran out of time connecting.
