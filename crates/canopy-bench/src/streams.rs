@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use canopy_core::headers::{HEADER_SESSION_ID, HEADER_SESSION_PATH};
-use canopy_core::sse::{RawEvent, SseSplitter};
+use canopy_core::sse::{RawEvent, SseSplitter, parse_event};
 use reqwest::RequestBuilder;
 use reqwest::header::CONTENT_TYPE;
 use tokio::sync::Barrier;
@@ -361,13 +361,14 @@ async fn stream(request: RequestBuilder) -> Result<Stream, String> {
     let mut splitter = SseSplitter::new();
     let mut ttft = None;
     let mut events = 0;
-    let mut last: Option<RawEvent> = None;
-    let mut on_event = |event: RawEvent| {
+    let mut last = Vec::new();
+    let mut on_event = |event: RawEvent<'_>| {
         events += 1;
         if ttft.is_none() && event.0.starts_with(b"data:") {
             ttft = Some(sent.elapsed());
         }
-        last = Some(event);
+        last.clear();
+        last.extend_from_slice(event.0);
     };
     while let Some(chunk) = response.chunk().await.map_err(|e| load::failure(&e))? {
         splitter.feed(&chunk, &mut on_event);
@@ -375,7 +376,7 @@ async fn stream(request: RequestBuilder) -> Result<Stream, String> {
     splitter.finish(&mut on_event);
     let total = sent.elapsed();
     let ttft = ttft.ok_or_else(|| "no data: event".to_owned())?;
-    if last.is_none_or(|event| event.parse().data != "[DONE]") {
+    if events == 0 || parse_event(&last).data != "[DONE]" {
         return Err("ended without data: [DONE]".to_owned());
     }
     Ok(Stream {

@@ -1,10 +1,13 @@
-//! An incremental Server-Sent Events parser that keeps each event's raw bytes.
+//! An incremental Server-Sent Events parser that hands back each event's raw bytes.
 //!
-//! The gateway forwards upstream bytes unchanged and observes a copy, so the splitter here
-//! hands back every complete event *as the bytes it arrived as* ([`RawEvent`]), and
+//! The gateway forwards upstream bytes unchanged and observes them on the way, so the splitter
+//! here hands back every complete event *as the bytes it arrived as* ([`RawEvent`]), and
 //! [`RawEvent::parse`] reads its fields. Events may arrive split across any number of network
 //! chunks; feeding the same bytes in any chunking yields the same events (a property test
 //! checks this). Line endings may be `\n`, `\r\n` or `\r`, as the SSE specification allows.
+//!
+//! An event that arrives whole in one chunk is read where it lies, without a copy; only the
+//! unfinished event at a chunk's end is kept until the next chunk completes it.
 
 use std::borrow::Cow;
 
@@ -13,15 +16,32 @@ use std::borrow::Cow;
 pub struct SseSplitter {
     /// Bytes of the event being received, not yet terminated by a blank line.
     buf: Vec<u8>,
-    /// Where scanning resumes in `buf`; everything before it holds no event end.
+    /// Where scanning of `buf` resumes.
+    at: Cursor,
+}
+
+/// A scan position within the bytes of an unfinished event.
+#[derive(Debug, Default, Clone, Copy)]
+struct Cursor {
+    /// Everything before it holds no event end.
     scan: usize,
-    /// Start of the current line in `buf`.
+    /// Start of the current line.
     line_start: usize,
 }
 
+impl Cursor {
+    /// The same position once the first `n` bytes are gone.
+    fn less(self, n: usize) -> Self {
+        Self {
+            scan: self.scan - n,
+            line_start: self.line_start - n,
+        }
+    }
+}
+
 /// One complete event as it appeared on the wire, blank line included.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawEvent(pub Vec<u8>);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawEvent<'a>(pub &'a [u8]);
 
 /// The fields of one event, borrowed from its bytes when they are UTF-8 and it has one `data:`
 /// line, as provider events do.
@@ -40,62 +60,83 @@ impl SseSplitter {
     }
 
     /// Adds bytes and calls `on_event` for every event they complete, in order.
-    pub fn feed(&mut self, bytes: &[u8], mut on_event: impl FnMut(RawEvent)) {
-        self.buf.extend_from_slice(bytes);
-        self.drain(false, &mut on_event);
+    pub fn feed(&mut self, bytes: &[u8], mut on_event: impl FnMut(RawEvent<'_>)) {
+        if self.buf.is_empty() {
+            let (done, at) = split(bytes, Cursor::default(), false, &mut on_event);
+            self.buf.extend_from_slice(&bytes[done..]);
+            self.at = at.less(done);
+        } else {
+            self.buf.extend_from_slice(bytes);
+            let (done, at) = split(&self.buf, self.at, false, &mut on_event);
+            self.buf.drain(..done);
+            self.at = at.less(done);
+        }
     }
 
     /// Ends the stream: a last event without its blank line is still delivered, as
     /// browsers' EventSource would not, but a usage chunk cut short must still be read.
-    pub fn finish(&mut self, mut on_event: impl FnMut(RawEvent)) {
-        self.drain(true, &mut on_event);
-        if self.buf.iter().any(|b| !b.is_ascii_whitespace()) {
-            on_event(RawEvent(std::mem::take(&mut self.buf)));
+    pub fn finish(&mut self, mut on_event: impl FnMut(RawEvent<'_>)) {
+        let (done, _) = split(&self.buf, self.at, true, &mut on_event);
+        let rest = &self.buf[done..];
+        if rest.iter().any(|b| !b.is_ascii_whitespace()) {
+            on_event(RawEvent(rest));
         }
         self.buf.clear();
-        self.scan = 0;
-        self.line_start = 0;
-    }
-
-    fn drain(&mut self, at_end: bool, on_event: &mut impl FnMut(RawEvent)) {
-        let mut i = self.scan;
-        while i < self.buf.len() {
-            let terminator_len = match self.buf[i] {
-                b'\n' => 1,
-                b'\r' => match self.buf.get(i + 1) {
-                    Some(b'\n') => 2,
-                    Some(_) => 1,
-                    // A lone `\r` at the end may be the first half of `\r\n`: wait for more.
-                    None if !at_end => break,
-                    None => 1,
-                },
-                _ => {
-                    i += 1;
-                    continue;
-                }
-            };
-            let line_is_empty = i == self.line_start;
-            i += terminator_len;
-            self.line_start = i;
-            if line_is_empty {
-                let rest = self.buf.split_off(i);
-                let event = std::mem::replace(&mut self.buf, rest);
-                i = 0;
-                self.line_start = 0;
-                // A blank line with no fields before it (stray keep-alive newlines) is not an event.
-                if event.len() > terminator_len {
-                    on_event(RawEvent(event));
-                }
-            }
-        }
-        self.scan = i;
+        self.at = Cursor::default();
     }
 }
 
-impl RawEvent {
+/// Scans `bytes` from `at` and calls `on_event` for each event a blank line ends. Returns the
+/// length of the events delivered (the bytes before the unfinished one) and where the scan
+/// stopped. `at_end` says no more bytes will come, so a lone `\r` at the end ends its line.
+fn split<'a>(
+    bytes: &'a [u8],
+    at: Cursor,
+    at_end: bool,
+    on_event: &mut impl FnMut(RawEvent<'a>),
+) -> (usize, Cursor) {
+    let Cursor {
+        scan: mut i,
+        mut line_start,
+    } = at;
+    let mut done = 0;
+    loop {
+        let Some(found) = memchr::memchr2(b'\n', b'\r', &bytes[i..]) else {
+            i = bytes.len();
+            break;
+        };
+        i += found;
+        let terminator_len = match (bytes[i], bytes.get(i + 1)) {
+            (b'\r', Some(b'\n')) => 2,
+            // A lone `\r` at the end may be the first half of `\r\n`: wait for more.
+            (b'\r', None) if !at_end => break,
+            _ => 1,
+        };
+        let line_is_empty = i == line_start;
+        i += terminator_len;
+        line_start = i;
+        if line_is_empty {
+            let event = &bytes[done..i];
+            done = i;
+            // A blank line with no fields before it (stray keep-alive newlines) is not an event.
+            if event.len() > terminator_len {
+                on_event(RawEvent(event));
+            }
+        }
+    }
+    (
+        done,
+        Cursor {
+            scan: i,
+            line_start,
+        },
+    )
+}
+
+impl<'a> RawEvent<'a> {
     /// Reads the event's fields.
-    pub fn parse(&self) -> Event<'_> {
-        parse_event(&self.0)
+    pub fn parse(&self) -> Event<'a> {
+        parse_event(self.0)
     }
 }
 
@@ -147,13 +188,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn split_all(chunks: &[&[u8]]) -> Vec<RawEvent> {
+    /// Each event's bytes, as owned copies.
+    fn split_all(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
         let mut splitter = SseSplitter::new();
         let mut events = Vec::new();
         for chunk in chunks {
-            splitter.feed(chunk, |e| events.push(e));
+            splitter.feed(chunk, |e| events.push(e.0.to_vec()));
         }
-        splitter.finish(|e| events.push(e));
+        splitter.finish(|e| events.push(e.0.to_vec()));
         events
     }
 
@@ -162,17 +204,20 @@ mod tests {
         let wire = b"event: message_start\ndata: {\"a\":1}\n\ndata: [DONE]\n\n";
         let events = split_all(&[wire]);
         assert_eq!(events.len(), 2);
-        assert_eq!(events[0].0, b"event: message_start\ndata: {\"a\":1}\n\n");
-        let first = events[0].parse();
+        assert_eq!(events[0], b"event: message_start\ndata: {\"a\":1}\n\n");
+        let first = parse_event(&events[0]);
         assert_eq!(first.event.as_deref(), Some("message_start"));
         assert_eq!(first.data, "{\"a\":1}");
-        assert_eq!(events[1].parse().data, "[DONE]");
+        assert_eq!(parse_event(&events[1]).data, "[DONE]");
     }
 
     #[test]
     fn handles_crlf_and_cr_line_endings() {
         let events = split_all(&[b"data: a\r\n\r\ndata: b\r\rdata: c\n\n"]);
-        let data: Vec<String> = events.iter().map(|e| e.parse().data.into_owned()).collect();
+        let data: Vec<String> = events
+            .iter()
+            .map(|e| parse_event(e).data.into_owned())
+            .collect();
         assert_eq!(data, ["a", "b", "c"]);
     }
 
@@ -187,14 +232,14 @@ mod tests {
     fn unterminated_last_event_is_delivered_at_finish() {
         let events = split_all(&[b"data: a\n\ndata: tail"]);
         assert_eq!(events.len(), 2);
-        assert_eq!(events[1].parse().data, "tail");
+        assert_eq!(parse_event(&events[1]).data, "tail");
     }
 
     #[test]
     fn a_cr_at_a_chunk_end_waits_for_the_next_chunk() {
         let events = split_all(&[b"data: a\r", b"\n\r", b"\ndata: b\n\n"]);
         assert_eq!(events.len(), 2);
-        assert_eq!(events[0].0, b"data: a\r\n\r\n");
+        assert_eq!(events[0], b"data: a\r\n\r\n");
     }
 
     fn wire() -> impl Strategy<Value = Vec<u8>> {
@@ -242,7 +287,7 @@ mod tests {
             chunks.push(&bytes[start..]);
             let pieces = split_all(&chunks);
             prop_assert_eq!(&pieces, &whole);
-            let joined: Vec<u8> = whole.iter().flat_map(|e| e.0.clone()).collect();
+            let joined: Vec<u8> = whole.concat();
             // Every byte is accounted for, except stray blank lines between events.
             prop_assert!(joined.len() <= bytes.len());
         }

@@ -204,11 +204,11 @@ impl Drop for Capture {
 }
 
 /// Observes one event and appends the bytes the client gets for it, hiding the usage chunk.
-fn forward_event(observer: &mut StreamObserver, event: RawEvent, out: &mut Vec<u8>) {
+fn forward_event(observer: &mut StreamObserver, event: RawEvent<'_>, out: &mut Vec<u8>) {
     if observer.observe(&event.parse()) {
         return;
     }
-    out.extend_from_slice(&strip_null_usage(&event.0));
+    out.extend_from_slice(&strip_null_usage(event.0));
 }
 
 /// The message of an upstream error body, or its start.
