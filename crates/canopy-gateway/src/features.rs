@@ -143,16 +143,16 @@ impl CacheOptions {
 /// Reads every feature header of a request.
 pub fn read(headers: &HeaderMap) -> Result<Features, HeaderError> {
     let mut features = Features::default();
-    if let Some(v) = value(headers, "retry-enabled", "Helicone-Retry-Enabled")?
+    if let Some(v) = value(headers, &RETRY_ENABLED)?
         && is_true(v)
     {
         features.retry = Some(retry_policy(headers)?);
     }
-    if let Some(v) = value(headers, "fallbacks", HEADER_FALLBACKS)? {
+    if let Some(v) = value(headers, &FALLBACKS)? {
         features.fallbacks = fallbacks(v)?;
     }
     features.cache = cache_options(headers)?;
-    if let Some(v) = value(headers, "ratelimit-policy", HEADER_RATE_LIMIT_POLICY)? {
+    if let Some(v) = value(headers, &RATE_LIMIT_POLICY)? {
         features.rate_limit = Some(RatePolicy::parse(v).map_err(|message| HeaderError {
             header: HEADER_RATE_LIMIT_POLICY,
             message: format!("Helicone-RateLimit-Policy {message}"),
@@ -168,10 +168,10 @@ pub const HEADER_RATE_LIMIT_POLICY: &str = "Helicone-RateLimit-Policy";
 
 fn retry_policy(headers: &HeaderMap) -> Result<RetryPolicy, HeaderError> {
     let mut policy = RetryPolicy::default();
-    if let Some(v) = value(headers, "retry-num", "helicone-retry-num")? {
+    if let Some(v) = value(headers, &RETRY_NUM)? {
         policy.retries = whole(v, "helicone-retry-num", u64::from(MAX_RETRIES))? as u32;
     }
-    if let Some(v) = value(headers, "retry-factor", "helicone-retry-factor")? {
+    if let Some(v) = value(headers, &RETRY_FACTOR)? {
         policy.factor = v
             .parse::<f64>()
             .ok()
@@ -181,10 +181,10 @@ fn retry_policy(headers: &HeaderMap) -> Result<RetryPolicy, HeaderError> {
                 message: format!("helicone-retry-factor must be a number from 1 to 10, got `{v}`"),
             })?;
     }
-    let min = value(headers, "retry-min-timeout", "helicone-retry-min-timeout")?
+    let min = value(headers, &RETRY_MIN_TIMEOUT)?
         .map(|v| whole(v, "helicone-retry-min-timeout", MAX_RETRY_TIMEOUT_MS))
         .transpose()?;
-    let max = value(headers, "retry-max-timeout", "helicone-retry-max-timeout")?
+    let max = value(headers, &RETRY_MAX_TIMEOUT)?
         .map(|v| whole(v, "helicone-retry-max-timeout", MAX_RETRY_TIMEOUT_MS))
         .transpose()?;
     if let Some(min) = min {
@@ -325,16 +325,14 @@ pub fn stored_fallbacks(v: &str) -> String {
 
 fn cache_options(headers: &HeaderMap) -> Result<CacheOptions, HeaderError> {
     let mut options = CacheOptions::default();
-    let flag = |suffix: &str, name: &'static str| {
-        value(headers, suffix, name).map(|v| v.is_some_and(is_true))
-    };
-    let enabled = flag("cache-enabled", "Helicone-Cache-Enabled")?;
-    options.read = enabled || flag("cache-read", "Helicone-Cache-Read")?;
-    options.save = enabled || flag("cache-save", "Helicone-Cache-Save")?;
+    let flag = |header: &Header| value(headers, header).map(|v| v.is_some_and(is_true));
+    let enabled = flag(&CACHE_ENABLED)?;
+    options.read = enabled || flag(&CACHE_READ)?;
+    options.save = enabled || flag(&CACHE_SAVE)?;
     if !options.enabled() {
         return Ok(options);
     }
-    let control = match value(headers, "cache-control", "Helicone-Cache-Control")? {
+    let control = match value(headers, &CACHE_CONTROL)? {
         Some(v) => Some((v, "Helicone-Cache-Control")),
         None => headers
             .get(http::header::CACHE_CONTROL)
@@ -353,11 +351,7 @@ fn cache_options(headers: &HeaderMap) -> Result<CacheOptions, HeaderError> {
             message: format!("{header} {message}"),
         })?;
     }
-    if let Some(v) = value(
-        headers,
-        "cache-bucket-max-size",
-        "Helicone-Cache-Bucket-Max-Size",
-    )? {
+    if let Some(v) = value(headers, &CACHE_BUCKET_MAX_SIZE)? {
         options.bucket_size = v
             .parse::<u32>()
             .ok()
@@ -371,7 +365,7 @@ fn cache_options(headers: &HeaderMap) -> Result<CacheOptions, HeaderError> {
                 ),
             })?;
     }
-    if let Some(v) = value(headers, "cache-seed", "Helicone-Cache-Seed")? {
+    if let Some(v) = value(headers, &CACHE_SEED)? {
         if v.len() > 256 {
             return Err(HeaderError {
                 header: "Helicone-Cache-Seed",
@@ -380,7 +374,7 @@ fn cache_options(headers: &HeaderMap) -> Result<CacheOptions, HeaderError> {
         }
         options.seed = Some(v.to_owned()).filter(|s| !s.is_empty());
     }
-    if let Some(v) = value(headers, "cache-ignore-keys", "Helicone-Cache-Ignore-Keys")? {
+    if let Some(v) = value(headers, &CACHE_IGNORE_KEYS)? {
         options.ignore_keys = v
             .split(',')
             .map(|k| k.trim().trim_matches('"').trim().to_owned())
@@ -425,16 +419,99 @@ fn max_age(control: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-/// A feature header's value under `helicone-<suffix>` or `canopy-<suffix>`, trimmed.
-fn value<'a>(
-    headers: &'a HeaderMap,
-    suffix: &str,
+/// A feature header: `helicone-<suffix>`, or its `canopy-<suffix>` twin.
+struct Header {
+    helicone: HeaderName,
+    canopy: HeaderName,
+    /// How errors name it.
     canonical: &'static str,
-) -> Result<Option<&'a str>, HeaderError> {
-    let found = headers
-        .get(format!("helicone-{suffix}").as_str())
-        .or_else(|| headers.get(format!("canopy-{suffix}").as_str()));
-    found
+}
+
+impl Header {
+    const fn new(helicone: &'static str, canopy: &'static str, canonical: &'static str) -> Self {
+        Self {
+            helicone: HeaderName::from_static(helicone),
+            canopy: HeaderName::from_static(canopy),
+            canonical,
+        }
+    }
+}
+
+// Every call looks for these, so their names are built once: a lookup by a `HeaderName` needs
+// neither an allocation nor a parse of the name.
+static RETRY_ENABLED: Header = Header::new(
+    "helicone-retry-enabled",
+    "canopy-retry-enabled",
+    "Helicone-Retry-Enabled",
+);
+static RETRY_NUM: Header = Header::new(
+    "helicone-retry-num",
+    "canopy-retry-num",
+    "helicone-retry-num",
+);
+static RETRY_FACTOR: Header = Header::new(
+    "helicone-retry-factor",
+    "canopy-retry-factor",
+    "helicone-retry-factor",
+);
+static RETRY_MIN_TIMEOUT: Header = Header::new(
+    "helicone-retry-min-timeout",
+    "canopy-retry-min-timeout",
+    "helicone-retry-min-timeout",
+);
+static RETRY_MAX_TIMEOUT: Header = Header::new(
+    "helicone-retry-max-timeout",
+    "canopy-retry-max-timeout",
+    "helicone-retry-max-timeout",
+);
+static FALLBACKS: Header = Header::new("helicone-fallbacks", "canopy-fallbacks", HEADER_FALLBACKS);
+static RATE_LIMIT_POLICY: Header = Header::new(
+    "helicone-ratelimit-policy",
+    "canopy-ratelimit-policy",
+    HEADER_RATE_LIMIT_POLICY,
+);
+static CACHE_ENABLED: Header = Header::new(
+    "helicone-cache-enabled",
+    "canopy-cache-enabled",
+    "Helicone-Cache-Enabled",
+);
+static CACHE_READ: Header = Header::new(
+    "helicone-cache-read",
+    "canopy-cache-read",
+    "Helicone-Cache-Read",
+);
+static CACHE_SAVE: Header = Header::new(
+    "helicone-cache-save",
+    "canopy-cache-save",
+    "Helicone-Cache-Save",
+);
+static CACHE_CONTROL: Header = Header::new(
+    "helicone-cache-control",
+    "canopy-cache-control",
+    "Helicone-Cache-Control",
+);
+static CACHE_BUCKET_MAX_SIZE: Header = Header::new(
+    "helicone-cache-bucket-max-size",
+    "canopy-cache-bucket-max-size",
+    "Helicone-Cache-Bucket-Max-Size",
+);
+static CACHE_SEED: Header = Header::new(
+    "helicone-cache-seed",
+    "canopy-cache-seed",
+    "Helicone-Cache-Seed",
+);
+static CACHE_IGNORE_KEYS: Header = Header::new(
+    "helicone-cache-ignore-keys",
+    "canopy-cache-ignore-keys",
+    "Helicone-Cache-Ignore-Keys",
+);
+
+/// A feature header's value, under either name, trimmed.
+fn value<'a>(headers: &'a HeaderMap, header: &Header) -> Result<Option<&'a str>, HeaderError> {
+    let canonical = header.canonical;
+    headers
+        .get(&header.helicone)
+        .or_else(|| headers.get(&header.canopy))
         .map(|v| {
             v.to_str().map(str::trim).map_err(|_| HeaderError {
                 header: canonical,

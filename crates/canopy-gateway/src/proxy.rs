@@ -79,7 +79,7 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
         created_at_ms: now_ms(),
         provider: route.to_owned(),
         request_path: path.to_owned(),
-        method: parts.method.to_string(),
+        method: parts.method.as_str().to_owned(),
         request_headers: headers::stored_request_headers(&parts.headers),
         ..CallRecord::default()
     };

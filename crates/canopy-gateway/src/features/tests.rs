@@ -22,6 +22,38 @@ fn nothing_asked_means_nothing_on() {
 }
 
 #[test]
+fn every_feature_header_is_read_under_both_names() {
+    for header in [
+        &RETRY_ENABLED,
+        &RETRY_NUM,
+        &RETRY_FACTOR,
+        &RETRY_MIN_TIMEOUT,
+        &RETRY_MAX_TIMEOUT,
+        &FALLBACKS,
+        &RATE_LIMIT_POLICY,
+        &CACHE_ENABLED,
+        &CACHE_READ,
+        &CACHE_SAVE,
+        &CACHE_CONTROL,
+        &CACHE_BUCKET_MAX_SIZE,
+        &CACHE_SEED,
+        &CACHE_IGNORE_KEYS,
+    ] {
+        let suffix = header.helicone.as_str().strip_prefix("helicone-").unwrap();
+        assert_eq!(header.canopy.as_str(), format!("canopy-{suffix}"));
+        assert!(
+            header
+                .canonical
+                .eq_ignore_ascii_case(header.helicone.as_str())
+        );
+        for name in [header.helicone.as_str(), header.canopy.as_str()] {
+            let sent = headers(&[(name, " x ")]);
+            assert_eq!(value(&sent, header).unwrap(), Some("x"), "{name}");
+        }
+    }
+}
+
+#[test]
 fn retries_have_helicones_defaults_and_back_off_exponentially() {
     let f = read(&headers(&[("Helicone-Retry-Enabled", "true")])).unwrap();
     let p = f.retry.unwrap();
