@@ -427,83 +427,52 @@ struct Header {
     canonical: &'static str,
 }
 
-impl Header {
-    const fn new(helicone: &'static str, canopy: &'static str, canonical: &'static str) -> Self {
-        Self {
-            helicone: HeaderName::from_static(helicone),
-            canopy: HeaderName::from_static(canopy),
-            canonical,
-        }
-    }
+/// Declares the [`Header`] read as `helicone-<suffix>` or `canopy-<suffix>`. Every call looks
+/// for these, so their names are built once: a lookup by a `HeaderName` needs neither an
+/// allocation nor a parse of the name.
+macro_rules! feature_header {
+    ($name:ident, $suffix:literal, $canonical:expr) => {
+        static $name: Header = Header {
+            helicone: HeaderName::from_static(concat!("helicone-", $suffix)),
+            canopy: HeaderName::from_static(concat!("canopy-", $suffix)),
+            canonical: $canonical,
+        };
+    };
 }
 
-// Every call looks for these, so their names are built once: a lookup by a `HeaderName` needs
-// neither an allocation nor a parse of the name.
-static RETRY_ENABLED: Header = Header::new(
-    "helicone-retry-enabled",
-    "canopy-retry-enabled",
-    "Helicone-Retry-Enabled",
+feature_header!(RETRY_ENABLED, "retry-enabled", "Helicone-Retry-Enabled");
+feature_header!(RETRY_NUM, "retry-num", "helicone-retry-num");
+feature_header!(RETRY_FACTOR, "retry-factor", "helicone-retry-factor");
+feature_header!(
+    RETRY_MIN_TIMEOUT,
+    "retry-min-timeout",
+    "helicone-retry-min-timeout"
 );
-static RETRY_NUM: Header = Header::new(
-    "helicone-retry-num",
-    "canopy-retry-num",
-    "helicone-retry-num",
+feature_header!(
+    RETRY_MAX_TIMEOUT,
+    "retry-max-timeout",
+    "helicone-retry-max-timeout"
 );
-static RETRY_FACTOR: Header = Header::new(
-    "helicone-retry-factor",
-    "canopy-retry-factor",
-    "helicone-retry-factor",
+feature_header!(FALLBACKS, "fallbacks", HEADER_FALLBACKS);
+feature_header!(
+    RATE_LIMIT_POLICY,
+    "ratelimit-policy",
+    HEADER_RATE_LIMIT_POLICY
 );
-static RETRY_MIN_TIMEOUT: Header = Header::new(
-    "helicone-retry-min-timeout",
-    "canopy-retry-min-timeout",
-    "helicone-retry-min-timeout",
+feature_header!(CACHE_ENABLED, "cache-enabled", "Helicone-Cache-Enabled");
+feature_header!(CACHE_READ, "cache-read", "Helicone-Cache-Read");
+feature_header!(CACHE_SAVE, "cache-save", "Helicone-Cache-Save");
+feature_header!(CACHE_CONTROL, "cache-control", "Helicone-Cache-Control");
+feature_header!(
+    CACHE_BUCKET_MAX_SIZE,
+    "cache-bucket-max-size",
+    "Helicone-Cache-Bucket-Max-Size"
 );
-static RETRY_MAX_TIMEOUT: Header = Header::new(
-    "helicone-retry-max-timeout",
-    "canopy-retry-max-timeout",
-    "helicone-retry-max-timeout",
-);
-static FALLBACKS: Header = Header::new("helicone-fallbacks", "canopy-fallbacks", HEADER_FALLBACKS);
-static RATE_LIMIT_POLICY: Header = Header::new(
-    "helicone-ratelimit-policy",
-    "canopy-ratelimit-policy",
-    HEADER_RATE_LIMIT_POLICY,
-);
-static CACHE_ENABLED: Header = Header::new(
-    "helicone-cache-enabled",
-    "canopy-cache-enabled",
-    "Helicone-Cache-Enabled",
-);
-static CACHE_READ: Header = Header::new(
-    "helicone-cache-read",
-    "canopy-cache-read",
-    "Helicone-Cache-Read",
-);
-static CACHE_SAVE: Header = Header::new(
-    "helicone-cache-save",
-    "canopy-cache-save",
-    "Helicone-Cache-Save",
-);
-static CACHE_CONTROL: Header = Header::new(
-    "helicone-cache-control",
-    "canopy-cache-control",
-    "Helicone-Cache-Control",
-);
-static CACHE_BUCKET_MAX_SIZE: Header = Header::new(
-    "helicone-cache-bucket-max-size",
-    "canopy-cache-bucket-max-size",
-    "Helicone-Cache-Bucket-Max-Size",
-);
-static CACHE_SEED: Header = Header::new(
-    "helicone-cache-seed",
-    "canopy-cache-seed",
-    "Helicone-Cache-Seed",
-);
-static CACHE_IGNORE_KEYS: Header = Header::new(
-    "helicone-cache-ignore-keys",
-    "canopy-cache-ignore-keys",
-    "Helicone-Cache-Ignore-Keys",
+feature_header!(CACHE_SEED, "cache-seed", "Helicone-Cache-Seed");
+feature_header!(
+    CACHE_IGNORE_KEYS,
+    "cache-ignore-keys",
+    "Helicone-Cache-Ignore-Keys"
 );
 
 /// A feature header's value, under either name, trimmed.
