@@ -427,53 +427,35 @@ struct Header {
     canonical: &'static str,
 }
 
-/// Declares the [`Header`] read as `helicone-<suffix>` or `canopy-<suffix>`. Every call looks
-/// for these, so their names are built once: a lookup by a `HeaderName` needs neither an
-/// allocation nor a parse of the name.
-macro_rules! feature_header {
-    ($name:ident, $suffix:literal, $canonical:expr) => {
+/// Declares each [`Header`], read as `helicone-<suffix>` or `canopy-<suffix>`, with the name
+/// errors give it. Every call looks for these, so their names are built once: a lookup by a
+/// `HeaderName` needs neither an allocation nor a parse of the name.
+macro_rules! feature_headers {
+    ($($name:ident: $suffix:literal, $canonical:expr;)*) => {$(
         static $name: Header = Header {
             helicone: HeaderName::from_static(concat!("helicone-", $suffix)),
             canopy: HeaderName::from_static(concat!("canopy-", $suffix)),
             canonical: $canonical,
         };
-    };
+    )*};
 }
 
-feature_header!(RETRY_ENABLED, "retry-enabled", "Helicone-Retry-Enabled");
-feature_header!(RETRY_NUM, "retry-num", "helicone-retry-num");
-feature_header!(RETRY_FACTOR, "retry-factor", "helicone-retry-factor");
-feature_header!(
-    RETRY_MIN_TIMEOUT,
-    "retry-min-timeout",
-    "helicone-retry-min-timeout"
-);
-feature_header!(
-    RETRY_MAX_TIMEOUT,
-    "retry-max-timeout",
-    "helicone-retry-max-timeout"
-);
-feature_header!(FALLBACKS, "fallbacks", HEADER_FALLBACKS);
-feature_header!(
-    RATE_LIMIT_POLICY,
-    "ratelimit-policy",
-    HEADER_RATE_LIMIT_POLICY
-);
-feature_header!(CACHE_ENABLED, "cache-enabled", "Helicone-Cache-Enabled");
-feature_header!(CACHE_READ, "cache-read", "Helicone-Cache-Read");
-feature_header!(CACHE_SAVE, "cache-save", "Helicone-Cache-Save");
-feature_header!(CACHE_CONTROL, "cache-control", "Helicone-Cache-Control");
-feature_header!(
-    CACHE_BUCKET_MAX_SIZE,
-    "cache-bucket-max-size",
-    "Helicone-Cache-Bucket-Max-Size"
-);
-feature_header!(CACHE_SEED, "cache-seed", "Helicone-Cache-Seed");
-feature_header!(
-    CACHE_IGNORE_KEYS,
-    "cache-ignore-keys",
-    "Helicone-Cache-Ignore-Keys"
-);
+feature_headers! {
+    RETRY_ENABLED: "retry-enabled", "Helicone-Retry-Enabled";
+    RETRY_NUM: "retry-num", "helicone-retry-num";
+    RETRY_FACTOR: "retry-factor", "helicone-retry-factor";
+    RETRY_MIN_TIMEOUT: "retry-min-timeout", "helicone-retry-min-timeout";
+    RETRY_MAX_TIMEOUT: "retry-max-timeout", "helicone-retry-max-timeout";
+    FALLBACKS: "fallbacks", HEADER_FALLBACKS;
+    RATE_LIMIT_POLICY: "ratelimit-policy", HEADER_RATE_LIMIT_POLICY;
+    CACHE_ENABLED: "cache-enabled", "Helicone-Cache-Enabled";
+    CACHE_READ: "cache-read", "Helicone-Cache-Read";
+    CACHE_SAVE: "cache-save", "Helicone-Cache-Save";
+    CACHE_CONTROL: "cache-control", "Helicone-Cache-Control";
+    CACHE_BUCKET_MAX_SIZE: "cache-bucket-max-size", "Helicone-Cache-Bucket-Max-Size";
+    CACHE_SEED: "cache-seed", "Helicone-Cache-Seed";
+    CACHE_IGNORE_KEYS: "cache-ignore-keys", "Helicone-Cache-Ignore-Keys";
+}
 
 /// A feature header's value, under either name, trimmed.
 fn value<'a>(headers: &'a HeaderMap, header: &Header) -> Result<Option<&'a str>, HeaderError> {
