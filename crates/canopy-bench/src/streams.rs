@@ -364,11 +364,11 @@ async fn stream(request: RequestBuilder) -> Result<Stream, String> {
     let mut last = Vec::new();
     let mut on_event = |event: RawEvent<'_>| {
         events += 1;
-        if ttft.is_none() && event.0.starts_with(b"data:") {
+        if ttft.is_none() && event.bytes.starts_with(b"data:") {
             ttft = Some(sent.elapsed());
         }
         last.clear();
-        last.extend_from_slice(event.0);
+        last.extend_from_slice(event.bytes);
     };
     while let Some(chunk) = response.chunk().await.map_err(|e| load::failure(&e))? {
         splitter.feed(&chunk, &mut on_event);

@@ -205,10 +205,15 @@ impl Drop for Capture {
 
 /// Observes one event and appends the bytes the client gets for it, hiding the usage chunk.
 fn forward_event(observer: &mut StreamObserver, event: RawEvent<'_>, out: &mut Vec<u8>) {
+    // A piece of an event too long to hold goes on unread and unchanged.
+    if !event.whole {
+        out.extend_from_slice(event.bytes);
+        return;
+    }
     if observer.observe(&event.parse()) {
         return;
     }
-    out.extend_from_slice(&strip_null_usage(event.0));
+    out.extend_from_slice(&strip_null_usage(event.bytes));
 }
 
 /// The message of an upstream error body, or its start.

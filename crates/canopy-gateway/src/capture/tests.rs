@@ -211,3 +211,59 @@ async fn a_declared_length_body_is_recorded_once_and_kept_up_to_the_limit() {
     assert!(stored.truncated);
     assert_eq!(stored.text.as_deref(), Some(&text[..10]));
 }
+
+#[tokio::test]
+async fn an_event_too_long_to_hold_reaches_the_client_as_it_arrives() {
+    use futures_util::FutureExt;
+
+    let (recorder, sink) = recorder(1 << 20);
+    let guard = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
+    let (upstream, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, String>>();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let mut body = CaptureBody::from_stream(
+        Box::pin(stream),
+        None,
+        Capture::new(guard, stream_options(true)),
+    );
+    let send = |bytes: Bytes| upstream.send(Ok(bytes)).unwrap();
+    let first = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+    send(Bytes::from_static(first.as_bytes()));
+    send(Bytes::from_static(b"data: {\"image\":\""));
+    let mebibyte = Bytes::from(vec![b'x'; 1 << 20]);
+    let mebibytes = canopy_core::sse::MAX_EVENT / (1 << 20) + 8;
+    for _ in 0..mebibytes {
+        send(mebibyte.clone());
+    }
+    // Everything sent so far is ready: the client gets the long event's bytes without waiting
+    // for its end, which has not been sent.
+    let mut got = Vec::new();
+    while let Some(Some(frame)) = body.frame().now_or_never() {
+        got.extend_from_slice(&frame.unwrap().into_data().unwrap());
+    }
+    assert!(got.len() > mebibytes << 20, "{} bytes out", got.len());
+
+    let (usage, done) = (OPENAI_STREAM[2], OPENAI_STREAM[3]);
+    for rest in ["\"}\n\n", usage, done] {
+        send(Bytes::from_static(rest.as_bytes()));
+    }
+    drop(upstream);
+    got.extend_from_slice(&body.collect().await.unwrap().to_bytes());
+    let mut want = [first.as_bytes(), b"data: {\"image\":\""].concat();
+    for _ in 0..mebibytes {
+        want.extend_from_slice(&mebibyte);
+    }
+    want.extend_from_slice(b"\"}\n\n");
+    want.extend_from_slice(done.as_bytes());
+    assert!(
+        got == want,
+        "the client got {} bytes, not the {} sent",
+        got.len(),
+        want.len()
+    );
+    // Past the long event, events are read again: the usage chunk was hidden and recorded.
+    let call = sink.taken().pop().unwrap();
+    assert_eq!(call.usage_source, UsageSource::Reported);
+    assert_eq!(call.usage.completion_tokens, 2);
+}
