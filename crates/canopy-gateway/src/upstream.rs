@@ -24,7 +24,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use crate::GatewaySettings;
 
@@ -155,18 +155,28 @@ impl Clients {
         let stream = IdleLimited {
             body,
             idle: self.idle_timeout,
-            deadline: None,
+            timer: None,
+            waiting_since: Instant::now(),
+            fed: true,
         };
         (Box::pin(stream), length)
     }
 }
 
 /// A response body whose wait for each next chunk is bounded.
+///
+/// One timer serves the whole body. Data only notes that the wait must start again; the timer
+/// is moved when it fires early, so a stream of many events does not arm and drop a timer per
+/// event.
 struct IdleLimited {
     body: Incoming,
     idle: Duration,
-    /// Armed when a poll finds no data; cleared when data arrives.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// Armed at the first wait; fires no earlier than `idle` after `waiting_since`.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// When the current wait for data began.
+    waiting_since: Instant,
+    /// Data came since `waiting_since` was set: the next wait starts a new one.
+    fed: bool,
 }
 
 impl Stream for IdleLimited {
@@ -177,7 +187,7 @@ impl Stream for IdleLimited {
         loop {
             match Pin::new(&mut this.body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    this.deadline = None;
+                    this.fed = true;
                     // Trailers are not passed on; only data is.
                     if let Ok(data) = frame.into_data() {
                         return Poll::Ready(Some(Ok(data)));
@@ -187,19 +197,35 @@ impl Stream for IdleLimited {
                     return Poll::Ready(Some(Err(describe(&error))));
                 }
                 Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => {
-                    let idle = this.idle;
-                    let deadline = this
-                        .deadline
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-                    if deadline.as_mut().poll(cx).is_ready() {
-                        let message =
-                            format!("the upstream sent nothing for {} s", idle.as_secs_f64());
-                        return Poll::Ready(Some(Err(message)));
-                    }
-                    return Poll::Pending;
-                }
+                Poll::Pending => return this.poll_idle(cx),
             }
+        }
+    }
+}
+
+impl IdleLimited {
+    /// The body has nothing yet: an error once it has waited `idle`, else pending.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, String>>> {
+        if std::mem::take(&mut self.fed) {
+            self.waiting_since = Instant::now();
+        }
+        let due = self.waiting_since + self.idle;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if timer.deadline() >= due {
+                let message = format!(
+                    "the upstream sent nothing for {} s",
+                    self.idle.as_secs_f64()
+                );
+                return Poll::Ready(Some(Err(message)));
+            }
+            // Set for an earlier wait that data ended: move it to this one's end.
+            timer.as_mut().reset(due);
         }
     }
 }

@@ -205,6 +205,40 @@ async fn a_stream_stalled_past_the_idle_timeout_is_cut_and_recorded_once_as_an_e
     still_serves(&app).await;
 }
 
+#[tokio::test]
+async fn a_stream_slower_in_total_than_the_idle_timeout_but_never_idle_that_long_completes() {
+    let app = super::spawn_with(|s| {
+        s.gateway.upstream_idle_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    let response = app
+        .client
+        .post(format!("{}/v1/chat/completions", app.url))
+        .header("x-mock-chunk-delay-ms", "100")
+        .header("Helicone-Session-Id", "steady")
+        .json(&chat(
+            "gpt-4o-mini",
+            true,
+            "one event every tenth of a second",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.expect("the stream ends cleanly");
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    assert!(
+        started.elapsed() > Duration::from_millis(600),
+        "the stream outlasts the idle timeout twice over: {:?}",
+        started.elapsed()
+    );
+    app.wait_written(1).await;
+    let calls = session_calls(&app, "steady").await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].error, None);
+}
+
 /// An upstream that answers each request with a small chat completion once `hold` requests are
 /// in flight together, and counts the connections it has open.
 async fn counting_upstream(hold: usize) -> (String, tokio::sync::watch::Receiver<usize>) {
