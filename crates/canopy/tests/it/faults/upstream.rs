@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use super::{session_calls, still_serves};
-use crate::harness::{chat, helicone_id};
+use crate::harness::{TestApp, chat, helicone_id};
 
 /// An upstream that reads each request and then resets the connection without answering.
 async fn resetting_upstream() -> String {
@@ -162,8 +162,12 @@ async fn a_slow_upstream_inside_the_timeout_is_answered_and_its_latency_recorded
     assert_eq!(app.session("slow").await.error_count, 0);
 }
 
-#[tokio::test]
-async fn a_stream_stalled_past_the_idle_timeout_is_cut_and_recorded_once_as_an_error() {
+/// A streamed call through a gateway whose upstream idle timeout is 300 ms, to a mock that
+/// waits `gap_ms` between events; returns once the response head is in.
+async fn stream_under_an_idle_limit(
+    gap_ms: u64,
+    session: &str,
+) -> (TestApp, reqwest::Response, tokio::time::Instant) {
     let app = super::spawn_with(|s| {
         s.gateway.upstream_idle_timeout = Duration::from_millis(300);
     })
@@ -172,13 +176,19 @@ async fn a_stream_stalled_past_the_idle_timeout_is_cut_and_recorded_once_as_an_e
     let response = app
         .client
         .post(format!("{}/v1/chat/completions", app.url))
-        .header("x-mock-chunk-delay-ms", "5000")
-        .header("Helicone-Session-Id", "stalled")
-        .json(&chat("gpt-4o-mini", true, "then nothing"))
+        .header("x-mock-chunk-delay-ms", gap_ms.to_string())
+        .header("Helicone-Session-Id", session)
+        .json(&chat("gpt-4o-mini", true, "one event at a time"))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    (app, response, started)
+}
+
+#[tokio::test]
+async fn a_stream_stalled_past_the_idle_timeout_is_cut_and_recorded_once_as_an_error() {
+    let (app, response, started) = stream_under_an_idle_limit(5000, "stalled").await;
     let mut stream = response.bytes_stream();
     let mut failed = false;
     while let Some(chunk) = stream.next().await {
@@ -207,25 +217,8 @@ async fn a_stream_stalled_past_the_idle_timeout_is_cut_and_recorded_once_as_an_e
 
 #[tokio::test]
 async fn a_stream_slower_in_total_than_the_idle_timeout_but_never_idle_that_long_completes() {
-    let app = super::spawn_with(|s| {
-        s.gateway.upstream_idle_timeout = Duration::from_millis(300);
-    })
-    .await;
-    let started = tokio::time::Instant::now();
-    let response = app
-        .client
-        .post(format!("{}/v1/chat/completions", app.url))
-        .header("x-mock-chunk-delay-ms", "100")
-        .header("Helicone-Session-Id", "steady")
-        .json(&chat(
-            "gpt-4o-mini",
-            true,
-            "one event every tenth of a second",
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    // Events come 100 ms apart, enough of them to outlast the 300 ms limit twice over.
+    let (app, response, started) = stream_under_an_idle_limit(100, "steady").await;
     let body = response.text().await.expect("the stream ends cleanly");
     assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
     assert!(
