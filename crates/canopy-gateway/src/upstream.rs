@@ -156,8 +156,7 @@ impl Clients {
             body,
             idle: self.idle_timeout,
             timer: None,
-            waiting_since: Instant::now(),
-            fed: true,
+            waiting_since: None,
         };
         (Box::pin(stream), length)
     }
@@ -173,10 +172,8 @@ struct IdleLimited {
     idle: Duration,
     /// Armed at the first wait; fires no earlier than `idle` after `waiting_since`.
     timer: Option<Pin<Box<Sleep>>>,
-    /// When the current wait for data began.
-    waiting_since: Instant,
-    /// Data came since `waiting_since` was set: the next wait starts a new one.
-    fed: bool,
+    /// When the current wait for data began; `None` once data came, so the next wait is new.
+    waiting_since: Option<Instant>,
 }
 
 impl Stream for IdleLimited {
@@ -187,7 +184,7 @@ impl Stream for IdleLimited {
         loop {
             match Pin::new(&mut this.body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    this.fed = true;
+                    this.waiting_since = None;
                     // Trailers are not passed on; only data is.
                     if let Ok(data) = frame.into_data() {
                         return Poll::Ready(Some(Ok(data)));
@@ -206,10 +203,7 @@ impl Stream for IdleLimited {
 impl IdleLimited {
     /// The body has nothing yet: an error once it has waited `idle`, else pending.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, String>>> {
-        if std::mem::take(&mut self.fed) {
-            self.waiting_since = Instant::now();
-        }
-        let due = self.waiting_since + self.idle;
+        let due = *self.waiting_since.get_or_insert_with(Instant::now) + self.idle;
         let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
