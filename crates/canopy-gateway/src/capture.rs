@@ -25,7 +25,6 @@ use canopy_core::sse::{RawEvent, SseSplitter};
 use http_body::{Body, Frame, SizeHint};
 
 use crate::recorder::{CallGuard, Outcome, millis, stored_body};
-use crate::telemetry::UPSTREAM_TTFT_SECONDS;
 use crate::upstream::UpstreamStream;
 
 /// What the capture needs to know about the call besides its record.
@@ -99,11 +98,10 @@ impl Capture {
     fn observe_chunk(&mut self, chunk: Bytes) -> Bytes {
         if self.options.is_stream {
             let started = self.guard.started();
-            let record = self.guard.record();
-            if record.time_to_first_token_ms.is_none() {
+            if self.guard.record().time_to_first_token_ms.is_none() {
                 let ttft = started.elapsed();
-                record.time_to_first_token_ms = Some(millis(ttft));
-                metrics::histogram!(UPSTREAM_TTFT_SECONDS).record(ttft);
+                self.guard.record().time_to_first_token_ms = Some(millis(ttft));
+                self.guard.recorder().meters().upstream_ttft(ttft);
             }
         }
         self.keep(&chunk);

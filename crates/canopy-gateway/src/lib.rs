@@ -126,6 +126,8 @@ pub struct Gateway {
 #[derive(Debug)]
 struct Inner {
     providers: Providers,
+    /// The `provider` label, with its counters, of each route Canopy serves.
+    labels: telemetry::ProviderLabels,
     settings: GatewaySettings,
     recorder: Recorder,
     budget: BodyBudget,
@@ -189,9 +191,11 @@ impl Gateway {
             Recorder::new(prices, sink, settings.body_capture_limit)
         };
         let budget = BodyBudget::new(settings.body_buffer_budget);
+        let labels = telemetry::ProviderLabels::new(&providers);
         Ok(Self {
             inner: Arc::new(Inner {
                 providers,
+                labels,
                 settings,
                 recorder,
                 budget,

@@ -110,6 +110,11 @@ impl Providers {
         self.by_name.get(name)
     }
 
+    /// Every provider's name.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
     /// The first path segments Canopy proxies: `v1`, `gateway` and every provider's name.
     pub fn routes(&self) -> std::collections::BTreeSet<String> {
         let mut routes: std::collections::BTreeSet<String> = self.by_name.keys().cloned().collect();

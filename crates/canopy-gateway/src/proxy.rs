@@ -46,7 +46,6 @@ use crate::headers::{self, HEADER_HELICONE_ID, HEADER_TARGET_URL};
 use crate::provider::{self, GATEWAY_ROUTE, Provider};
 use crate::telemetry::{
     GATEWAY_CACHE_HITS_TOTAL, GATEWAY_CACHE_MISSES_TOTAL, GATEWAY_ERRORS_TOTAL, LABEL_KIND,
-    UPSTREAM_DURATION_SECONDS,
 };
 use crate::upstream::SendError;
 
@@ -113,9 +112,9 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
         }
     }
     let mut guard = gateway.inner.recorder.accept(record, started);
-    let label =
-        crate::telemetry::provider_label(&gateway.inner.providers, &guard.record().provider);
-    guard.set_provider_label(label);
+    if let Some(meters) = gateway.inner.labels.get(&guard.record().provider) {
+        guard.set_provider(meters.clone());
+    }
     apply_headers(guard.record(), &mut call);
     if let Some(e) = header_error {
         let error = GatewayError::new(ErrorKind::InvalidHeader, error_format, e.message)
@@ -330,7 +329,10 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
             return decorated(fail(guard, STATUS_UPSTREAM_TIMEOUT, error), &extra);
         }
     };
-    metrics::histogram!(UPSTREAM_DURATION_SECONDS).record(sent_at.elapsed());
+    guard
+        .recorder()
+        .meters()
+        .upstream_duration(sent_at.elapsed());
 
     guard.record().status = i32::from(response.status().as_u16());
     let is_sse = response

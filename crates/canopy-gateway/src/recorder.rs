@@ -31,9 +31,8 @@ use canopy_store::writer::IngestHandle;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 use crate::telemetry::{
-    GATEWAY_FORMAT_MISMATCH_TOTAL, GATEWAY_IN_FLIGHT_CALLS, GATEWAY_REQUESTS_TOTAL,
-    GATEWAY_UNPRICED_CALLS_TOTAL, LABEL_ACTUAL, LABEL_EXPECTED, LABEL_PROVIDER, LABEL_STATUS_CLASS,
-    OTHER, status_class,
+    CallMeters, GATEWAY_FORMAT_MISMATCH_TOTAL, GATEWAY_UNPRICED_CALLS_TOTAL, LABEL_ACTUAL,
+    LABEL_EXPECTED, LABEL_PROVIDER, OTHER, ProviderMeters,
 };
 
 /// Where completed records go. The writer's [`IngestHandle`] in production; a channel in
@@ -91,6 +90,9 @@ struct Shared {
     /// When set, each record is appended here before its response completes.
     durable: Option<Arc<Spool>>,
     body_capture_limit: usize,
+    meters: CallMeters,
+    /// The counters of calls on a route Canopy does not serve.
+    other: Arc<ProviderMeters>,
     in_flight: AtomicUsize,
     /// Woken when the last call in flight hands over its record after a cut.
     idle: Notify,
@@ -135,6 +137,8 @@ impl Recorder {
                 placer: std::sync::OnceLock::new(),
                 durable,
                 body_capture_limit,
+                meters: CallMeters::new(),
+                other: Arc::new(ProviderMeters::new(OTHER)),
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 cut: AtomicBool::new(false),
@@ -158,10 +162,10 @@ impl Recorder {
     /// Takes ownership of an accepted call's record; the call's clock started at `started`.
     pub fn accept(&self, record: CallRecord, started: Instant) -> CallGuard {
         self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
-        metrics::gauge!(GATEWAY_IN_FLIGHT_CALLS).increment(1.0);
+        self.shared.meters.in_flight.increment(1.0);
         CallGuard {
             recorder: self.clone(),
-            provider_label: OTHER.to_owned(),
+            provider: None,
             record,
             started,
             done: false,
@@ -171,6 +175,11 @@ impl Recorder {
             after: Vec::new(),
             free: false,
         }
+    }
+
+    /// The series every call updates.
+    pub(crate) fn meters(&self) -> &CallMeters {
+        &self.shared.meters
     }
 
     /// The most bytes of a body kept in a record.
@@ -254,7 +263,8 @@ impl Recorder {
     }
 
     fn complete(&self, mut record: CallRecord, ending: Ending) {
-        let label = ending.provider_label.as_str();
+        let meters = ending.provider.as_ref().unwrap_or(&self.shared.other);
+        let label = meters.label();
         let provider = pricing_provider(&record);
         let request_body = &ending.request_body;
         let completed = completion::complete(
@@ -290,12 +300,7 @@ impl Recorder {
             )
             .increment(1);
         }
-        metrics::counter!(
-            GATEWAY_REQUESTS_TOTAL,
-            LABEL_PROVIDER => label.to_owned(),
-            LABEL_STATUS_CLASS => status_class(record.status),
-        )
-        .increment(1);
+        meters.count_request(record.status);
         for hook in ending.after {
             hook(&record, ending.kept_body.as_ref());
         }
@@ -340,7 +345,7 @@ impl Recorder {
     }
 
     fn release(&self) {
-        metrics::gauge!(GATEWAY_IN_FLIGHT_CALLS).decrement(1.0);
+        self.shared.meters.in_flight.decrement(1.0);
         let before = self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
         if before == 1 && self.is_cut() {
             self.shared.idle.notify_waiters();
@@ -350,7 +355,8 @@ impl Recorder {
 
 /// How a call ended, as [`Recorder::record`] needs it.
 struct Ending {
-    provider_label: String,
+    /// The counters of the call's provider label; `None` counts it under `other`.
+    provider: Option<Arc<ProviderMeters>>,
     facts: ResponseFacts,
     reached_upstream: bool,
     request_body: Bytes,
@@ -387,8 +393,9 @@ pub struct Outcome {
 /// The emit-once owner of one call's record.
 pub struct CallGuard {
     recorder: Recorder,
-    /// The bounded `provider` label the call is counted under.
-    provider_label: String,
+    /// The counters of the bounded `provider` label the call is counted under; `None` is
+    /// `other`.
+    provider: Option<Arc<ProviderMeters>>,
     record: CallRecord,
     started: Instant,
     done: bool,
@@ -429,9 +436,10 @@ impl CallGuard {
         self.started
     }
 
-    /// Counts the call under `label` (a route Canopy serves, or `other`).
-    pub fn set_provider_label(&mut self, label: String) {
-        self.provider_label = label;
+    /// Counts the call under the provider label of `meters` (a route Canopy serves) instead
+    /// of `other`.
+    pub(crate) fn set_provider(&mut self, meters: Arc<ProviderMeters>) {
+        self.provider = Some(meters);
     }
 
     /// The recorder this guard reports to.
@@ -503,7 +511,7 @@ impl CallGuard {
         self.recorder.record(
             record,
             Ending {
-                provider_label: std::mem::take(&mut self.provider_label),
+                provider: self.provider.take(),
                 facts: outcome.facts,
                 reached_upstream: self.reached_upstream,
                 request_body: std::mem::take(&mut self.request_body),

@@ -5,6 +5,12 @@
 //! and status classes are fixed sets. So the number of series stays bounded whatever callers
 //! send.
 
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram};
+
 use crate::Providers;
 use crate::error::ErrorKind;
 use crate::provider::GATEWAY_ROUTE;
@@ -142,25 +148,117 @@ pub fn describe() {
     }
 }
 
-/// The provider label of a call recorded under route `name`: the name when Canopy serves that
-/// route, else [`OTHER`].
-pub fn provider_label(providers: &Providers, name: &str) -> String {
-    if name == GATEWAY_ROUTE || providers.get(name).is_some() {
-        name.to_owned()
-    } else {
-        OTHER.to_owned()
+/// The status classes a call is counted under, in the order [`status_class_index`] gives.
+const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "failed"];
+
+/// Where a recorded status's class sits in [`STATUS_CLASSES`].
+fn status_class_index(status: i32) -> usize {
+    match status {
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        500..=599 => 4,
+        _ => 5,
     }
 }
 
-/// The status class label of a recorded status.
-pub fn status_class(status: i32) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "failed",
+/// One provider label's request counters, found in the recorder once and then shared by the
+/// label's calls: a call adds 1 through a handle instead of building a labelled key, hashing
+/// it and looking it up. A counter is registered at its first call, as the macro would, so
+/// `/metrics` shows the same series either way.
+#[derive(Debug)]
+pub(crate) struct ProviderMeters {
+    label: String,
+    /// `canopy_gateway_requests_total{provider = label}`, by status class.
+    requests: [OnceLock<Counter>; STATUS_CLASSES.len()],
+}
+
+impl ProviderMeters {
+    /// The counters of provider label `label`.
+    pub(crate) fn new(label: &str) -> Self {
+        Self {
+            label: label.to_owned(),
+            requests: Default::default(),
+        }
+    }
+
+    /// The `provider` label.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Counts one call that ended with `status`.
+    pub(crate) fn count_request(&self, status: i32) {
+        let class = status_class_index(status);
+        self.requests[class]
+            .get_or_init(|| {
+                metrics::counter!(
+                    GATEWAY_REQUESTS_TOTAL,
+                    LABEL_PROVIDER => self.label.clone(),
+                    LABEL_STATUS_CLASS => STATUS_CLASSES[class],
+                )
+            })
+            .increment(1);
+    }
+}
+
+/// The provider labels of the routes Canopy serves, each with its counters; a call on any
+/// other route is counted under [`OTHER`] by its recorder.
+#[derive(Debug)]
+pub(crate) struct ProviderLabels {
+    served: HashMap<String, Arc<ProviderMeters>>,
+}
+
+impl ProviderLabels {
+    /// A label for every provider in `providers` and for the `gateway` route.
+    pub(crate) fn new(providers: &Providers) -> Self {
+        let served = providers
+            .names()
+            .chain([GATEWAY_ROUTE])
+            .map(|name| (name.to_owned(), Arc::new(ProviderMeters::new(name))))
+            .collect();
+        Self { served }
+    }
+
+    /// The label of a call recorded under route `name`, when Canopy serves that route.
+    pub(crate) fn get(&self, name: &str) -> Option<&Arc<ProviderMeters>> {
+        self.served.get(name)
+    }
+}
+
+/// The label-free series a call updates, found in the recorder once. The histograms are
+/// registered at their first sample, as the macros would.
+#[derive(Debug)]
+pub(crate) struct CallMeters {
+    /// `canopy_gateway_in_flight_calls`, which [`describe`] starts at 0.
+    pub(crate) in_flight: Gauge,
+    upstream_duration: OnceLock<Histogram>,
+    upstream_ttft: OnceLock<Histogram>,
+}
+
+impl CallMeters {
+    /// The series in the process's recorder; install it first, or these count nowhere.
+    pub(crate) fn new() -> Self {
+        Self {
+            in_flight: metrics::gauge!(GATEWAY_IN_FLIGHT_CALLS),
+            upstream_duration: OnceLock::new(),
+            upstream_ttft: OnceLock::new(),
+        }
+    }
+
+    /// Records the time from sending a call upstream to its response head.
+    pub(crate) fn upstream_duration(&self, elapsed: Duration) {
+        self.upstream_duration
+            .get_or_init(|| metrics::histogram!(UPSTREAM_DURATION_SECONDS))
+            .record(elapsed);
+    }
+
+    /// Records a streamed response's time to its first byte.
+    pub(crate) fn upstream_ttft(&self, elapsed: Duration) {
+        self.upstream_ttft
+            .get_or_init(|| metrics::histogram!(UPSTREAM_TTFT_SECONDS))
+            .record(elapsed);
     }
 }
 
@@ -169,12 +267,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_route_canopy_does_not_serve_folds_into_other() -> Result<(), String> {
-        let providers = Providers::new(Vec::new(), "openai")?;
-        assert_eq!(provider_label(&providers, "anthropic"), "anthropic");
-        assert_eq!(provider_label(&providers, GATEWAY_ROUTE), "gateway");
-        assert_eq!(provider_label(&providers, "made-up-\u{7}route"), OTHER);
-        assert_eq!(provider_label(&providers, ""), OTHER);
+    fn a_route_canopy_does_not_serve_has_no_label_of_its_own() -> Result<(), String> {
+        let labels = ProviderLabels::new(&Providers::new(Vec::new(), "openai")?);
+        let label = |name| labels.get(name).map(|meters| meters.label());
+        assert_eq!(label("anthropic"), Some("anthropic"));
+        assert_eq!(label(GATEWAY_ROUTE), Some("gateway"));
+        assert_eq!(label("made-up-\u{7}route"), None);
+        assert_eq!(label(""), None);
         Ok(())
+    }
+
+    #[test]
+    fn each_status_falls_in_one_class() {
+        let classes: Vec<&str> = [100, 200, 299, 302, 404, 503, 600, 0, -1]
+            .into_iter()
+            .map(|status| STATUS_CLASSES[status_class_index(status)])
+            .collect();
+        assert_eq!(
+            classes,
+            [
+                "1xx", "2xx", "2xx", "3xx", "4xx", "5xx", "failed", "failed", "failed"
+            ]
+        );
     }
 }

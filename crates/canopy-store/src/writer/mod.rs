@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use canopy_core::CallRecord;
-use metrics::counter;
+use metrics::{Counter, counter};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -78,13 +78,15 @@ pub struct IngestHandle {
     tx: mpsc::Sender<CallRecord>,
     spool: Arc<Spool>,
     written: watch::Receiver<u64>,
+    /// `canopy_ingest_enqueued_total`, found in the recorder once rather than per record.
+    enqueued: Counter,
 }
 
 impl IngestHandle {
     /// Hands a record to the writer without waiting.
     pub fn submit(&self, record: CallRecord) {
         match self.tx.try_send(record) {
-            Ok(()) => counter!(INGEST_ENQUEUED_TOTAL).increment(1),
+            Ok(()) => self.enqueued.increment(1),
             Err(mpsc::error::TrySendError::Full(record)) => self.spill(record, "queue_full"),
             Err(mpsc::error::TrySendError::Closed(record)) => self.spill(record, "closed"),
         }
@@ -163,6 +165,7 @@ pub fn spawn(
             tx,
             spool,
             written: written_rx,
+            enqueued: counter!(INGEST_ENQUEUED_TOTAL),
         },
         Writer {
             stop,

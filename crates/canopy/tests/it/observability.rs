@@ -96,6 +96,31 @@ async fn metrics_are_prefixed_start_at_zero_and_never_take_labels_from_requests(
 }
 
 #[tokio::test]
+async fn every_call_is_counted_in_the_series_it_updates() {
+    let app = TestApp::spawn().await;
+    for stream in [false, false, true] {
+        let answer = app
+            .client
+            .post(format!("{}/v1/chat/completions", app.url))
+            .json(&chat("gpt-4o-mini", stream, "hi"))
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{}", answer.status());
+        answer.bytes().await.unwrap();
+    }
+    for line in [
+        "canopy_gateway_requests_total{provider=\"openai\",status_class=\"2xx\"} 3",
+        "canopy_ingest_enqueued_total 3",
+        "canopy_gateway_in_flight_calls 0",
+        "canopy_upstream_duration_seconds_count 3",
+        "canopy_upstream_ttft_seconds_count 1",
+    ] {
+        metrics_with(&app, line).await;
+    }
+}
+
+#[tokio::test]
 async fn metrics_need_a_key_once_keys_exist_unless_configured_open() {
     let app = TestApp::spawn().await;
     let key = app.create_key("acme").await;
