@@ -16,6 +16,20 @@ async fn metrics(app: &TestApp, key: Option<&str>) -> reqwest::Response {
     request.send().await.unwrap()
 }
 
+/// Sends a chat call for `model` to `route` and reads its whole answer.
+async fn call(app: &TestApp, route: &str, model: &str, stream: bool) -> reqwest::StatusCode {
+    let answer = app
+        .client
+        .post(format!("{}{route}/v1/chat/completions", app.url))
+        .json(&chat(model, stream, "hi"))
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    answer.bytes().await.unwrap();
+    status
+}
+
 /// Reads `/metrics` until `line` appears, for at most ten seconds.
 async fn metrics_with(app: &TestApp, line: &str) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -56,26 +70,10 @@ async fn metrics_are_prefixed_start_at_zero_and_never_take_labels_from_requests(
     }
 
     // A route no provider serves, and a model with control characters.
-    let refused = app
-        .client
-        .post(format!(
-            "{}/made-up-provider-1234/v1/chat/completions",
-            app.url
-        ))
-        .json(&chat("gpt-4o-mini", false, "hi"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 404);
-    let served = app
-        .client
-        .post(format!("{}/v1/chat/completions", app.url))
-        .json(&chat("evil\u{7}model\nname", false, "hi"))
-        .send()
-        .await
-        .unwrap();
-    assert!(served.status().is_success(), "{}", served.status());
-    served.bytes().await.unwrap();
+    let refused = call(&app, "/made-up-provider-1234", "gpt-4o-mini", false).await;
+    assert_eq!(refused, 404);
+    let served = call(&app, "", "evil\u{7}model\nname", false).await;
+    assert!(served.is_success(), "{served}");
 
     let text = metrics_with(
         &app,
@@ -99,15 +97,8 @@ async fn metrics_are_prefixed_start_at_zero_and_never_take_labels_from_requests(
 async fn every_call_is_counted_in_the_series_it_updates() {
     let app = TestApp::spawn().await;
     for stream in [false, false, true] {
-        let answer = app
-            .client
-            .post(format!("{}/v1/chat/completions", app.url))
-            .json(&chat("gpt-4o-mini", stream, "hi"))
-            .send()
-            .await
-            .unwrap();
-        assert!(answer.status().is_success(), "{}", answer.status());
-        answer.bytes().await.unwrap();
+        let status = call(&app, "", "gpt-4o-mini", stream).await;
+        assert!(status.is_success(), "{status}");
     }
     for line in [
         "canopy_gateway_requests_total{provider=\"openai\",status_class=\"2xx\"} 3",
