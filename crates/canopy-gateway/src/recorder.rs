@@ -103,7 +103,8 @@ struct Shared {
 
 impl Recorder {
     /// A recorder pricing with `prices` and handing records to `sink`; bodies are kept up to
-    /// `body_capture_limit` bytes.
+    /// `body_capture_limit` bytes. It counts into the process's metrics recorder as it is now:
+    /// install that first.
     pub fn new(
         prices: Arc<PriceCatalog>,
         sink: Arc<dyn RecordSink>,

@@ -137,7 +137,8 @@ impl Writer {
     }
 }
 
-/// Starts the writer task on `tracker`.
+/// Starts the writer task on `tracker`. The handle counts into the process's metrics recorder
+/// as it is now: install that first.
 pub fn spawn(
     ingest: Arc<dyn Ingest>,
     spool: Arc<Spool>,
