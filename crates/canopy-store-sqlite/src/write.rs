@@ -61,11 +61,8 @@ impl Writer {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "cache_size", -32000)?;
-        // The commit that takes the log past this many pages first copies them into the
-        // database file. Half of SQLite's default keeps each copy short: on a core shared with
-        // the proxy, the copy shows in the calls' tail latency (BENCHMARKS.md, "Shorter
-        // checkpoints"), and at 500 pages ingest is no slower.
-        conn.pragma_update(None, "wal_autocheckpoint", 500)?;
+        let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint_pages(page_size))?;
         conn.set_prepared_statement_cache_capacity(32);
         let (jobs, inbox) = mpsc::channel();
         std::thread::Builder::new()
@@ -111,6 +108,18 @@ fn run(mut conn: Connection, inbox: &mpsc::Receiver<Job>) {
             }
         }
     }
+}
+
+/// How much log the commit that passes it copies into the database file. About half of
+/// SQLite's default (1,000 pages of 4 KiB) keeps each copy short: on a core shared with the proxy, the copy shows in
+/// the calls' tail latency (BENCHMARKS.md, "Shorter checkpoints"), and at this size ingest is
+/// no slower.
+const CHECKPOINT_BYTES: i64 = 2 * 1024 * 1024;
+
+/// [`CHECKPOINT_BYTES`] in pages of `page_size` bytes: 128 at [`crate::PAGE_SIZE`], 512 for a
+/// database created with SQLite's default 4 KiB.
+fn checkpoint_pages(page_size: i64) -> i64 {
+    CHECKPOINT_BYTES / page_size.max(512)
 }
 
 const SELECT_START: &str = "SELECT created_at FROM calls WHERE org_id = ?1 AND id = ?2";

@@ -112,3 +112,35 @@ async fn annotations_made_while_calls_are_written_all_succeed() {
     assert_eq!(call.properties["round"], (n - 1).to_string());
     assert_eq!(store.count_calls("org").await.unwrap(), 1 + 60 * 64);
 }
+
+/// A new database gets the store's page size; one created with SQLite's default keeps its own
+/// and is written and read as before.
+#[tokio::test]
+async fn a_database_keeps_the_page_size_it_was_created_with() {
+    let page_size = |dir: &tempfile::TempDir| -> u32 {
+        let conn = rusqlite::Connection::open(dir.path().join("canopy.db")).unwrap();
+        conn.pragma_query_value(None, "page_size", |row| row.get(0))
+            .unwrap()
+    };
+    let new = tempfile::tempdir().unwrap();
+    open(&new).await.close().await;
+    assert_eq!(page_size(&new), canopy_store_sqlite::PAGE_SIZE);
+
+    let old = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(old.path().join("canopy.db")).unwrap();
+    conn.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x);")
+        .unwrap();
+    drop(conn);
+    let store = open(&old).await;
+    let calls: Vec<_> = (0..600)
+        .map(|i| canopy_store::testing::sample_call("org", Some("s"), 1_700_000_000_000 + i))
+        .collect();
+    store.write(&calls).await.unwrap();
+    assert_eq!(
+        store.get_call("org", calls[599].id).await.unwrap(),
+        Some(calls[599].clone())
+    );
+    assert_eq!(store.count_calls("org").await.unwrap(), 600);
+    store.close().await;
+    assert_eq!(page_size(&old), 4096);
+}
