@@ -111,9 +111,9 @@ fn run(mut conn: Connection, inbox: &mpsc::Receiver<Job>) {
 }
 
 /// How much log the commit that passes it copies into the database file. About half of
-/// SQLite's default (1,000 pages of 4 KiB) keeps each copy short: on a core shared with the proxy, the copy shows in
-/// the calls' tail latency (BENCHMARKS.md, "Shorter checkpoints"), and at this size ingest is
-/// no slower.
+/// SQLite's default (1,000 pages of 4 KiB) keeps each copy short: on a core shared with the
+/// proxy, the copy shows in the calls' tail latency (BENCHMARKS.md, "Shorter checkpoints"),
+/// and at this size ingest is no slower.
 const CHECKPOINT_BYTES: i64 = 2 * 1024 * 1024;
 
 /// [`CHECKPOINT_BYTES`] in pages of `page_size` bytes: 128 at [`crate::PAGE_SIZE`], 512 for a

@@ -128,6 +128,7 @@ async fn a_database_keeps_the_page_size_it_was_created_with() {
 
     let old = tempfile::tempdir().unwrap();
     let conn = rusqlite::Connection::open(old.path().join("canopy.db")).unwrap();
+    // The page size is fixed once the file is first written.
     conn.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x);")
         .unwrap();
     drop(conn);
