@@ -1,6 +1,7 @@
 //! Canopy's embedded store: SQLite in WAL mode.
 //!
-//! Calls and their sessions are written by a thread that owns its own connection ([`write`]);
+//! Calls and their sessions are written by a thread that owns its own connection, and a second
+//! thread copies SQLite's log into the database file ([`write`]);
 //! other writes (annotations in [`annotate`], keys in [`keys`], retention, imports) go through
 //! one sqlx connection and take the write lock when they begin, so the two wait for each other
 //! rather than fail. A small pool reads ([`read`], [`queries`]). Migrations are embedded in the

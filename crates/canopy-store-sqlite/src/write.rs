@@ -5,8 +5,14 @@
 //! trip between a runtime task and a connection thread per statement, no statement text per
 //! batch, and no copy of a call's text beyond the one SQLite makes. A batch is one message to
 //! the thread and one answer back.
+//!
+//! Copying the log into the database file (a checkpoint) is left to a second thread with a
+//! connection of its own, so the writer goes on to its next batch while the last ones are
+//! copied.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::ffi::c_int;
 use std::path::Path;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -16,6 +22,7 @@ use canopy_core::CallRecord;
 use canopy_store::sql::sessions::{self, count};
 use canopy_store::sql::{Arg, CHUNK_SIZES, Sql, chunks, json_text};
 use canopy_store::{Ingest, Result, StoreError, ids};
+use rusqlite::hooks::Wal;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior, params};
 use tokio::sync::oneshot;
@@ -54,20 +61,18 @@ impl Writer {
     /// Opens a connection to the (already migrated) database file at `path` and starts the
     /// thread that owns it.
     pub(crate) fn start(path: &Path) -> std::result::Result<Self, canopy_store::Source> {
-        let conn = Connection::open(path)?;
-        // Other writes (annotations, keys, retention) go through the store's sqlx connection;
-        // each side waits for the other's transaction instead of failing.
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let conn = open(path)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "cache_size", -32000)?;
-        let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
-        conn.pragma_update(None, "wal_autocheckpoint", checkpoint_pages(page_size))?;
         conn.set_prepared_statement_cache_capacity(32);
+        let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+        // The hook replaces SQLite's automatic checkpoints on this connection.
+        conn.wal_hook(Some(note_log_pages));
+        let checkpoints = Checkpoints::start(path, checkpoint_pages(page_size))?;
         let (jobs, inbox) = mpsc::channel();
         std::thread::Builder::new()
             .name("canopy-sqlite-writer".into())
-            .spawn(move || run(conn, &inbox))?;
+            .spawn(move || run(conn, &inbox, checkpoints))?;
         Ok(Self { jobs })
     }
 
@@ -94,14 +99,26 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, inbox: &mpsc::Receiver<Job>) {
+/// Opens a connection to the database at `path` the way both threads use it.
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // Other writes (annotations, keys, retention) go through the store's sqlx connection;
+    // each side waits for the other's transaction instead of failing.
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+fn run(mut conn: Connection, inbox: &mpsc::Receiver<Job>, checkpoints: Checkpoints) {
     while let Ok(job) = inbox.recv() {
         match job {
             Job::Write(batch, done) => {
                 // The caller may have stopped waiting; the batch is written all the same.
                 let _ = done.send(write_batch(&mut conn, &batch));
+                checkpoints.after_commit(&conn);
             }
             Job::Close(done) => {
+                checkpoints.stop();
                 drop(conn);
                 let _ = done.send(());
                 return;
@@ -110,16 +127,91 @@ fn run(mut conn: Connection, inbox: &mpsc::Receiver<Job>) {
     }
 }
 
-/// How much log the commit that passes it copies into the database file. About half of
-/// SQLite's default (1,000 pages of 4 KiB) keeps each copy short: on a core shared with the
-/// proxy, the copy shows in the calls' tail latency (BENCHMARKS.md, "Shorter checkpoints"),
-/// and at this size ingest is no slower.
+/// How much log makes a checkpoint due. About half of SQLite's default (1,000 pages of 4 KiB)
+/// keeps each copy short: on a core shared with the proxy, the copy shows in the calls' tail
+/// latency (BENCHMARKS.md, "Shorter checkpoints"), and at this size ingest is no slower.
 const CHECKPOINT_BYTES: i64 = 2 * 1024 * 1024;
 
 /// [`CHECKPOINT_BYTES`] in pages of `page_size` bytes: 128 at [`crate::PAGE_SIZE`], 512 for a
 /// database created with SQLite's default 4 KiB.
 fn checkpoint_pages(page_size: i64) -> i64 {
     CHECKPOINT_BYTES / page_size.max(512)
+}
+
+/// How many times [`CHECKPOINT_BYTES`] the log may hold before the writer copies the rest
+/// itself.
+const LOG_LIMIT: i32 = 4;
+
+thread_local! {
+    /// The pages in the log after the writer's last commit, as SQLite reports them.
+    static LOG_PAGES: Cell<c_int> = const { Cell::new(0) };
+}
+
+/// The writer's commit hook: notes the size of the log.
+fn note_log_pages(_: &Wal, pages: c_int) -> rusqlite::Result<()> {
+    LOG_PAGES.set(pages);
+    Ok(())
+}
+
+/// The thread that copies the log into the database file, and when to ask it to.
+///
+/// SQLite starts its log over at the first commit after a checkpoint has copied all of it.
+/// Under a steady stream of batches the thread's copy never quite catches the last commit, so
+/// past [`LOG_LIMIT`] the writer copies what is left itself, which is little, and the log starts
+/// over.
+struct Checkpoints {
+    due: mpsc::SyncSender<()>,
+    stopped: mpsc::Receiver<()>,
+    mark: c_int,
+}
+
+impl Checkpoints {
+    fn start(path: &Path, mark: i64) -> std::result::Result<Self, canopy_store::Source> {
+        let conn = open(path)?;
+        // A checkpoint never needs more than one waiting behind the one under way.
+        let (due, requests) = mpsc::sync_channel(1);
+        let (done, stopped) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("canopy-sqlite-checkpoint".into())
+            .spawn(move || {
+                while requests.recv().is_ok() {
+                    if let Err(error) = checkpoint(&conn) {
+                        tracing::warn!(%error, "Copying SQLite's log into the database failed.");
+                    }
+                }
+                drop(conn);
+                let _ = done.send(());
+            })?;
+        Ok(Self {
+            due,
+            stopped,
+            mark: c_int::try_from(mark).unwrap_or(c_int::MAX),
+        })
+    }
+
+    /// Asks for a checkpoint if the commit just made left enough log to copy.
+    fn after_commit(&self, conn: &Connection) {
+        let pages = LOG_PAGES.replace(0);
+        if pages >= self.mark.saturating_mul(LOG_LIMIT) {
+            // This copies nothing while the thread is copying; the next commit tries again.
+            let _ = checkpoint(conn);
+        } else if pages >= self.mark {
+            // Full means one is already asked for.
+            let _ = self.due.try_send(());
+        }
+    }
+
+    /// Lets a checkpoint under way finish and stops the thread.
+    fn stop(self) {
+        let Self { due, stopped, .. } = self;
+        drop(due);
+        let _ = stopped.recv();
+    }
+}
+
+/// Copies as much of the log as no reader still needs, waiting for no one.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
 const SELECT_START: &str = "SELECT created_at FROM calls WHERE org_id = ?1 AND id = ?2";

@@ -145,3 +145,33 @@ async fn a_database_keeps_the_page_size_it_was_created_with() {
     store.close().await;
     assert_eq!(page_size(&old), 4096);
 }
+
+/// Under a steady stream of batches the log is copied into the database file and started over,
+/// so it stays a few megabytes however much is written.
+#[tokio::test]
+async fn the_log_stays_small_while_calls_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let body = "x".repeat(16 * 1024);
+    for batch in 0..48 {
+        let calls: Vec<_> = (0..64)
+            .map(|i| {
+                let at = 1_700_000_000_000 + batch * 64 + i;
+                let mut call = canopy_store::testing::sample_call("org", Some("s"), at);
+                call.request_body.text = Some(body.clone());
+                call
+            })
+            .collect();
+        store.write(&calls).await.unwrap();
+    }
+    let size = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().len();
+    let (log, file) = (size("canopy.db-wal"), size("canopy.db"));
+    // 48 MiB of bodies were written; the log never held more than a few batches of them.
+    assert!(log <= 20 << 20, "the log grew to {log} bytes");
+    assert!(
+        file >= 32 << 20,
+        "only {file} bytes reached the database file"
+    );
+    assert_eq!(store.count_calls("org").await.unwrap(), 48 * 64);
+    store.close().await;
+}
