@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::c_int;
 use std::path::Path;
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -162,6 +162,9 @@ fn note_log_pages(_: &Wal, pages: c_int) -> rusqlite::Result<()> {
 struct Checkpoints {
     due: mpsc::SyncSender<()>,
     stopped: mpsc::Receiver<()>,
+    /// Held by whichever thread is copying. SQLite lets one connection copy at a time and turns
+    /// the other away at once, so the writer waits here for the thread's copy to end.
+    copying: Arc<Mutex<()>>,
     mark: c_int,
 }
 
@@ -171,10 +174,13 @@ impl Checkpoints {
         // A checkpoint never needs more than one waiting behind the one under way.
         let (due, requests) = mpsc::sync_channel(1);
         let (done, stopped) = mpsc::sync_channel(1);
+        let copying = Arc::new(Mutex::new(()));
+        let lock = copying.clone();
         std::thread::Builder::new()
             .name("canopy-sqlite-checkpoint".into())
             .spawn(move || {
                 while requests.recv().is_ok() {
+                    let _copying = lock.lock().unwrap_or_else(PoisonError::into_inner);
                     if let Err(error) = checkpoint(&conn) {
                         tracing::warn!(%error, "Copying SQLite's log into the database failed.");
                     }
@@ -185,6 +191,7 @@ impl Checkpoints {
         Ok(Self {
             due,
             stopped,
+            copying,
             mark: c_int::try_from(mark).unwrap_or(c_int::MAX),
         })
     }
@@ -193,8 +200,10 @@ impl Checkpoints {
     fn after_commit(&self, conn: &Connection) {
         let pages = LOG_PAGES.replace(0);
         if pages >= self.mark.saturating_mul(LOG_LIMIT) {
-            // This copies nothing while the thread is copying; the next commit tries again.
-            let _ = checkpoint(conn);
+            let _copying = self.copying.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Err(error) = checkpoint(conn) {
+                tracing::warn!(%error, "Copying SQLite's log into the database failed.");
+            }
         } else if pages >= self.mark {
             // Full means one is already asked for.
             let _ = self.due.try_send(());
