@@ -161,7 +161,7 @@ fn note_log_pages(_: &Wal, pages: c_int) -> rusqlite::Result<()> {
 /// over.
 struct Checkpoints {
     due: mpsc::SyncSender<()>,
-    stopped: mpsc::Receiver<()>,
+    thread: std::thread::JoinHandle<()>,
     /// Held by whichever thread is copying. SQLite lets one connection copy at a time and turns
     /// the other away at once, so the writer waits here for the thread's copy to end.
     copying: Arc<Mutex<()>>,
@@ -173,10 +173,9 @@ impl Checkpoints {
         let conn = open(path)?;
         // A checkpoint never needs more than one waiting behind the one under way.
         let (due, requests) = mpsc::sync_channel(1);
-        let (done, stopped) = mpsc::sync_channel(1);
         let copying = Arc::new(Mutex::new(()));
         let lock = copying.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("canopy-sqlite-checkpoint".into())
             .spawn(move || {
                 while requests.recv().is_ok() {
@@ -185,12 +184,10 @@ impl Checkpoints {
                         tracing::warn!(%error, "Copying SQLite's log into the database failed.");
                     }
                 }
-                drop(conn);
-                let _ = done.send(());
             })?;
         Ok(Self {
             due,
-            stopped,
+            thread,
             copying,
             mark: c_int::try_from(mark).unwrap_or(c_int::MAX),
         })
@@ -212,9 +209,10 @@ impl Checkpoints {
 
     /// Lets a checkpoint under way finish and stops the thread.
     fn stop(self) {
-        let Self { due, stopped, .. } = self;
+        let Self { due, thread, .. } = self;
         drop(due);
-        let _ = stopped.recv();
+        // A thread that panicked has stopped all the same.
+        let _ = thread.join();
     }
 }
 
