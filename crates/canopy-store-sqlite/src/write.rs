@@ -140,7 +140,7 @@ fn checkpoint_pages(page_size: i64) -> i64 {
 
 /// How many times [`CHECKPOINT_BYTES`] the log may hold before the writer copies the rest
 /// itself.
-const LOG_LIMIT: i32 = 4;
+const LOG_LIMIT: c_int = 4;
 
 thread_local! {
     /// The pages in the log after the writer's last commit, as SQLite reports them.
@@ -180,9 +180,7 @@ impl Checkpoints {
             .spawn(move || {
                 while requests.recv().is_ok() {
                     let _copying = lock.lock().unwrap_or_else(PoisonError::into_inner);
-                    if let Err(error) = checkpoint(&conn) {
-                        tracing::warn!(%error, "Copying SQLite's log into the database failed.");
-                    }
+                    checkpoint(&conn);
                 }
             })?;
         Ok(Self {
@@ -198,9 +196,7 @@ impl Checkpoints {
         let pages = LOG_PAGES.replace(0);
         if pages >= self.mark.saturating_mul(LOG_LIMIT) {
             let _copying = self.copying.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Err(error) = checkpoint(conn) {
-                tracing::warn!(%error, "Copying SQLite's log into the database failed.");
-            }
+            checkpoint(conn);
         } else if pages >= self.mark {
             // Full means one is already asked for.
             let _ = self.due.try_send(());
@@ -216,9 +212,12 @@ impl Checkpoints {
     }
 }
 
-/// Copies as much of the log as no reader still needs, waiting for no one.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+/// Copies as much of the log as no reader still needs, waiting for no one. A failure is
+/// logged; the next checkpoint tries again.
+fn checkpoint(conn: &Connection) {
+    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(%error, "Copying SQLite's log into the database failed.");
+    }
 }
 
 const SELECT_START: &str = "SELECT created_at FROM calls WHERE org_id = ?1 AND id = ?2";
