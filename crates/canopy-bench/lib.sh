@@ -33,14 +33,15 @@ listening_url() {
 }
 
 # Starts BIN's `canopy serve` on CPU 1 with a fresh SQLite store in $WORK, its calls going to
-# $MOCK; sets `pid` and `gw` (its base URL).
-serve_fresh() {
-  rm -rf "$WORK"/canopy.db* "$WORK/canopy.out"
-  printf 'listen = "127.0.0.1:0"\nstore = "sqlite://%s/canopy.db"\n[providers.openai]\nbase_url = "%s"\n' \
-    "$WORK" "$MOCK" > "$WORK/canopy.toml"
-  CANOPY_LOG=warn taskset -c 1 "$1" serve --config "$WORK/canopy.toml" > "$WORK/canopy.out" 2>&1 &
+# $MOCK; sets `pid` and `gw` (its base URL). Its files are $WORK/NAME.* (canopy unless given).
+serve_fresh() { # BIN [NAME]
+  local name=${2:-canopy}
+  rm -rf "$WORK/$name".db* "$WORK/$name.out"
+  printf 'listen = "127.0.0.1:0"\nstore = "sqlite://%s/%s.db"\n[providers.openai]\nbase_url = "%s"\n' \
+    "$WORK" "$name" "$MOCK" > "$WORK/$name.toml"
+  CANOPY_LOG=warn taskset -c 1 "$1" serve --config "$WORK/$name.toml" > "$WORK/$name.out" 2>&1 &
   pid=$!
-  gw=$(listening_url "$WORK/canopy.out")
+  gw=$(listening_url "$WORK/$name.out")
 }
 
 # CPU ticks (user + system) a process has used so far.
