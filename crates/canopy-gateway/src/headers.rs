@@ -19,6 +19,12 @@ pub const HEADER_HELICONE_ID: &str = "helicone-id";
 /// The header naming the upstream of a `/gateway/*` call.
 pub const HEADER_TARGET_URL: &str = "Helicone-Target-Url";
 
+/// The header a caller names a request id in for Canopy's logs (Canopy's own routes answer
+/// it back). Not the call's id: that is `Helicone-Request-Id`.
+pub const HEADER_LOG_REQUEST_ID: &str = "x-request-id";
+/// The longest caller-chosen log request id used; a longer one is replaced.
+const MAX_LOG_REQUEST_ID_LEN: usize = 128;
+
 /// Stored in place of a credential.
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -46,6 +52,14 @@ const HOP_BY_HOP: &[&str] = &[
     "transfer-encoding",
     "upgrade",
 ];
+
+/// The caller's `x-request-id` when it is usable in a log: text, not empty, at most 128 bytes.
+pub fn log_request_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(HEADER_LOG_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= MAX_LOG_REQUEST_ID_LEN)
+}
 
 /// Reads Canopy's headers from an HTTP request (see [`CallHeaders::from_raw_pairs`]): a value
 /// that is not UTF-8 is refused with the header's name, never read with its bytes replaced.

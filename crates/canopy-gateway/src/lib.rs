@@ -3,7 +3,8 @@
 //! The request path, outer to inner:
 //! 1. **Router** ([`router`]): `/v1/*` goes to the default provider, `/<provider>/*` to that
 //!    provider, `/gateway/*` to the origin in `Helicone-Target-Url`. Nothing is rejected for
-//!    being an endpoint Canopy does not know.
+//!    being an endpoint Canopy does not know. No layer wraps the proxy: its handler opens the
+//!    call's `request` span and logs its 5xx itself ([`proxy::handle`]).
 //! 2. **Call context** ([`proxy`]): the clock starts, Canopy's headers are read ([`headers`]),
 //!    the caller's key is checked against the in-memory key ring (a call without a valid key,
 //!    when keys are required, is refused with a 401 and not recorded), and the call gets its id

@@ -20,6 +20,7 @@ use canopy_core::record::{STATUS_UPSTREAM_TIMEOUT, STATUS_UPSTREAM_UNREACHABLE};
 use canopy_core::redact::{redact_text, redact_url};
 use canopy_core::{CallId, CallRecord};
 use http::{HeaderName, HeaderValue, header};
+use tracing::{Instrument as _, Span};
 
 mod gated;
 
@@ -53,18 +54,55 @@ use attempts::Target;
 
 /// Proxies any request whose path names a provider route. When shutdown cuts calls in flight,
 /// one still waiting for its upstream is answered 503 and recorded as cut.
+///
+/// The call runs in a `request` span (method, route `proxy`, the caller's `x-request-id` or a
+/// fresh id) and a 5xx answer is logged at WARN, as for Canopy's own routes. Both are done
+/// here rather than by router layers, which would wrap every call's future and body.
 pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Response {
+    let span = request_span(&request);
     let cut = gateway.inner.recorder.cut_signal();
-    tokio::select! {
-        biased;
-        response = proxy(gateway, request) => response,
-        () = cut => GatewayError::new(
-            ErrorKind::ShuttingDown,
-            WireFormat::Openai,
-            "Canopy is shutting down; the call was cut before its response arrived",
-        )
-        .into_response(),
+    async move {
+        let response = tokio::select! {
+            biased;
+            response = proxy(gateway, request) => response,
+            () = cut => GatewayError::new(
+                ErrorKind::ShuttingDown,
+                WireFormat::Openai,
+                "Canopy is shutting down; the call was cut before its response arrived",
+            )
+            .into_response(),
+        };
+        let status = response.status();
+        if status.is_server_error() {
+            // The call's record says why: Canopy's own 502 / 504 or the upstream's answer.
+            tracing::warn!(
+                status = status.as_u16(),
+                cause = "upstream or gateway",
+                "Answered a server error."
+            );
+        }
+        response
     }
+    .instrument(span)
+    .await
+}
+
+/// The span a proxied call runs in. Its id is only made when the span is recorded: with
+/// INFO off, a call pays for no id.
+fn request_span(request: &Request) -> Span {
+    let span = tracing::info_span!(
+        "request",
+        method = request.method().as_str(),
+        route = "proxy",
+        request_id = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        match headers::log_request_id(request.headers()) {
+            Some(id) => span.record("request_id", id),
+            None => span.record("request_id", tracing::field::display(CallId::new())),
+        };
+    }
+    span
 }
 
 async fn proxy(gateway: Gateway, request: Request) -> Response {

@@ -29,6 +29,7 @@ use canopy_core::{CallId, CallRecord};
 use canopy_store::spool::Spool;
 use canopy_store::writer::IngestHandle;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tracing::Span;
 
 use crate::telemetry::{
     CallMeters, GATEWAY_FORMAT_MISMATCH_TOTAL, GATEWAY_UNPRICED_CALLS_TOTAL, LABEL_ACTUAL,
@@ -175,6 +176,7 @@ impl Recorder {
             permit: None,
             after: Vec::new(),
             free: false,
+            span: Span::current(),
         }
     }
 
@@ -410,6 +412,9 @@ pub struct CallGuard {
     after: Vec<AfterRecord>,
     /// Answered from the cache: costs nothing.
     free: bool,
+    /// The span the call was accepted in. A response body is read after the handler has
+    /// returned, so the record is completed (and any warning about it logged) back in it.
+    span: Span,
 }
 
 impl fmt::Debug for CallGuard {
@@ -496,6 +501,8 @@ impl CallGuard {
             return;
         }
         self.done = true;
+        let span = std::mem::replace(&mut self.span, Span::none());
+        let _entered = span.enter();
         let mut record = std::mem::take(&mut self.record);
         let elapsed = millis(self.started.elapsed());
         record.latency_ms = Some(elapsed);

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use canopy_core::pricing::PriceCatalog;
+use canopy_gateway::headers::HEADER_LOG_REQUEST_ID;
 use canopy_gateway::{Gateway, Providers};
 use canopy_store::Query;
 use canopy_store::keys::{AuthMode, KeyRing};
@@ -256,20 +257,22 @@ impl canopy_gateway::recorder::RecordPlacer for TracePlacer {
     }
 }
 
-/// Canopy's own routes, then the dashboard, then the proxy (the fallback for every path),
-/// each in its layers. Outer to inner:
-/// 1. own routes only: a request id (the caller's `x-request-id`, else a new UUIDv7) is set
-///    and answered in `x-request-id`; proxied answers pass through unchanged;
+/// Canopy's own routes, then the dashboard, then the proxy (the fallback for every path).
+/// Own routes run in these layers, outer to inner:
+/// 1. a request id (the caller's `x-request-id`, else a new UUIDv7) is set and answered in
+///    `x-request-id`;
 /// 2. the request span (method, matched route, request id; see [`telemetry::request_span`]);
 /// 3. every 5xx is logged with its cause;
-/// 4. own routes only: answers are compressed (brotli or gzip, as `Accept-Encoding` asks), so
-///    a large session's JSON or the dashboard's modules cross the wire at a fraction of their
-///    size. Proxied answers are never touched.
+/// 4. answers are compressed (brotli or gzip, as `Accept-Encoding` asks), so a large
+///    session's JSON or the dashboard's modules cross the wire at a fraction of their size.
+///
+/// The proxy has no layers: its handler opens the same span and logs its 5xx itself, and its
+/// answers pass through unchanged. Layers would wrap every call's future and response body.
 fn router(own: Router, gateway: Gateway) -> Router {
     // The dashboard's routes (`/`, `/ui/*`) come before the proxy.
     #[cfg(feature = "ui")]
     let own = own.merge(canopy_ui::router());
-    let request_id = HeaderName::from_static(telemetry::HEADER_REQUEST_ID);
+    let request_id = HeaderName::from_static(HEADER_LOG_REQUEST_ID);
     let trace = TraceLayer::new_for_http()
         .make_span_with(telemetry::request_span::<axum::body::Body>)
         .on_failure(());
@@ -281,12 +284,9 @@ fn router(own: Router, gateway: Gateway) -> Router {
         )
         .layer(middleware::from_fn(telemetry::log_server_errors))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(trace.clone())
+        .layer(trace)
         .layer(SetRequestIdLayer::new(request_id, telemetry::MakeId));
-    let proxy = canopy_gateway::router(gateway)
-        .layer(middleware::from_fn(telemetry::log_server_errors))
-        .layer(trace);
-    own.merge(proxy)
+    own.merge(canopy_gateway::router(gateway))
 }
 
 /// How long `/readyz` waits for the store.

@@ -4,7 +4,8 @@
 //! of Canopy's own endpoints, `proxy` for provider routes, never the raw path) and a request
 //! id: the caller's `x-request-id` when it sent a usable one, else a fresh UUIDv7. Canopy's own
 //! endpoints answer the id in `x-request-id`; proxied answers pass through unchanged. Every 5xx
-//! is logged inside that span with its cause.
+//! is logged inside that span with its cause. The proxy's span and 5xx log come from its own
+//! handler (`canopy_gateway::proxy::handle`); the layers here serve Canopy's own routes.
 
 use std::sync::OnceLock;
 
@@ -14,6 +15,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use canopy_core::CallId;
+use canopy_gateway::headers::log_request_id;
 use canopy_store::writer::IngestHandle;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tower_http::request_id::{MakeRequestId, RequestId};
@@ -26,10 +28,6 @@ use crate::cli::LogFormat;
 pub const BUILD_INFO: &str = "canopy_build_info";
 /// Label: the running build's version.
 pub const LABEL_VERSION: &str = "version";
-/// The header a request id is read from and answered in.
-pub const HEADER_REQUEST_ID: &str = "x-request-id";
-/// The longest caller-chosen request id used; a longer one is replaced.
-const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Starts logging to stderr. Request and response bodies are never logged.
 pub fn init_logging(filter: &str, format: LogFormat) {
@@ -95,12 +93,8 @@ pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("proxy", MatchedPath::as_str);
-    let id = request
-        .headers()
-        .get(HEADER_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN)
-        .map_or_else(|| CallId::new().to_string(), str::to_owned);
+    let id =
+        log_request_id(request.headers()).map_or_else(|| CallId::new().to_string(), str::to_owned);
     let method = request.method().as_str();
     if matches!(route, "/healthz" | "/readyz" | "/metrics") {
         tracing::debug_span!("request", method, route, request_id = %id)
@@ -109,9 +103,9 @@ pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
     }
 }
 
-/// Logs every 5xx answer with its cause: the API's [`canopy_api::ErrorCause`] at ERROR, an
-/// answer without one (an upstream's 5xx passed through, or the gateway's own 502 / 504, which
-/// the call's record explains) at WARN.
+/// Logs every 5xx answer of Canopy's own routes with its cause: the API's
+/// [`canopy_api::ErrorCause`] at ERROR, an answer without one (`/readyz` finding the store
+/// down) at WARN.
 pub async fn log_server_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
@@ -122,7 +116,7 @@ pub async fn log_server_errors(request: Request, next: Next) -> Response {
             }
             None => tracing::warn!(
                 status = status.as_u16(),
-                cause = "upstream or gateway",
+                cause = "unspecified",
                 "Answered a server error."
             ),
         }

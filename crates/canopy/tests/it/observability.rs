@@ -2,11 +2,14 @@
 //! gauges, the key when keys are required), `/readyz`, request ids, and the API's answer when
 //! the store fails.
 
+use std::path::Path;
 use std::time::Duration;
 
 use canopy::config::MetricsAuth;
+use serde_json::{Value, json};
 
-use crate::harness::{TestApp, chat};
+use crate::harness::{TestApp, chat, spawn_mock};
+use crate::scale_out::{Gateway, client};
 
 async fn metrics(app: &TestApp, key: Option<&str>) -> reqwest::Response {
     let mut request = app.client.get(format!("{}/metrics", app.url));
@@ -213,4 +216,65 @@ async fn canopys_own_routes_answer_a_request_id_and_proxied_answers_pass_through
         .unwrap();
     assert!(proxied.status().is_success());
     assert!(proxied.headers().get("x-request-id").is_none());
+}
+
+/// A proxied call logs in its own request span, as Canopy's own routes do: the 5xx its handler
+/// answers, and a warning written once the response body has been read, after the handler
+/// returned.
+#[tokio::test]
+async fn a_proxied_calls_log_lines_carry_its_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mock, _stop) = spawn_mock().await;
+    let store = format!("sqlite://{}", dir.path().join("logs.db").display());
+    let misread = format!("[providers.misread]\nbase_url = \"{mock}\"\nformat = \"openai\"\n");
+    let env = [
+        ("CANOPY_LOG", Path::new("info")),
+        ("CANOPY_LOG_FORMAT", Path::new("json")),
+    ];
+    let mut gateway =
+        Gateway::start_configured(dir.path(), "logs", &store, &mock, &misread, &env).await;
+    let client = client();
+
+    let failed = client
+        .post(format!("{}/v1/chat/completions", gateway.url))
+        .header("x-request-id", "trace-me-7")
+        .header("x-mock-status", "503")
+        .json(&chat("gpt-4o-mini", false, "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 503);
+    failed.bytes().await.unwrap();
+    let line = gateway
+        .logged("Answered a server error", Duration::from_secs(30))
+        .await;
+    let entry: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["level"], "WARN", "{line}");
+    assert_eq!(entry["fields"]["status"], 503, "{line}");
+    assert_eq!(entry["span"]["name"], "request", "{line}");
+    assert_eq!(entry["span"]["route"], "proxy", "{line}");
+    assert_eq!(entry["span"]["method"], "POST", "{line}");
+    assert_eq!(entry["span"]["request_id"], "trace-me-7", "{line}");
+
+    let answered = client
+        .post(format!("{}/misread/v1/messages", gateway.url))
+        .json(
+            &json!({"model": "claude-sonnet-4-5", "max_tokens": 50, "stream": true,
+            "messages": [{"role": "user", "content": "Which format am I?"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(answered.status().is_success());
+    answered.bytes().await.unwrap();
+    let line = gateway
+        .logged("configured format", Duration::from_secs(30))
+        .await;
+    let entry: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["span"]["route"], "proxy", "{line}");
+    let id = entry["span"]["request_id"].as_str().unwrap_or_default();
+    assert!(
+        canopy_core::CallId::parse(id).is_some(),
+        "a fresh id: {line}"
+    );
 }

@@ -39,11 +39,23 @@ impl Gateway {
         mock_url: &str,
         env: &[(&str, &Path)],
     ) -> Self {
+        Self::start_configured(dir, name, store, mock_url, "", env).await
+    }
+
+    /// `start_with_env`, with `extra` appended to the configuration file.
+    pub async fn start_configured(
+        dir: &Path,
+        name: &str,
+        store: &str,
+        mock_url: &str,
+        extra: &str,
+        env: &[(&str, &Path)],
+    ) -> Self {
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(
             &config,
             format!(
-                "spool_dir = \"{}\"\n[providers.openai]\nbase_url = \"{mock_url}\"\n",
+                "spool_dir = \"{}\"\n[providers.openai]\nbase_url = \"{mock_url}\"\n{extra}",
                 dir.join(format!("{name}.spool")).display()
             ),
         )
@@ -92,7 +104,7 @@ impl Gateway {
     }
 
     /// Waits until the gateway logs a line containing `needle`, and returns it.
-    async fn logged(&mut self, needle: &str, limit: Duration) -> String {
+    pub async fn logged(&mut self, needle: &str, limit: Duration) -> String {
         let found = tokio::time::timeout(limit, async {
             while let Some(line) = self.log.recv().await {
                 if line.contains(needle) {
@@ -143,7 +155,7 @@ impl Outage for canopy_testkit::clickhouse::ChServer {
     }
 }
 
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
