@@ -56,9 +56,11 @@ use attempts::Target;
 /// one still waiting for its upstream is answered 503 and recorded as cut.
 ///
 /// The call runs in a `request` span (method, route `proxy`, the caller's `x-request-id` or a
-/// fresh id) and a 5xx answer is logged at WARN, as for Canopy's own routes. Both are done
-/// here rather than by router layers, which would wrap every call's future and body.
+/// fresh id), its response head is logged at DEBUG and a 5xx answer at WARN, as for Canopy's
+/// own routes. All are done here rather than by router layers, which would wrap every call's
+/// future and body.
 pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Response {
+    let started = Instant::now();
     let span = request_span(&request);
     let cut = gateway.inner.recorder.cut_signal();
     async move {
@@ -73,6 +75,11 @@ pub async fn handle(State(gateway): State<Gateway>, request: Request) -> Respons
             .into_response(),
         };
         let status = response.status();
+        tracing::debug!(
+            status = status.as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "Answered the response head."
+        );
         if status.is_server_error() {
             // The call's record says why: Canopy's own 502 / 504 or the upstream's answer.
             tracing::warn!(

@@ -218,9 +218,9 @@ async fn canopys_own_routes_answer_a_request_id_and_proxied_answers_pass_through
     assert!(proxied.headers().get("x-request-id").is_none());
 }
 
-/// A proxied call logs in its own request span, as Canopy's own routes do: the 5xx its handler
-/// answers, and a warning written once the response body has been read, after the handler
-/// returned.
+/// A proxied call logs in its own request span, as Canopy's own routes do: its response head
+/// (at DEBUG), the 5xx its handler answers, and a warning written once the response body has
+/// been read, after the handler returned.
 #[tokio::test]
 async fn a_proxied_calls_log_lines_carry_its_request_id() {
     let dir = tempfile::tempdir().unwrap();
@@ -228,7 +228,7 @@ async fn a_proxied_calls_log_lines_carry_its_request_id() {
     let store = format!("sqlite://{}", dir.path().join("logs.db").display());
     let misread = format!("[providers.misread]\nbase_url = \"{mock}\"\nformat = \"openai\"\n");
     let env = [
-        ("CANOPY_LOG", Path::new("info")),
+        ("CANOPY_LOG", Path::new("info,canopy_gateway::proxy=debug")),
         ("CANOPY_LOG_FORMAT", Path::new("json")),
     ];
     let mut gateway =
@@ -245,6 +245,14 @@ async fn a_proxied_calls_log_lines_carry_its_request_id() {
         .unwrap();
     assert_eq!(failed.status(), 503);
     failed.bytes().await.unwrap();
+    let line = gateway
+        .logged("Answered the response head", Duration::from_secs(30))
+        .await;
+    let entry: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["level"], "DEBUG", "{line}");
+    assert_eq!(entry["fields"]["status"], 503, "{line}");
+    assert!(entry["fields"]["latency_ms"].as_f64().is_some(), "{line}");
+    assert_eq!(entry["span"]["request_id"], "trace-me-7", "{line}");
     let line = gateway
         .logged("Answered a server error", Duration::from_secs(30))
         .await;
