@@ -218,6 +218,12 @@ async fn canopys_own_routes_answer_a_request_id_and_proxied_answers_pass_through
     assert!(proxied.headers().get("x-request-id").is_none());
 }
 
+/// The next JSON line `gateway` logs containing `needle`: parsed, and as written.
+async fn logged_entry(gateway: &mut Gateway, needle: &str) -> (Value, String) {
+    let line = gateway.logged(needle, Duration::from_secs(30)).await;
+    (serde_json::from_str(&line).unwrap(), line)
+}
+
 /// A proxied call logs in its own request span, as Canopy's own routes do: its response head
 /// (at DEBUG), the 5xx its handler answers, and a warning written once the response body has
 /// been read, after the handler returned.
@@ -245,18 +251,12 @@ async fn a_proxied_calls_log_lines_carry_its_request_id() {
         .unwrap();
     assert_eq!(failed.status(), 503);
     failed.bytes().await.unwrap();
-    let line = gateway
-        .logged("Answered the response head", Duration::from_secs(30))
-        .await;
-    let entry: Value = serde_json::from_str(&line).unwrap();
+    let (entry, line) = logged_entry(&mut gateway, "Answered the response head").await;
     assert_eq!(entry["level"], "DEBUG", "{line}");
     assert_eq!(entry["fields"]["status"], 503, "{line}");
     assert!(entry["fields"]["latency_ms"].as_f64().is_some(), "{line}");
     assert_eq!(entry["span"]["request_id"], "trace-me-7", "{line}");
-    let line = gateway
-        .logged("Answered a server error", Duration::from_secs(30))
-        .await;
-    let entry: Value = serde_json::from_str(&line).unwrap();
+    let (entry, line) = logged_entry(&mut gateway, "Answered a server error").await;
     assert_eq!(entry["level"], "WARN", "{line}");
     assert_eq!(entry["fields"]["status"], 503, "{line}");
     assert_eq!(entry["span"]["name"], "request", "{line}");
@@ -275,10 +275,7 @@ async fn a_proxied_calls_log_lines_carry_its_request_id() {
         .unwrap();
     assert!(answered.status().is_success());
     answered.bytes().await.unwrap();
-    let line = gateway
-        .logged("configured format", Duration::from_secs(30))
-        .await;
-    let entry: Value = serde_json::from_str(&line).unwrap();
+    let (entry, line) = logged_entry(&mut gateway, "configured format").await;
     assert_eq!(entry["span"]["route"], "proxy", "{line}");
     let id = entry["span"]["request_id"].as_str().unwrap_or_default();
     assert!(
