@@ -26,6 +26,14 @@ start_mock() { # BIN [CPU] [NAME]
   mock_url=$(listening_url "$WORK/${3:-mock}.out")
 }
 
+# Starts canopy-bench's byte relay (BENCH) on CPU 1 in front of URL, its output in
+# $WORK/relay.out, and sets `relay_url` to its base URL and `relay_pid` to its process id.
+start_relay() { # BENCH URL
+  taskset -c 1 "$1" relay --to "$2" > "$WORK/relay.out" &
+  relay_pid=$!
+  relay_url=$(listening_url "$WORK/relay.out")
+}
+
 # Waits for the "listening on" line a Canopy process prints into FILE and echoes its URL.
 listening_url() {
   until grep -q listening "$1" 2>/dev/null; do sleep 0.05; done

@@ -4,7 +4,10 @@
 # compare two builds on a noisy machine. Mock and wrk share CPU 0; Canopy has CPU 1 to itself.
 # The `hop` rows are a second mock on CPU 1, reached from CPU 0: one round trip between cores.
 # A gateway on CPU 1 makes two per call (client to gateway, gateway to mock), so the hop's added
-# latency, twice, is what any gateway pays in this layout before doing any work.
+# latency, twice, is what any gateway pays in this layout before doing any work. The `relay`
+# rows go through `canopy-bench relay` on CPU 1 in front of the mock: a proxy that copies bytes
+# and parses nothing, so both round trips and the wake-ups between cores, measured, with no
+# other work. Canopy's rows minus the relay's are what Canopy itself adds.
 # Usage: bash crates/canopy-bench/proxy.sh [CANOPY_BINARY...]   (default: this checkout's release build)
 # Env: DUR seconds per cell (5), CONCS ("1 16"), MODES ("plain"; "plain stream" adds streamed
 # calls with `stream_options.include_usage`), WARM (0: seconds of load at the cell's own
@@ -16,12 +19,16 @@ DUR=${DUR:-5}; CONCS=${CONCS:-"1 16"}; MODES=${MODES:-plain}; WARM=${WARM:-0}; R
 source crates/canopy-bench/lib.sh
 bench_binaries "$@"
 set -- "${binaries[@]}"
+cargo build --release -q -p canopy-bench
+BENCH=${CARGO_TARGET_DIR:-target}/release/canopy-bench
 bench_init
 
 start_mock "$1"
 MOCK=$mock_url
 start_mock "$1" 1 hop
 HOP=$mock_url
+start_relay "$BENCH" "$MOCK"
+RELAY=$relay_url
 write_bodies "$WORK"
 write_post_lua "$WORK/post.lua"
 export HEADERS="Helicone-Session-Id: bench|Helicone-Session-Path: /bench/step"
@@ -39,8 +46,8 @@ for round in $(seq 1 "$ROUNDS"); do
     for mode in $MODES; do
       export BODY_FILE="$WORK/body-$mode.json"
       for c in $CONCS; do
-        for target in direct hop canopy; do
-          case $target in direct) url=$MOCK ;; hop) url=$HOP ;; canopy) url=$gw ;; esac
+        for target in direct hop relay canopy; do
+          case $target in direct) url=$MOCK ;; hop) url=$HOP ;; relay) url=$RELAY ;; canopy) url=$gw ;; esac
           f="$WORK/$target-c$c.txt"
           [ "$WARM" -gt 0 ] && run "$url/v1/chat/completions" "$c" /dev/null "$WARM"
           t0=$(ticks $pid); run "$url/v1/chat/completions" "$c" "$f"; t1=$(ticks $pid)

@@ -6,7 +6,10 @@
 # 1. Proxy under load: wrk against `canopy mock-provider` directly, through `canopy serve`
 #    (SQLite logging on) and, when the peer harness is present, through LiteLLM and Portkey;
 #    plain and streamed, at each concurrency in CONCS.
-# 2. 1,000 concurrent slow streams (`canopy-bench streams`): added TTFT and the gateway's RSS.
+#    `relay` is `canopy-bench relay` on CPU 1 in front of the mock: a proxy that only copies
+#    bytes, the floor under any gateway in this layout.
+# 2. 1,000 concurrent slow streams (`canopy-bench streams`): added TTFT and the gateway's RSS;
+#    then one stream at a time (`canopy-bench ttft`): the TTFT the gateway and the relay add.
 # 3. Ingest (`canopy-bench ingest`) and the record lag under load (`canopy-bench lag`).
 # 4. Micro-benchmarks (`cargo bench -p canopy-bench --bench micro`).
 #
@@ -14,7 +17,7 @@
 # Env: DUR (seconds per cell, 10), WARM (warm-up seconds, 3), CONCS ("1 16 64 256"),
 #      MODES ("plain stream"), PEERS_HARNESS (../shared/bench-peers; set empty to skip peers),
 #      MOCK_PORT (9100, where the peers' configs send their calls), OUT (results directory),
-#      SECTIONS ("load streams ingest micro"), TARGETS ("direct canopy litellm portkey"; add
+#      SECTIONS ("load streams ingest micro"), TARGETS ("direct relay canopy litellm portkey"; add
 #      litellmrs for litellm-rs 0.9.0, which the harness builds from crates.io in ~20 min).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,7 +28,7 @@ PEERS_HARNESS=${PEERS_HARNESS-$ROOT/../shared/bench-peers}
 PEERS=${PEERS:-$HOME/.cache/bench-peers}
 MOCK_PORT=${MOCK_PORT:-9100}
 SECTIONS=${SECTIONS:-"load streams ingest micro"}
-TARGETS=${TARGETS:-"direct canopy litellm portkey"}
+TARGETS=${TARGETS:-"direct relay canopy litellm portkey"}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${OUT:-$TARGET_DIR/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
@@ -75,6 +78,7 @@ start_canopy() { # a fresh `canopy serve` on CPU 1 with an empty store: sets GW 
   GW=$(listening_url "$WORK/canopy.out")
 }
 start_canopy
+start_relay "$BENCH" "$MOCK"
 
 # --- 1. proxy under load ----------------------------------------------------------------
 write_bodies "$WORK"
@@ -126,11 +130,12 @@ if [[ " $SECTIONS " == *" load "* ]]; then
   say "## Proxy under load"
   say ""
   say "wrk -t1 for ${DUR} s per cell after a ${WARM} s warm-up; mock provider and wrk on CPU 0, the gateway on CPU 1."
-  say "CPU and RSS are the gateway's (the mock's for \"direct\"). Latencies in ms."
+  say "CPU and RSS are the gateway's (the mock's for \"direct\", the relay's for \"relay\"). Latencies in ms."
   say ""
   say "| target | mode | c | req/s | p50 | p90 | p99 | errors | CPU ms/req | RSS MB |"
   say "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"
   [[ " $TARGETS " == *" direct "* ]] && run_target direct "$MOCK/v1/chat/completions" "$MOCK_PID" ""
+  [[ " $TARGETS " == *" relay "* ]] && run_target relay "$relay_url/v1/chat/completions" "$relay_pid" ""
   [[ " $TARGETS " == *" canopy "* ]] && run_target canopy "$GW/v1/chat/completions" "$GW_PID" \
     "Helicone-Session-Id: bench|Helicone-Session-Path: /bench/step|Helicone-Property-Suite: load"
   for peer in $peers; do
@@ -153,6 +158,10 @@ if [[ " $SECTIONS " == *" streams "* ]]; then
   say ""
   start_canopy # its memory is measured from a fresh start
   taskset -c 0 "$BENCH" streams --gateway "$GW" --mock "$MOCK" --gateway-pid "$GW_PID" | tee -a "$REPORT"
+  say ""
+  say "## Added time to first token, one stream at a time"
+  say ""
+  taskset -c 0 "$BENCH" ttft --gateway "$GW" --mock "$MOCK" --relay "$relay_url" | tee -a "$REPORT"
   say ""
 fi
 

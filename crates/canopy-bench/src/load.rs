@@ -1,5 +1,5 @@
-//! What the load drivers (`streams`, `lag`) share: the loopback check, the HTTP client, the
-//! chat bodies, the open-file limit, and how a failed call is named in a report.
+//! What the load drivers (`streams`, `ttft`, `lag`) share: the loopback check, the HTTP
+//! client, the chat bodies, the open-file limit, and how a failed call is named in a report.
 //!
 //! What must not go here: timing or reporting; each driver measures and prints its own.
 

@@ -12,11 +12,17 @@
 //!   through a running gateway, and compares their time to first token; with `--gateway-pid` it
 //!   also reads the gateway's memory and CPU ([`streams`], printed by [`streams_report`], with
 //!   [`procstat`]).
+//! - `canopy-bench ttft --gateway URL --mock URL [--relay URL] [--rounds N] ...` sends one
+//!   stream at a time, in turn straight to the mock, through the gateway and (with `--relay`)
+//!   through a byte relay, and compares their time to first token: the time a gateway adds at
+//!   concurrency 1 ([`ttft`]).
+//! - `canopy-bench relay --to URL` relays bytes to a loopback server, parsing nothing: the
+//!   floor under any proxy in the same place ([`relay`]).
 //! - `canopy-bench lag --gateway URL [--probes N] [--concurrency C] [--seconds S]` measures how
 //!   long a call takes to become visible in the query API while the gateway is under load
 //!   ([`lag`]).
 //!
-//! The two load drivers share their HTTP client and helpers ([`load`]) and only talk to
+//! The load drivers share their HTTP client and helpers ([`load`]) and only talk to
 //! loopback URLs. Each subcommand prints a markdown report on stdout, ready for
 //! `BENCHMARKS.md`. Nothing here is used by the gateway; what is measured lives in the other
 //! crates.
@@ -28,10 +34,12 @@ mod lag;
 mod load;
 mod procstat;
 mod query;
+mod relay;
 mod report;
 mod streams;
 mod streams_report;
 mod timing;
+mod ttft;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -42,11 +50,15 @@ const USAGE: &str = "usage: canopy-bench ingest [RECORDS] [--store URL] [--in-fl
        canopy-bench query [--calls N] [--sessions M] [--db PATH | --store URL]
        canopy-bench streams --gateway URL --mock URL [--streams N=1000] [--chunk-delay-ms D=50]
                             [--reply-words W] [--gateway-pid PID] [--api-key KEY]
+       canopy-bench ttft --gateway URL --mock URL [--relay URL] [--rounds N=1000]
+                         [--chunk-delay-ms D=2] [--api-key KEY]
+       canopy-bench relay --to URL
        canopy-bench lag --gateway URL [--probes N=200] [--concurrency C=16] [--seconds S=10]
                         [--api-key KEY]
-streams and lag drive a running gateway (and mock) on loopback only. streams raises its own
-open-file limit; the gateway holds two connections per stream, so start it (and the mock) from
-a shell with `ulimit -n 8192` if the limit there is lower.";
+streams, ttft and lag drive a running gateway (and mock) on loopback only, and relay relays
+only to loopback. streams raises its own open-file limit; the gateway holds two connections per
+stream, so start it (and the mock) from a shell with `ulimit -n 8192` if the limit there is
+lower.";
 
 /// The gateway's allocator, so that ingest measures the store as `canopy serve` runs it.
 #[global_allocator]
@@ -88,6 +100,20 @@ fn main() -> anyhow::Result<()> {
         "streams" => {
             let options = streams_options(args)?;
             runtime.block_on(streams::run(options))
+        }
+        "ttft" => {
+            let options = ttft_options(args)?;
+            runtime.block_on(ttft::run(options))
+        }
+        "relay" => {
+            let mut to = None;
+            flags(args, |flag, value| {
+                anyhow::ensure!(flag == "--to", "unknown flag `{flag}`\n{USAGE}");
+                to = Some(load::loopback_base(flag, &value)?);
+                Ok(())
+            })?;
+            let to = to.with_context(|| format!("relay needs --to URL\n{USAGE}"))?;
+            runtime.block_on(relay::run(&to))
         }
         "lag" => {
             let options = lag_options(args)?;
@@ -172,6 +198,42 @@ fn streams_options(args: impl Iterator<Item = String>) -> anyhow::Result<streams
     anyhow::ensure!(
         !options.gateway.is_empty() && !options.mock.is_empty(),
         "streams needs --gateway URL and --mock URL\n{USAGE}"
+    );
+    Ok(options)
+}
+
+/// Parses `ttft`'s flags.
+fn ttft_options(args: impl Iterator<Item = String>) -> anyhow::Result<ttft::Options> {
+    let mut options = ttft::Options {
+        gateway: String::new(),
+        mock: String::new(),
+        relay: None,
+        rounds: 1000,
+        chunk_delay_ms: 2,
+        api_key: None,
+    };
+    flags(args, |flag, value| {
+        match flag {
+            "--gateway" => options.gateway = load::loopback_base(flag, &value)?,
+            "--mock" => options.mock = load::loopback_base(flag, &value)?,
+            "--relay" => options.relay = Some(load::loopback_base(flag, &value)?),
+            "--rounds" => options.rounds = bounded(flag, &value, 100_000)?,
+            // Zero is allowed: events back to back.
+            "--chunk-delay-ms" => {
+                options.chunk_delay_ms = value
+                    .parse()
+                    .ok()
+                    .filter(|d| *d <= 1_000)
+                    .with_context(|| format!("{flag} must be a number from 0 to 1000"))?;
+            }
+            "--api-key" => options.api_key = Some(value),
+            _ => anyhow::bail!("unknown flag `{flag}`\n{USAGE}"),
+        }
+        Ok(())
+    })?;
+    anyhow::ensure!(
+        !options.gateway.is_empty() && !options.mock.is_empty(),
+        "ttft needs --gateway URL and --mock URL\n{USAGE}"
     );
     Ok(options)
 }

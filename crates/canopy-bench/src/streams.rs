@@ -59,7 +59,7 @@ pub struct Options {
 /// How often the gateway's resident memory is read.
 const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 /// The mock's knob for the pause between events.
-const HEADER_CHUNK_DELAY: &str = "x-mock-chunk-delay-ms";
+pub const HEADER_CHUNK_DELAY: &str = "x-mock-chunk-delay-ms";
 /// The mock's knob for the length of its reply.
 const HEADER_REPLY_WORDS: &str = "x-mock-reply-words";
 /// The mock's knob for the wait before the response head.
@@ -351,7 +351,7 @@ async fn warm_up(
 }
 
 /// Sends one stream and reads it to the end.
-async fn stream(request: RequestBuilder) -> Result<Stream, String> {
+pub async fn stream(request: RequestBuilder) -> Result<Stream, String> {
     let sent = Instant::now();
     let mut response = request.send().await.map_err(|e| load::failure(&e))?;
     let status = response.status();
