@@ -6,7 +6,9 @@
 # The two share one core, so each call costs more than it does alone: compare the ratio, not
 # the figures. Which build starts first alternates from round to round.
 # Usage: bash crates/canopy-bench/paired.sh BUILD_A BUILD_B
-# Env: ROUNDS (4), DUR seconds per cell (8), CONC (16), MODE (plain; stream for streamed calls).
+# Env: ROUNDS (4), DUR seconds per cell (8), CONC (16), MODE (plain; stream for streamed calls),
+# EXTRA_HEADERS ("Name: value|..." added to every call; "Connection: close" makes each call open
+# a new connection).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-4}; DUR=${DUR:-8}; CONC=${CONC:-16}; MODE=${MODE:-plain}
@@ -19,7 +21,7 @@ MOCK=$mock_url
 write_bodies "$WORK"
 write_post_lua "$WORK/post.lua"
 export BODY_FILE="$WORK/body-$MODE.json"
-export HEADERS="Helicone-Session-Id: bench|Helicone-Session-Path: /bench/step"
+export HEADERS="Helicone-Session-Id: bench|Helicone-Session-Path: /bench/step${EXTRA_HEADERS:+|$EXTRA_HEADERS}"
 
 # Nanoseconds every thread of a process has run so far.
 run_ns() { cat /proc/"$1"/task/*/schedstat | awk '{t += $1} END {printf "%.0f", t}'; }

@@ -1,6 +1,6 @@
 //! `canopy serve`: wires the store, the writer and the gateway, and runs until shut down.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -198,15 +198,26 @@ pub async fn run(
     // every route's service: ~70 allocations and ~16 KB held per connection. Applied once here,
     // each connection shares the routes.
     let app = app.with_state(()).into_make_service();
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    // The accept loop runs as a task on the runtime's workers. Awaited here, it would run on
+    // the thread that started the runtime, and each new connection would take two hand-offs
+    // between threads: the worker that saw it wake that thread, which woke a worker again for
+    // the connection's task.
+    let mut server = tracker.spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .into_future(),
+    );
     let grace = settings.shutdown_grace;
     let deadline = async {
         stop.cancelled().await;
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        served = server => served.context("the server failed")?,
-        () = deadline => tracing::warn!(?grace, "In-flight calls did not finish in time; cutting them."),
+        served = &mut server => served.context("the server stopped")?.context("the server failed")?,
+        () = deadline => {
+            server.abort();
+            tracing::warn!(?grace, "In-flight calls did not finish in time; cutting them.");
+        }
     }
     stop.cancel();
     // Calls still running are cut while the writer still takes their records, so they reach
