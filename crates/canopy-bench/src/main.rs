@@ -171,6 +171,15 @@ fn query_options(args: impl Iterator<Item = String>) -> anyhow::Result<query::Op
     Ok(options)
 }
 
+/// Checks that a driver of the gateway and the mock was given both.
+fn needs_gateway_and_mock(command: &str, gateway: &str, mock: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !gateway.is_empty() && !mock.is_empty(),
+        "{command} needs --gateway URL and --mock URL\n{USAGE}"
+    );
+    Ok(())
+}
+
 /// Parses `streams`' flags.
 fn streams_options(args: impl Iterator<Item = String>) -> anyhow::Result<streams::Options> {
     let mut options = streams::Options {
@@ -195,10 +204,7 @@ fn streams_options(args: impl Iterator<Item = String>) -> anyhow::Result<streams
         }
         Ok(())
     })?;
-    anyhow::ensure!(
-        !options.gateway.is_empty() && !options.mock.is_empty(),
-        "streams needs --gateway URL and --mock URL\n{USAGE}"
-    );
+    needs_gateway_and_mock("streams", &options.gateway, &options.mock)?;
     Ok(options)
 }
 
@@ -231,10 +237,7 @@ fn ttft_options(args: impl Iterator<Item = String>) -> anyhow::Result<ttft::Opti
         }
         Ok(())
     })?;
-    anyhow::ensure!(
-        !options.gateway.is_empty() && !options.mock.is_empty(),
-        "ttft needs --gateway URL and --mock URL\n{USAGE}"
-    );
+    needs_gateway_and_mock("ttft", &options.gateway, &options.mock)?;
     Ok(options)
 }
 
