@@ -51,10 +51,11 @@ pub struct SqliteStore {
     ingest: Arc<write::Writer>,
 }
 
-/// The page size of a database this store creates: four times SQLite's default. Each commit
-/// writes fewer, larger pages, which cuts ingest's CPU and the file's size (BENCHMARKS.md,
-/// "16 KiB pages"). A database created with another size keeps it.
-pub const PAGE_SIZE: u32 = 16 * 1024;
+/// The page size of a database this store creates: SQLite's default. A proxied call dirties a
+/// few index pages per commit, and each costs its whole page in the log and again at the
+/// checkpoint, so pages of 16 KiB cost the proxy 5–7 % more CPU per call (BENCHMARKS.md, "4 KiB
+/// pages again"). A database created with another size keeps it.
+pub const PAGE_SIZE: u32 = 4 * 1024;
 
 /// How long an idle reader connection is kept.
 const READER_IDLE: Duration = Duration::from_secs(60);

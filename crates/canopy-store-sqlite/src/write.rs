@@ -132,8 +132,8 @@ fn run(mut conn: Connection, inbox: &mpsc::Receiver<Job>, checkpoints: Checkpoin
 /// latency (BENCHMARKS.md, "Shorter checkpoints"), and at this size ingest is no slower.
 const CHECKPOINT_BYTES: i64 = 2 * 1024 * 1024;
 
-/// [`CHECKPOINT_BYTES`] in pages of `page_size` bytes: 128 at [`crate::PAGE_SIZE`], 512 for a
-/// database created with SQLite's default 4 KiB.
+/// [`CHECKPOINT_BYTES`] in pages of `page_size` bytes: 512 at [`crate::PAGE_SIZE`], 128 for a
+/// database created with 16 KiB pages.
 fn checkpoint_pages(page_size: i64) -> i64 {
     CHECKPOINT_BYTES / page_size.max(512)
 }

@@ -113,8 +113,8 @@ async fn annotations_made_while_calls_are_written_all_succeed() {
     assert_eq!(store.count_calls("org").await.unwrap(), 1 + 60 * 64);
 }
 
-/// A new database gets the store's page size; one created with SQLite's default keeps its own
-/// and is written and read as before.
+/// A new database gets the store's page size; one created with another (16 KiB, as stores made
+/// before 4 KiB came back were) keeps its own and is written and read as before.
 #[tokio::test]
 async fn a_database_keeps_the_page_size_it_was_created_with() {
     let page_size = |dir: &tempfile::TempDir| -> u32 {
@@ -129,7 +129,7 @@ async fn a_database_keeps_the_page_size_it_was_created_with() {
     let old = tempfile::tempdir().unwrap();
     let conn = rusqlite::Connection::open(old.path().join("canopy.db")).unwrap();
     // The page size is fixed once the file is first written.
-    conn.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x);")
+    conn.execute_batch("PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; CREATE TABLE t (x);")
         .unwrap();
     drop(conn);
     let store = open(&old).await;
@@ -143,7 +143,7 @@ async fn a_database_keeps_the_page_size_it_was_created_with() {
     );
     assert_eq!(store.count_calls("org").await.unwrap(), 600);
     store.close().await;
-    assert_eq!(page_size(&old), 4096);
+    assert_eq!(page_size(&old), 16384);
 }
 
 /// Under a steady stream of batches, each handed over before the last is written, and a reader
