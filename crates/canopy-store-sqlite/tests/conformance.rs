@@ -113,8 +113,8 @@ async fn annotations_made_while_calls_are_written_all_succeed() {
     assert_eq!(store.count_calls("org").await.unwrap(), 1 + 60 * 64);
 }
 
-/// A new database gets the store's page size; one created with another (16 KiB, as stores made
-/// before 4 KiB came back were) keeps its own and is written and read as before.
+/// A new database gets the store's page size; one created with another (16 KiB here) keeps its
+/// own and is written and read as before.
 #[tokio::test]
 async fn a_database_keeps_the_page_size_it_was_created_with() {
     let page_size = |dir: &tempfile::TempDir| -> u32 {
