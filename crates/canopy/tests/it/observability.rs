@@ -8,22 +8,37 @@ use std::time::Duration;
 use canopy::config::MetricsAuth;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, chat, spawn_mock};
+use crate::harness::{TestApp, chat, spawn_mock, store_url};
 use crate::scale_out::{Gateway, client};
 
 async fn metrics(app: &TestApp, key: Option<&str>) -> reqwest::Response {
-    let mut request = app.client.get(format!("{}/metrics", app.url));
+    scrape(&app.client, &app.url, key).await
+}
+
+async fn scrape(client: &reqwest::Client, url: &str, key: Option<&str>) -> reqwest::Response {
+    let mut request = client.get(format!("{url}/metrics"));
     if let Some(key) = key {
         request = request.bearer_auth(key);
     }
     request.send().await.unwrap()
 }
 
+/// A gateway in a process of its own, on the test's engine. The metrics recorder is a
+/// process's, so counters read from it start at zero whatever else this test process counted.
+async fn metered_gateway(dir: &Path, mock: &str) -> Gateway {
+    Gateway::start_configured(dir, "metered", &store_url(dir), mock, "", &[]).await
+}
+
 /// Sends a chat call for `model` to `route` and reads its whole answer.
-async fn call(app: &TestApp, route: &str, model: &str, stream: bool) -> reqwest::StatusCode {
-    let answer = app
-        .client
-        .post(format!("{}{route}/v1/chat/completions", app.url))
+async fn call(
+    client: &reqwest::Client,
+    url: &str,
+    route: &str,
+    model: &str,
+    stream: bool,
+) -> reqwest::StatusCode {
+    let answer = client
+        .post(format!("{url}{route}/v1/chat/completions"))
         .json(&chat(model, stream, "hi"))
         .send()
         .await
@@ -34,10 +49,10 @@ async fn call(app: &TestApp, route: &str, model: &str, stream: bool) -> reqwest:
 }
 
 /// Reads `/metrics` until `line` appears, for at most ten seconds.
-async fn metrics_with(app: &TestApp, line: &str) -> String {
+async fn metrics_with(client: &reqwest::Client, url: &str, line: &str) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let text = metrics(app, None).await.text().await.unwrap();
+        let text = scrape(client, url, None).await.text().await.unwrap();
         if text.lines().any(|l| l == line) || tokio::time::Instant::now() > deadline {
             assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
             return text;
@@ -48,8 +63,11 @@ async fn metrics_with(app: &TestApp, line: &str) -> String {
 
 #[tokio::test]
 async fn metrics_are_prefixed_start_at_zero_and_never_take_labels_from_requests() {
-    let app = TestApp::spawn().await;
-    let text = metrics(&app, None).await.text().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mock, _stop) = spawn_mock().await;
+    let gateway = metered_gateway(dir.path(), &mock).await;
+    let (client, url) = (client(), gateway.url.as_str());
+    let text = scrape(&client, url, None).await.text().await.unwrap();
     for line in [
         "canopy_ingest_written_total 0",
         "canopy_ingest_dropped_total{reason=\"store_failed\"} 0",
@@ -73,13 +91,14 @@ async fn metrics_are_prefixed_start_at_zero_and_never_take_labels_from_requests(
     }
 
     // A route no provider serves, and a model with control characters.
-    let refused = call(&app, "/made-up-provider-1234", "gpt-4o-mini", false).await;
+    let refused = call(&client, url, "/made-up-provider-1234", "gpt-4o-mini", false).await;
     assert_eq!(refused, 404);
-    let served = call(&app, "", "evil\u{7}model\nname", false).await;
+    let served = call(&client, url, "", "evil\u{7}model\nname", false).await;
     assert!(served.is_success(), "{served}");
 
     let text = metrics_with(
-        &app,
+        &client,
+        url,
         "canopy_gateway_requests_total{provider=\"other\",status_class=\"4xx\"} 1",
     )
     .await;
@@ -87,7 +106,8 @@ async fn metrics_are_prefixed_start_at_zero_and_never_take_labels_from_requests(
         text
     } else {
         metrics_with(
-            &app,
+            &client,
+            url,
             "canopy_gateway_unpriced_calls_total{provider=\"openai\"} 1",
         )
         .await
@@ -98,9 +118,12 @@ async fn metrics_are_prefixed_start_at_zero_and_never_take_labels_from_requests(
 
 #[tokio::test]
 async fn every_call_is_counted_in_the_series_it_updates() {
-    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mock, _stop) = spawn_mock().await;
+    let gateway = metered_gateway(dir.path(), &mock).await;
+    let (client, url) = (client(), gateway.url.as_str());
     for stream in [false, false, true] {
-        let status = call(&app, "", "gpt-4o-mini", stream).await;
+        let status = call(&client, url, "", "gpt-4o-mini", stream).await;
         assert!(status.is_success(), "{status}");
     }
     for line in [
@@ -110,7 +133,7 @@ async fn every_call_is_counted_in_the_series_it_updates() {
         "canopy_upstream_duration_seconds_count 3",
         "canopy_upstream_ttft_seconds_count 1",
     ] {
-        metrics_with(&app, line).await;
+        metrics_with(&client, url, line).await;
     }
 }
 
