@@ -191,7 +191,7 @@ fn us(d: Duration) -> String {
 
 /// Prints the report as markdown on stdout.
 fn print(options: &Options, legs: &[Leg], failures: &Tally) -> anyhow::Result<()> {
-    let rows: Vec<_> = legs.iter().map(|l| (l.name, Row::of(&l.streams))).collect();
+    let rows: Vec<_> = legs.iter().map(|l| Row::of(&l.streams)).collect();
     let events = legs
         .iter()
         .find_map(|l| l.streams.first())
@@ -212,14 +212,14 @@ fn print(options: &Options, legs: &[Leg], failures: &Tally) -> anyhow::Result<()
         "| leg | streams | TTFT p50 µs | p90 | p99 | max | whole stream p50 µs | p99 |"
     )?;
     writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|")?;
-    for ((name, row), leg) in rows.iter().zip(legs) {
-        writeln!(out, "| {name} | {} | {} |", leg.streams.len(), row.cells())?;
+    for (leg, row) in legs.iter().zip(&rows) {
+        let (name, streams) = (leg.name, leg.streams.len());
+        writeln!(out, "| {name} | {streams} | {} |", row.cells())?;
     }
-    let direct = &rows[0].1;
-    for (name, row) in &rows[1..] {
-        writeln!(out, "| {name} − direct | | {} |", row.minus(direct))?;
+    for (leg, row) in legs.iter().zip(&rows).skip(1) {
+        writeln!(out, "| {} − direct | | {} |", leg.name, row.minus(&rows[0]))?;
     }
-    if let [_, (_, relay), (_, gateway)] = rows.as_slice() {
+    if let [_, relay, gateway] = rows.as_slice() {
         writeln!(out, "| gateway − relay | | {} |", gateway.minus(relay))?;
     }
     writeln!(out, "\nFailed streams: {}.", tally_line(failures))?;
