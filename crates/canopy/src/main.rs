@@ -15,11 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init_logging(&cli.global.log, cli.global.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .on_thread_park(trim::on_park)
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             output::error(&format!("cannot start the async runtime: {error}"));
@@ -33,6 +29,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The async runtime. Given one CPU (by an affinity mask or a cgroup quota), one thread runs
+/// everything: a work-stealing scheduler would have no other worker to hand work to, and its
+/// bookkeeping cost 6–9 % of a proxied call's CPU (BENCHMARKS.md, "One CPU, one thread").
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().on_thread_park(trim::on_park).build()
 }
 
 /// Handing memory back after a burst. mimalloc returns a thread's freed pages to the system

@@ -19,6 +19,7 @@ mod faults;
 mod gateway;
 mod harness;
 mod observability;
+mod one_cpu;
 mod otel;
 mod proxy;
 mod records;

@@ -51,6 +51,34 @@ impl Gateway {
         extra: &str,
         env: &[(&str, &Path)],
     ) -> Self {
+        let program = Command::new(env!("CARGO_BIN_EXE_canopy"));
+        Self::launch(program, dir, name, store, mock_url, extra, env).await
+    }
+
+    /// `start`, with the process allowed one CPU, as in a container limited to one: the
+    /// first CPU this test may use, set by `taskset`.
+    pub async fn start_on_one_cpu(dir: &Path, name: &str, store: &str, mock_url: &str) -> Self {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .expect("Linux reports the CPUs a process may use");
+        let cpu = allowed.trim().split([',', '-']).next().unwrap().to_owned();
+        let mut program = Command::new("taskset");
+        program.args(["-c", &cpu, env!("CARGO_BIN_EXE_canopy")]);
+        Self::launch(program, dir, name, store, mock_url, "", &[]).await
+    }
+
+    /// Runs `program serve` with a configuration file for `mock_url` and `extra`.
+    async fn launch(
+        mut program: Command,
+        dir: &Path,
+        name: &str,
+        store: &str,
+        mock_url: &str,
+        extra: &str,
+        env: &[(&str, &Path)],
+    ) -> Self {
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(
             &config,
@@ -60,7 +88,7 @@ impl Gateway {
             ),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_canopy"))
+        let mut child = program
             .arg("serve")
             .env("CANOPY_CONFIG", &config)
             .env("CANOPY_LISTEN", "127.0.0.1:0")
@@ -120,14 +148,21 @@ impl Gateway {
         }
     }
 
-    /// Stops the process the way an operator does, and waits for it.
-    async fn terminate(mut self) {
+    /// The process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Stops the process the way an operator does, and waits for it: its exit status, or
+    /// `None` if it was still running after 30 s.
+    pub async fn terminate(mut self) -> Option<std::process::ExitStatus> {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
                 .status();
         }
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        let waited = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        waited.ok().and_then(Result::ok)
     }
 }
 
@@ -197,7 +232,7 @@ async fn call(
 }
 
 /// Checks `check` every 20 ms until it holds, failing after `limit`; returns the time it took.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -213,7 +248,7 @@ where
     }
 }
 
-async fn session(client: &reqwest::Client, url: &str, id: &str, key: Option<&str>) -> Value {
+pub async fn session(client: &reqwest::Client, url: &str, id: &str, key: Option<&str>) -> Value {
     let mut request = client.get(format!("{url}/api/v1/session/{id}"));
     if let Some(key) = key {
         request = request.header("Authorization", format!("Bearer {key}"));
