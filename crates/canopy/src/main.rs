@@ -33,7 +33,7 @@ fn main() -> ExitCode {
 
 /// The async runtime. Given one CPU (by an affinity mask or a cgroup quota), one thread runs
 /// everything: a work-stealing scheduler would have no other worker to hand work to, and its
-/// bookkeeping cost 6–9 % of a proxied call's CPU (BENCHMARKS.md, "One CPU, one thread").
+/// bookkeeping cost 5–10 % of a proxied call's CPU (BENCHMARKS.md, "One CPU, one thread").
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
     let mut builder = if one_cpu {
