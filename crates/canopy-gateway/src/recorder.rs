@@ -100,6 +100,77 @@ struct Shared {
     cut: AtomicBool,
     /// Woken when calls in flight are cut.
     cut_notify: Notify,
+    /// Records waiting for their tokens to be counted.
+    counting: Counting,
+}
+
+/// Records whose tokens are counted on tokio's blocking pool, by at most one thread per CPU.
+/// A thread takes records until none is left. A burst of cancelled calls used to spawn a
+/// thread for each (174 for a 256-connection burst), all waiting on the first count to build
+/// the tokenizer's tables.
+struct Counting {
+    /// The records waiting, and how many threads are taking them.
+    queue: std::sync::Mutex<(std::collections::VecDeque<(CallRecord, Ending)>, usize)>,
+    threads: usize,
+}
+
+impl fmt::Debug for Counting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("Counting")
+            .field("waiting", &queue.0.len())
+            .field("taking", &queue.1)
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+impl Counting {
+    fn new() -> Self {
+        Self {
+            queue: std::sync::Mutex::default(),
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+
+    /// Queues a record; true when the caller is to start a thread taking them.
+    fn push(&self, record: CallRecord, ending: Ending) -> bool {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.0.push_back((record, ending));
+        let start = queue.1 < self.threads;
+        if start {
+            queue.1 += 1;
+        }
+        start
+    }
+
+    /// The next record waiting; `None` ends the calling thread's turn.
+    fn pop(&self) -> Option<(CallRecord, Ending)> {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let next = queue.0.pop_front();
+        if next.is_none() {
+            queue.1 -= 1;
+        }
+        next
+    }
+
+    /// Takes records until none is left, completing each with `recorder`. A count that panics
+    /// still ends the thread's turn, so the next record queued starts another thread.
+    fn take(&self, recorder: &Recorder) {
+        struct Turn<'a>(&'a Counting);
+        impl Drop for Turn<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let mut queue = self.0.queue.lock().unwrap_or_else(|e| e.into_inner());
+                    queue.1 -= 1;
+                }
+            }
+        }
+        let _turn = Turn(self);
+        while let Some((record, ending)) = self.pop() {
+            recorder.complete(record, ending);
+        }
+    }
 }
 
 impl Recorder {
@@ -145,6 +216,7 @@ impl Recorder {
                 idle: Notify::new(),
                 cut: AtomicBool::new(false),
                 cut_notify: Notify::new(),
+                counting: Counting::new(),
             }),
         }
     }
@@ -248,9 +320,9 @@ impl Recorder {
 
     /// Completes a record, hands it over and releases the call. Counting tokens the provider
     /// did not report is CPU work that grows with the prompt (~3 ms per 100 KiB), and the first
-    /// count builds the tokenizer (~0.15 s): it runs on the blocking pool, never on the
-    /// runtime's worker, where it would hold up every other call. Durable recording must spool
-    /// the record before the response completes, so it counts in place.
+    /// count builds the tokenizer (~0.15 s): it runs on the blocking pool ([`Counting`]), never
+    /// on the runtime's worker, where it would hold up every other call. Durable recording must
+    /// spool the record before the response completes, so it counts in place.
     fn record(&self, record: CallRecord, ending: Ending) {
         let counts_tokens =
             completion::needs_estimate(&record, &ending.facts, ending.reached_upstream);
@@ -258,8 +330,10 @@ impl Recorder {
             && !self.is_durable()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            let recorder = self.clone();
-            runtime.spawn_blocking(move || recorder.complete(record, ending));
+            if self.shared.counting.push(record, ending) {
+                let recorder = self.clone();
+                runtime.spawn_blocking(move || recorder.shared.counting.take(&recorder));
+            }
             return;
         }
         self.complete(record, ending);
