@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::harness::{chat, spawn_mock, store_url};
-use crate::scale_out::{Gateway, client, eventually, session};
+use crate::scale_out::{Gateway, allowed_cpus, client, eventually, session};
 
 #[tokio::test]
 async fn a_gateway_on_one_cpu_serves_streams_and_records_calls_at_once_and_stops_cleanly() {
@@ -17,13 +17,7 @@ async fn a_gateway_on_one_cpu_serves_streams_and_records_calls_at_once_and_stops
     let (mock, _stop) = spawn_mock().await;
     let store = store_url(dir.path());
     let gateway = Gateway::start_on_one_cpu(dir.path(), "one-cpu", &store, &mock).await;
-    let pid = gateway.pid().unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let allowed = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-        .unwrap()
-        .trim();
+    let allowed = allowed_cpus(&gateway.pid().unwrap().to_string());
     assert!(
         allowed.parse::<usize>().is_ok(),
         "the gateway may use one CPU, not {allowed}"

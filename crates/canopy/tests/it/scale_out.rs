@@ -58,12 +58,8 @@ impl Gateway {
     /// `start`, with the process allowed one CPU, as in a container limited to one: the
     /// first CPU this test may use, set by `taskset`.
     pub async fn start_on_one_cpu(dir: &Path, name: &str, store: &str, mock_url: &str) -> Self {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let allowed = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-            .expect("Linux reports the CPUs a process may use");
-        let cpu = allowed.trim().split([',', '-']).next().unwrap().to_owned();
+        let allowed = allowed_cpus("self");
+        let cpu = allowed.split([',', '-']).next().unwrap().to_owned();
         let mut program = Command::new("taskset");
         program.args(["-c", &cpu, env!("CARGO_BIN_EXE_canopy")]);
         Self::launch(program, dir, name, store, mock_url, "", &[]).await
@@ -164,6 +160,17 @@ impl Gateway {
         let waited = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
         waited.ok().and_then(Result::ok)
     }
+}
+
+/// The CPUs `process` (a pid, or `self`) may run on, as Linux lists them: `0-3`, `1,3`, `2`.
+pub fn allowed_cpus(process: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .expect("Linux reports the CPUs a process may use")
+        .trim()
+        .to_owned()
 }
 
 /// A server store that a test can stop and start again on the same address and data.
