@@ -164,6 +164,7 @@ pub struct StreamObserver {
     format: WireFormat,
     facts: ResponseFacts,
     anthropic_usage: Option<Usage>,
+    ended: bool,
 }
 
 impl StreamObserver {
@@ -179,6 +180,9 @@ impl StreamObserver {
     /// `stream_options.include_usage` adds: `choices` empty and `usage` an object.
     pub fn observe(&mut self, event: &Event<'_>) -> bool {
         let data = event.data.as_bytes();
+        if event.data == "[DONE]" || event.event.as_deref() == Some("message_stop") {
+            self.ended = true;
+        }
         if data.is_empty() || event.data == "[DONE]" {
             return false;
         }
@@ -226,6 +230,12 @@ impl StreamObserver {
         let usage_only = chunk.usage.is_some() && chunk.choices.as_ref().is_some_and(Vec::is_empty);
         // Responses API events carry their type in the data as well as in `event:`.
         let kind = chunk.kind.as_ref().map(|k| &*k.0).or(event_type);
+        if matches!(
+            kind,
+            Some("response.completed" | "response.incomplete" | "response.failed")
+        ) {
+            self.ended = true;
+        }
         if let Some(response) = chunk.response.take() {
             if self.facts.model.is_none() || response.usage.is_some() {
                 self.facts.model = response.model.or(self.facts.model.take());
@@ -267,6 +277,9 @@ impl StreamObserver {
             self.switch(actual, raw);
             return;
         }
+        if event.kind == Some(AnthropicEventKind::MessageStop) {
+            self.ended = true;
+        }
         if let Some(message) = event.message {
             self.facts.model = message.model.or(self.facts.model.take());
             if let Some(u) = message.usage {
@@ -284,6 +297,14 @@ impl StreamObserver {
             );
         }
         self.facts.usage = self.anthropic_usage;
+    }
+
+    /// Whether the stream's last event has passed: `[DONE]`, Anthropic's `message_stop`, or
+    /// a Responses API stream's closing event. A client may close the connection as soon as it
+    /// reads it, before the upstream's end of body arrives; the answer was whole all the same.
+    /// Gemini streams have no such event.
+    pub fn ended(&self) -> bool {
+        self.ended
     }
 
     /// What the stream said so far.
@@ -490,11 +511,22 @@ struct AnthropicBlock {
 
 #[derive(Deserialize)]
 struct AnthropicEvent {
+    #[serde(rename = "type")]
+    kind: Option<AnthropicEventKind>,
     choices: Option<serde::de::IgnoredAny>,
     candidates: Option<serde::de::IgnoredAny>,
     message: Option<AnthropicMessage>,
     usage: Option<AnthropicUsage>,
     delta: Option<AnthropicBlock>,
+}
+
+/// The one Anthropic event type the observer acts on; the rest are read by their fields.
+#[derive(Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum AnthropicEventKind {
+    MessageStop,
+    #[serde(other)]
+    Other,
 }
 
 /// Anthropic usage: `input_tokens` excludes cache reads and writes, which are reported apart.

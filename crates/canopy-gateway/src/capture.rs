@@ -8,7 +8,9 @@
 //!
 //! The [`Capture`] inside holds the call's [`CallGuard`] and completes it once: when the body
 //! ends, when the upstream fails mid-body, when shutdown cuts the call, or on `Drop` when the
-//! client went away first (status −3, with the usage seen so far or an estimate).
+//! client went away first (status −3, with the usage seen so far or an estimate). A client
+//! that leaves after the stream's last event (`[DONE]`, `message_stop`) got the whole answer:
+//! that call is recorded as the upstream answered it.
 //!
 //! Nothing here needs a server: [`CaptureBody::from_stream`] takes any stream of chunks, so
 //! the unit tests in `capture/tests.rs` drive it directly.
@@ -193,7 +195,9 @@ impl Capture {
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        if self.delivered {
+        // A client may close a stream as soon as it reads the last event (the Anthropic SDK
+        // does), before Canopy reads the upstream's end: the answer reached it whole.
+        if self.delivered || self.observer.ended() {
             self.emit(None, None);
         } else if !self.guard.is_done() {
             self.cut_short(CLIENT_LEFT);

@@ -281,3 +281,33 @@ fn logged_text_bodies_are_read_as_json_lines_sse_or_one_body() {
     );
     assert_eq!(from_logged_text(WireFormat::Openai, "").usage, None);
 }
+
+#[test]
+fn a_stream_has_ended_only_once_its_last_event_has_passed() {
+    let ended_after = |format: WireFormat, events: &[&str]| {
+        let mut observer = StreamObserver::new(format);
+        let mut splitter = SseSplitter::new();
+        for event in events {
+            assert!(!observer.ended(), "ended before {event:?}");
+            splitter.feed(event.as_bytes(), |e| {
+                observer.observe(&e.parse());
+            });
+        }
+        observer.ended()
+    };
+    let chat = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
+    assert!(ended_after(WireFormat::Openai, &[chat, "data: [DONE]\n\n"]));
+    assert!(!ended_after(WireFormat::Openai, &[chat, chat]));
+    let delta = "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":3}}\n\n";
+    let stop = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    assert!(ended_after(WireFormat::Anthropic, &[delta, stop]));
+    assert!(!ended_after(WireFormat::Anthropic, &[delta]));
+    // Without the `event:` line the data's type says it, even read in the wrong format.
+    let bare_stop = "data: {\"type\":\"message_stop\"}\n\n";
+    assert!(ended_after(WireFormat::Anthropic, &[delta, bare_stop]));
+    assert!(ended_after(WireFormat::Openai, &[delta, bare_stop]));
+    let created = "event: response.created\ndata: {\"type\":\"response.created\"}\n\n";
+    let completed = "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":9,\"output_tokens\":4}}}\n\n";
+    assert!(ended_after(WireFormat::Openai, &[created, completed]));
+    assert!(!ended_after(WireFormat::Openai, &[created]));
+}

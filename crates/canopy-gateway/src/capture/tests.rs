@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use canopy_core::UsageSource;
 use canopy_core::record::STATUS_CLIENT_CANCELLED;
+use canopy_core::{CallRecord, UsageSource};
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 
@@ -130,6 +130,51 @@ async fn anthropic_usage_seen_before_the_client_left_is_kept_as_reported() {
     let call = sink.taken().pop().unwrap();
     assert_eq!(call.usage_source, UsageSource::Reported);
     assert_eq!(call.usage.prompt_tokens, 30);
+}
+
+/// Hands the client every event, then keeps the upstream body open, as if its end were
+/// still on the wire, and drops the body as a client that closes on the last event does.
+async fn drop_after_every_event(format: WireFormat, events: &[&'static str]) -> CallRecord {
+    let (recorder, sink) = recorder(1 << 20);
+    let mut guard = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
+    guard.sending_upstream();
+    let upstream: UpstreamStream = Box::pin(chunks(events).chain(futures_util::stream::pending()));
+    let options = CaptureOptions {
+        format,
+        ..stream_options(false)
+    };
+    let mut body = CaptureBody::from_stream(upstream, None, Capture::new(guard, options));
+    for _ in events {
+        assert!(body.frame().await.unwrap().unwrap().is_data());
+    }
+    drop(body);
+    let mut records = settled(&recorder, &sink).await;
+    assert_eq!(records.len(), 1);
+    records.pop().unwrap()
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_right_after_the_last_event_got_the_whole_answer() {
+    let call = drop_after_every_event(WireFormat::Openai, OPENAI_STREAM).await;
+    assert_eq!(call.status, 200);
+    assert!(!call.is_error(), "{:?}", call.error);
+    assert_eq!(call.usage_source, UsageSource::Reported);
+    assert_eq!(call.usage.completion_tokens, 2);
+
+    let anthropic = [
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-sonnet-4-5\",\"usage\":{\"input_tokens\":30,\"output_tokens\":1}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":7}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    ];
+    let call = drop_after_every_event(WireFormat::Anthropic, &anthropic).await;
+    assert_eq!(call.status, 200);
+    assert!(!call.is_error(), "{:?}", call.error);
+    assert_eq!(call.usage.completion_tokens, 7);
+
+    // One event short of the end, the same drop is a client that left.
+    let call = drop_after_every_event(WireFormat::Anthropic, &anthropic[..3]).await;
+    assert_eq!(call.status, STATUS_CLIENT_CANCELLED);
 }
 
 #[tokio::test]
