@@ -180,10 +180,11 @@ impl StreamObserver {
     /// `stream_options.include_usage` adds: `choices` empty and `usage` an object.
     pub fn observe(&mut self, event: &Event<'_>) -> bool {
         let data = event.data.as_bytes();
-        if event.data == "[DONE]" || event.event.as_deref() == Some("message_stop") {
+        if event.data == "[DONE]" {
             self.ended = true;
+            return false;
         }
-        if data.is_empty() || event.data == "[DONE]" {
+        if data.is_empty() {
             return false;
         }
         match self.format {
