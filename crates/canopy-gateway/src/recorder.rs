@@ -105,9 +105,9 @@ struct Shared {
 }
 
 /// Records whose tokens are counted on tokio's blocking pool, by at most one thread per CPU.
-/// A thread takes records until none is left. A burst of cancelled calls used to spawn a
-/// thread for each (174 for a 256-connection burst), all waiting on the first count to build
-/// the tokenizer's tables.
+/// A thread takes records until none is left. With a thread per record, a burst of cancelled
+/// calls would start one each (174 for a 256-connection burst), all waiting on the first count
+/// to build the tokenizer's tables.
 struct Counting {
     /// The records waiting, and how many threads are taking them.
     queue: std::sync::Mutex<(std::collections::VecDeque<(CallRecord, Ending)>, usize)>,
