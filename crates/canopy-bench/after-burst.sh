@@ -30,7 +30,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for bin in "$@"; do
     serve_fresh "$bin"
     taskset -c 0 wrk -t1 -c16 -d3s -s "$WORK/post.lua" "$gw/v1/chat/completions" > /dev/null
-    printf '| %s | %s | %s | %s | %s |\n' "$round" "$(basename "$bin")" "$(call)" "$(call)" "$(call)"
+    printf '| %s | %s | %s | %s | %s |\n' "$round" "$(build_label "$bin")" "$(call)" "$(call)" "$(call)"
     kill -TERM $pid; wait $pid 2>/dev/null || true
   done
 done

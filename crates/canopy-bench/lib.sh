@@ -19,6 +19,11 @@ bench_binaries() { # [BIN...]
   fi
 }
 
+# How a table names build BIN: its directory and file name, so A/canopy and B/canopy differ.
+build_label() { # BIN
+  printf '%s/%s' "$(basename "$(dirname "$1")")" "$(basename "$1")"
+}
+
 # Starts BIN's mock provider on CPU (0 unless given), its output in $WORK/NAME.out (mock.out
 # unless given), and sets `mock_url` to its base URL.
 start_mock() { # BIN [CPU] [NAME]

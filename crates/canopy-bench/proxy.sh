@@ -54,7 +54,7 @@ for round in $(seq 1 "$ROUNDS"); do
           n=$(awk '/requests in/{print $1}' "$f")
           p() { awk -v q="$1" '$1==q{print $2}' "$f"; }
           cpu="-"; [ $target = canopy ] && cpu=$(echo "scale=4; ($t1-$t0)*1000/$(getconf CLK_TCK)/$n" | bc)
-          printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$round" "$(basename "$bin")" $mode $target "$c" \
+          printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$round" "$(build_label "$bin")" $mode $target "$c" \
             "$(awk '/Requests\/sec/{printf "%.0f", $2}' "$f")" "$(p 50%)" "$(p 90%)" "$(p 99%)" "$cpu" \
             "$(rss_mb $pid)"
         done
