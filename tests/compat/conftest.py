@@ -386,6 +386,19 @@ class Canopy:
         assert len(rows) == 1, f"expected one call matching {where}, found {len(rows)}: {rows}"
         return rows[0]
 
+    def stored_request_headers(self, call_id: str) -> dict:
+        """The request headers stored with the call `call_id`, decoded. SQLite keys bodies by
+        the call's integer `seq`; the server engines by the call's organisation and id."""
+        if self.clickhouse is None and self.postgres is None:
+            sql = (
+                "SELECT b.request_headers FROM calls c JOIN call_bodies b ON b.call_seq = c.seq "
+                "WHERE c.id = ?"
+            )
+        else:
+            sql = "SELECT request_headers FROM call_bodies WHERE id = ?"
+        (bodies,) = self.query(sql, call_id)
+        return json.loads(bodies["request_headers"])
+
     def session(self, session_id: str) -> dict:
         rows = self.query("SELECT * FROM sessions WHERE org_id = 'default' AND session_id = ?", session_id)
         assert len(rows) == 1, f"expected one sessions row for {session_id}, found {rows}"

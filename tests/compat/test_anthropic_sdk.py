@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from conftest import ANTHROPIC_KEY
 from helpers import anthropic_cost, anthropic_usage, new_session_id, recorded_tokens, reply_pattern, session_headers
 
@@ -56,8 +54,7 @@ def test_messages_create_plain_with_cache_tokens(canopy, mock):
     assert row["properties"]["environment"] == "compat-test"
 
     assert ANTHROPIC_KEY.encode() not in canopy.store_bytes()
-    (bodies,) = canopy.query("SELECT request_headers FROM call_bodies WHERE id = ?", row["id"])
-    stored = credential_headers(json.loads(bodies["request_headers"]))
+    stored = credential_headers(canopy.stored_request_headers(row["id"]))
     assert stored and set(stored.values()) == {"[REDACTED]"}, stored
 
 

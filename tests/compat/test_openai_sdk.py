@@ -72,8 +72,7 @@ def test_chat_completion_plain_records_exact_usage_session_and_hides_the_key(can
 
     # The provider key is stored nowhere: not in the file's bytes, and redacted in the headers.
     assert OPENAI_KEY.encode() not in canopy.store_bytes()
-    (bodies,) = canopy.query("SELECT request_headers FROM call_bodies WHERE id = ?", row["id"])
-    stored_headers = {k.lower(): v for k, v in json.loads(bodies["request_headers"]).items()}
+    stored_headers = {k.lower(): v for k, v in canopy.stored_request_headers(row["id"]).items()}
     assert stored_headers["authorization"] == "[REDACTED]"
     assert stored_headers["helicone-auth"] == "[REDACTED]"  # the Canopy key is a credential too
 

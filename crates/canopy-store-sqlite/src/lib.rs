@@ -15,6 +15,8 @@ mod queries;
 mod read;
 mod retain;
 mod suggest;
+#[cfg(test)]
+mod tests;
 mod transfer;
 mod write;
 
@@ -40,6 +42,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 20261201000000,
         name: "org_scoped_ids",
         sql: include_str!("../migrations/20261201000000_org_scoped_ids.sql"),
+    },
+    Migration {
+        version: 20261202000000,
+        name: "bodies_by_call_seq",
+        sql: include_str!("../migrations/20261202000000_bodies_by_call_seq.sql"),
     },
 ];
 

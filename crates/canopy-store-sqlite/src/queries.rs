@@ -19,7 +19,10 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::SqliteStore;
 use crate::dialect::{query, sql};
-use crate::read::{CALL_JSON, SESSION_COLUMNS, call_from_row, corrupt, read_err, session_from_row};
+use crate::read::{
+    CALL_JSON, CALLS_WITH_BODIES, SESSION_COLUMNS, call_from_row, corrupt, read_err,
+    session_from_row,
+};
 
 impl SqliteStore {
     pub(crate) async fn calls_page(
@@ -28,8 +31,7 @@ impl SqliteStore {
         query: &CallQuery,
     ) -> Result<Vec<CallRecord>> {
         let mut q = sql(format!(
-            "SELECT {CALL_JSON} FROM calls c LEFT JOIN call_bodies b ON b.org_id = c.org_id \
-             AND b.id = c.id WHERE c.org_id = "
+            "SELECT {CALL_JSON} FROM {CALLS_WITH_BODIES} WHERE c.org_id = "
         ));
         q.bind(org_id).push(" AND (");
         push_for_calls(&mut q, &query.filter);

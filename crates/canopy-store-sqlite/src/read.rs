@@ -17,7 +17,10 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::SqliteStore;
 
-/// A call over calls aliased `c` joined to their bodies `b`: every column but the two bodies as
+/// Calls aliased `c` joined to their bodies `b`, which are keyed by the call's `seq`.
+pub(crate) const CALLS_WITH_BODIES: &str = "calls c LEFT JOIN call_bodies b ON b.call_seq = c.seq";
+
+/// A call over [`CALLS_WITH_BODIES`]: every column but the two bodies as
 /// one JSON array named `call`, in the order [`call_from_row`] reads it, then the bodies.
 ///
 /// The driver copies each column of each row into its own allocation before handing the row
@@ -56,10 +59,8 @@ pub(crate) const SESSION_COLUMNS: &str = "s.session_id, s.name, s.first_request_
 impl Query for SqliteStore {
     #[tracing::instrument(skip_all)]
     async fn get_call(&self, org_id: &str, id: CallId) -> Result<Option<CallRecord>> {
-        let sql = format!(
-            "SELECT {CALL_JSON} FROM calls c LEFT JOIN call_bodies b ON b.org_id = c.org_id AND b.id = c.id \
-             WHERE c.id = ? AND c.org_id = ?"
-        );
+        let sql =
+            format!("SELECT {CALL_JSON} FROM {CALLS_WITH_BODIES} WHERE c.id = ? AND c.org_id = ?");
         // Built from constants only; every value is bound.
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
@@ -88,8 +89,7 @@ impl Query for SqliteStore {
     #[tracing::instrument(skip_all)]
     async fn session_calls(&self, org_id: &str, session_id: &str) -> Result<Vec<CallRecord>> {
         let sql = format!(
-            "SELECT {CALL_JSON} FROM calls c LEFT JOIN call_bodies b ON b.org_id = c.org_id \
-             AND b.id = c.id WHERE c.org_id = ? AND c.session_id = ?"
+            "SELECT {CALL_JSON} FROM {CALLS_WITH_BODIES} WHERE c.org_id = ? AND c.session_id = ?"
         );
         self.session_rows(sql, org_id, session_id).await
     }
@@ -101,8 +101,8 @@ impl Query for SqliteStore {
         session_id: &str,
     ) -> Result<Vec<CallRecord>> {
         let sql = format!(
-            "SELECT {CALL_JSON_WITHOUT_BODIES} FROM calls c LEFT JOIN call_bodies b \
-             ON b.org_id = c.org_id AND b.id = c.id WHERE c.org_id = ? AND c.session_id = ?"
+            "SELECT {CALL_JSON_WITHOUT_BODIES} FROM {CALLS_WITH_BODIES} \
+             WHERE c.org_id = ? AND c.session_id = ?"
         );
         self.session_rows(sql, org_id, session_id).await
     }

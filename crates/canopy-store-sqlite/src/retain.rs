@@ -49,7 +49,10 @@ impl SqliteStore {
         self.purge_step(
             "SELECT rowid, org_id, id FROM calls WHERE created_at < ? ORDER BY created_at LIMIT ?",
             "calls",
-            &[("call_scores", "call_id"), ("call_bodies", "id")],
+            &[
+                ("call_scores", Link::Key("call_id")),
+                ("call_bodies", Link::Rowid("call_seq")),
+            ],
             before_ms,
         )
         .await
@@ -62,8 +65,8 @@ impl SqliteStore {
             "SELECT rowid, org_id, session_id FROM sessions WHERE last_request_at < ? LIMIT ?",
             "sessions",
             &[
-                ("session_tags", "session_id"),
-                ("session_users", "session_id"),
+                ("session_tags", Link::Key("session_id")),
+                ("session_users", Link::Key("session_id")),
             ],
             before_ms,
         )
@@ -71,13 +74,13 @@ impl SqliteStore {
     }
 
     /// One transaction: `select` picks at most [`STEP`] rows of `table` as (rowid, org_id, key);
-    /// the rows of each `(table, key column)` in `dependents` with the same (org_id, key) go
-    /// first, then the picked rows. Returns how many rows of `table` went.
+    /// the rows of each dependent table that [`Link`] to them go first, then the picked rows.
+    /// Returns how many rows of `table` went.
     async fn purge_step(
         &self,
         select: &'static str,
         table: &'static str,
-        dependents: &[(&'static str, &'static str)],
+        dependents: &[(&'static str, Link)],
         before_ms: i64,
     ) -> sqlx::Result<u64> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
@@ -93,29 +96,60 @@ impl SqliteStore {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
-        for (dependent, key_column) in dependents {
-            let mut q = QueryBuilder::<Sqlite>::new(format!(
-                "DELETE FROM {dependent} WHERE (org_id, {key_column}) IN (VALUES "
-            ));
-            let mut list = q.separated(", ");
-            for (_, org, key) in &keys {
-                list.push("(")
-                    .push_bind_unseparated(org.as_str())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(key.as_str())
-                    .push_unseparated(")");
-            }
-            q.push(")");
+        for (dependent, link) in dependents {
+            let mut q = match link {
+                Link::Key(column) => delete_by_key(dependent, column, &keys),
+                Link::Rowid(column) => delete_by_rowid(dependent, column, &keys),
+            };
             q.build().execute(&mut *tx).await?;
         }
-        let mut q = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE rowid IN ("));
-        let mut list = q.separated(", ");
-        for (rowid, _, _) in &keys {
-            list.push_bind(*rowid);
-        }
-        q.push(")");
+        let mut q = delete_by_rowid(table, "rowid", &keys);
         let done = q.build().execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }
+}
+
+/// How a dependent table's rows belong to the rows being removed.
+enum Link {
+    /// The named column and `org_id` hold the removed row's organisation and key.
+    Key(&'static str),
+    /// The named column holds the removed row's rowid.
+    Rowid(&'static str),
+}
+
+/// Deletes the rows of `table` whose `org_id` and `column` are those of one of `keys`.
+fn delete_by_key(
+    table: &str,
+    column: &str,
+    keys: &[(i64, String, String)],
+) -> QueryBuilder<Sqlite> {
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "DELETE FROM {table} WHERE (org_id, {column}) IN (VALUES "
+    ));
+    let mut list = q.separated(", ");
+    for (_, org, key) in keys {
+        list.push("(")
+            .push_bind_unseparated(org.as_str())
+            .push_unseparated(", ")
+            .push_bind_unseparated(key.as_str())
+            .push_unseparated(")");
+    }
+    q.push(")");
+    q
+}
+
+/// Deletes the rows of `table` whose `column` holds the rowid of one of `keys`.
+fn delete_by_rowid(
+    table: &str,
+    column: &str,
+    keys: &[(i64, String, String)],
+) -> QueryBuilder<Sqlite> {
+    let mut q = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE {column} IN ("));
+    let mut list = q.separated(", ");
+    for (rowid, _, _) in keys {
+        list.push_bind(*rowid);
+    }
+    q.push(")");
+    q
 }

@@ -18,7 +18,7 @@ use sqlx::Row;
 
 use crate::SqliteStore;
 use crate::dialect::{DIALECT, query};
-use crate::read::{CALL_JSON, call_from_row, corrupt, read_err};
+use crate::read::{CALL_JSON, CALLS_WITH_BODIES, call_from_row, corrupt, read_err};
 
 fn write_err(rows: usize) -> impl Fn(sqlx::Error) -> StoreError {
     move |source| StoreError::Write {
@@ -73,12 +73,11 @@ impl Transfer for SqliteStore {
         after: Option<&CallCursor>,
         limit: u32,
     ) -> Result<Vec<CallRecord>> {
-        let from = "FROM calls c LEFT JOIN call_bodies b ON b.org_id = c.org_id AND b.id = c.id";
         let order = "ORDER BY c.created_at, c.org_id, c.id LIMIT ?";
         // Built from constants only; every value is bound.
         let rows = match after {
             None => {
-                let sql = format!("SELECT {CALL_JSON} {from} {order}");
+                let sql = format!("SELECT {CALL_JSON} FROM {CALLS_WITH_BODIES} {order}");
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(i64::from(limit))
                     .fetch_all(&self.readers)
@@ -86,7 +85,7 @@ impl Transfer for SqliteStore {
             }
             Some(cursor) => {
                 let sql = format!(
-                    "SELECT {CALL_JSON} {from} WHERE (c.created_at, c.org_id, c.id) > (?, ?, ?) \
+                    "SELECT {CALL_JSON} FROM {CALLS_WITH_BODIES} WHERE (c.created_at, c.org_id, c.id) > (?, ?, ?) \
                      {order}"
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -232,10 +232,11 @@ const INSERT_CALL: &str = "INSERT INTO calls (id, org_id, key_id, created_at, \
     ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34) \
     ON CONFLICT (org_id, id) DO NOTHING";
 
-const INSERT_BODIES: &str = "INSERT INTO call_bodies (org_id, id, request_body, \
+/// A call's bodies, keyed by the call's `seq`: written right after the call, so never there
+/// already.
+const INSERT_BODIES: &str = "INSERT INTO call_bodies (call_seq, request_body, \
     request_truncated, request_omitted, response_body, response_truncated, response_omitted, \
-    request_headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-    ON CONFLICT (org_id, id) DO NOTHING";
+    request_headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// Writes one batch in one transaction, taking the write lock at its start.
 fn write_batch(conn: &mut Connection, batch: &[CallRecord]) -> rusqlite::Result<()> {
@@ -291,8 +292,7 @@ fn write_batch(conn: &mut Connection, batch: &[CallRecord]) -> rusqlite::Result<
                 continue;
             }
             bodies.execute(params![
-                r.org_id,
-                id,
+                tx.last_insert_rowid(),
                 r.request_body.text,
                 r.request_body.truncated,
                 r.request_body.omitted,
