@@ -233,6 +233,15 @@ impl Gateway {
     pub fn buffered_body_bytes(&self) -> usize {
         self.inner.budget.in_use()
     }
+
+    /// Whether `path` names a provider route: its first segment is `v1`, `gateway` or a
+    /// provider's name. Such a path is a proxied call's, whatever follows.
+    pub fn proxies(&self, path: &str) -> bool {
+        let (route, _) = proxy::split_route(path);
+        route == "v1"
+            || route == provider::GATEWAY_ROUTE
+            || self.inner.providers.get(route).is_some()
+    }
 }
 
 /// The proxy, as a router whose fallback takes every path no other route claims.

@@ -425,7 +425,7 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
 
 /// The route prefix and the path below it. `/v1/...` keeps its whole path, since the default
 /// provider's API lives under `/v1`.
-fn split_route(path: &str) -> (&str, &str) {
+pub(crate) fn split_route(path: &str) -> (&str, &str) {
     let trimmed = path.trim_start_matches('/');
     let (first, _) = trimmed.split_once('/').unwrap_or((trimmed, ""));
     if first == "v1" {

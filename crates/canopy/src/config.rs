@@ -470,10 +470,18 @@ impl Loaded {
                     format!("`{other}` is not one of openai, anthropic, gemini")
                 )),
             };
-            if name.is_empty() || name.contains('/') || name == "v1" || name == "api" {
+            if name.is_empty() || name.contains('/') || name == "v1" {
                 bail!(self.at(
                     &format!("providers.{name}"),
                     "is not usable as a route name".to_owned()
+                ));
+            }
+            if crate::serve::OWN_ROUTES.contains(&name.as_str()) {
+                bail!(self.at(
+                    &format!("providers.{name}"),
+                    format!(
+                        "is not usable as a route name: Canopy serves its own routes under /{name}"
+                    )
                 ));
             }
             providers.push(Provider {

@@ -116,6 +116,26 @@ fn a_bad_url_names_the_source_key_and_reason() {
 }
 
 #[test]
+fn a_provider_cannot_take_a_route_canopy_serves_itself() {
+    Jail::expect_with(|jail| {
+        for name in ["v1", "api", "ui", "healthz", "readyz", "metrics"] {
+            jail.create_file(
+                "c.toml",
+                &format!("[providers.{name}]\nbase_url = \"http://h\"\n"),
+            )?;
+            let err = load_in(jail, Some("c.toml"), FlagOverrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("providers.{name}")) && err.contains("route name"),
+                "{name}: {err}"
+            );
+        }
+        Ok(())
+    });
+}
+
+#[test]
 fn a_bad_format_and_a_missing_file_are_refused() {
     Jail::expect_with(|jail| {
         jail.create_file(
