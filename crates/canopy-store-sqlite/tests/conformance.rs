@@ -73,19 +73,23 @@ async fn an_unwritable_path_is_a_connect_error_naming_the_url() {
 
 /// Calls are written on a connection of their own; annotations, which read and then write,
 /// take the write lock at their start, so a batch committed between their read and their
-/// write makes them wait, never fail.
+/// write makes them wait, never fail. Each round of writes starts only once an annotation has
+/// finished since the last, so every round overlaps one however the two are scheduled.
 #[tokio::test]
 async fn annotations_made_while_calls_are_written_all_succeed() {
     use canopy_store::Annotate;
     use std::cell::Cell;
 
+    const ROUNDS: i64 = 60;
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
     let target = canopy_store::testing::sample_call("org", Some("s"), 1_700_000_000_000);
     store.write(std::slice::from_ref(&target)).await.unwrap();
     let writing = Cell::new(true);
+    let (annotated, mut seen) = tokio::sync::watch::channel(0_u32);
     let write = async {
-        for round in 0..60 {
+        for round in 0..ROUNDS {
+            let before = *seen.borrow_and_update();
             let batch: Vec<_> = (0..64)
                 .map(|i| {
                     let at = 1_700_000_000_001 + round * 64 + i;
@@ -93,6 +97,7 @@ async fn annotations_made_while_calls_are_written_all_succeed() {
                 })
                 .collect();
             store.write(&batch).await.unwrap();
+            seen.wait_for(|&n| n > before).await.unwrap();
         }
         writing.set(false);
     };
@@ -103,14 +108,21 @@ async fn annotations_made_while_calls_are_written_all_succeed() {
             let set = store.set_property("org", target.id, "round", &value).await;
             assert!(set.unwrap(), "annotation {n} failed");
             n += 1;
+            annotated.send_replace(n);
         }
         n
     };
     let ((), n) = tokio::join!(write, annotate);
-    assert!(n > 1, "the annotations overlapped the writes");
+    assert!(
+        n >= ROUNDS as u32,
+        "{n} annotations for {ROUNDS} rounds of writes"
+    );
     let call = store.get_call("org", target.id).await.unwrap().unwrap();
     assert_eq!(call.properties["round"], (n - 1).to_string());
-    assert_eq!(store.count_calls("org").await.unwrap(), 1 + 60 * 64);
+    assert_eq!(
+        store.count_calls("org").await.unwrap(),
+        1 + ROUNDS as u64 * 64
+    );
 }
 
 /// A new database gets the store's page size; one created with another (16 KiB here) keeps its
