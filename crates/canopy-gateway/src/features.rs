@@ -313,11 +313,13 @@ pub fn stored_fallbacks(v: &str) -> String {
     let Ok(Value::Array(mut list)) = serde_json::from_str::<Value>(v) else {
         return crate::headers::REDACTED.to_owned();
     };
+    let redacted = || Value::String(crate::headers::REDACTED.to_owned());
     for entry in &mut list {
-        if let Some(Value::Object(headers)) = entry.get_mut("headers") {
-            for value in headers.values_mut() {
-                *value = Value::String(crate::headers::REDACTED.to_owned());
-            }
+        match entry.get_mut("headers") {
+            Some(Value::Object(headers)) => headers.values_mut().for_each(|v| *v = redacted()),
+            // Not a map of headers, so refused; its content may still be a credential.
+            Some(other) => *other = redacted(),
+            None => {}
         }
     }
     Value::Array(list).to_string()

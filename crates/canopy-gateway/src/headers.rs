@@ -122,20 +122,27 @@ pub fn client_response_headers(upstream: &HeaderMap, keep_content_length: bool) 
 /// much was cut. (The request still goes upstream whole.)
 pub const MAX_STORED_HEADER_BYTES: usize = 4096;
 
-/// Request headers as stored: every header, credentials redacted, long values cut.
+/// Request headers as stored: every header, credentials redacted (those inside a fallback
+/// list too, whether or not the list was usable), long values cut.
 pub fn stored_request_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
     headers
         .iter()
         .map(|(name, value)| {
-            let value = if CREDENTIALS.contains(&name.as_str()) {
+            let name = name.as_str();
+            let value = if CREDENTIALS.contains(&name) {
                 REDACTED.to_owned()
+            } else if canopy_suffix(name) == Some(FALLBACKS_SUFFIX) {
+                clip_stored(crate::features::stored_fallbacks(&text(value)))
             } else {
                 clip_stored(text(value))
             };
-            (name.as_str().to_owned(), value)
+            (name.to_owned(), value)
         })
         .collect()
 }
+
+/// `Helicone-Fallbacks` without its prefix.
+const FALLBACKS_SUFFIX: &str = "fallbacks";
 
 /// `value` cut to [`MAX_STORED_HEADER_BYTES`] at a character boundary, marked when cut.
 fn clip_stored(mut value: String) -> String {

@@ -174,15 +174,6 @@ async fn proxy(gateway: Gateway, request: Request) -> Response {
             return reject(guard, error);
         }
     };
-    for name in ["helicone-fallbacks", "canopy-fallbacks"] {
-        if let Some(value) = parts.headers.get(name) {
-            let stored = features::stored_fallbacks(&String::from_utf8_lossy(value.as_bytes()));
-            guard
-                .record()
-                .request_headers
-                .insert(name.to_owned(), stored);
-        }
-    }
     let mut extra = Decorations::default();
     if let Err(error) = govern(&gateway, &mut guard, &features, error_format, &mut extra).await {
         return decorated(reject(guard, error), &extra);

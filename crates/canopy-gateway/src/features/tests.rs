@@ -160,6 +160,17 @@ fn reads_fallbacks_with_ranges_headers_and_overrides() {
 }
 
 #[test]
+fn a_refused_fallback_list_is_stored_without_its_credentials() {
+    let list = r#"[{"target-url":"https://x","headers":["authorization: Bearer b"]}]"#;
+    assert!(read(&headers(&[("Helicone-Fallbacks", list)])).is_err());
+    let stored = stored_fallbacks(list);
+    assert!(
+        !stored.contains("Bearer b") && stored.contains("[REDACTED]"),
+        "{stored}"
+    );
+}
+
+#[test]
 fn reads_the_cache_options() {
     let f = read(&headers(&[
         ("Helicone-Cache-Enabled", "true"),

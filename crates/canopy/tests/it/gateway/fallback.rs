@@ -89,10 +89,17 @@ async fn fallback_keeps_an_answer_whose_code_is_not_listed() {
 #[tokio::test]
 async fn fallback_to_an_unconfigured_url_or_a_malformed_list_is_a_400() {
     let app = app().await;
+    let mut last_id = None;
     for list in [
         json!([{"target-url": "https://attacker.example", "onCodes": [500]}]).to_string(),
         "not json".to_owned(),
         json!([{"target-url": app.mock_url, "onCodes": ["x"]}]).to_string(),
+        // Refused lists are stored too, with their credentials redacted.
+        serde_json::Value::Array(vec![
+            json!({"target-url": app.mock_url, "headers": {"authorization": "Bearer sk-refused"}});
+            11
+        ])
+        .to_string(),
     ] {
         let response = app
             .client
@@ -103,13 +110,20 @@ async fn fallback_to_an_unconfigured_url_or_a_malformed_list_is_a_400() {
             .await
             .unwrap();
         assert_eq!(response.status(), 400);
+        last_id = Some(helicone_id(&response));
         let body = json(response).await;
         assert_eq!(body["error"]["param"], "Helicone-Fallbacks");
         assert_eq!(body["error"]["code"], "invalid_header");
     }
-    app.wait_written(3).await;
+    app.wait_written(4).await;
     assert!(
         app.upstream_requests().await.is_empty(),
         "nothing was sent anywhere"
+    );
+    let record = app.call(&last_id.unwrap()).await;
+    let stored = &record.request_headers["helicone-fallbacks"];
+    assert!(
+        stored.contains("[REDACTED]") && !stored.contains("sk-refused"),
+        "a refused list's credentials are never stored: {stored}"
     );
 }
