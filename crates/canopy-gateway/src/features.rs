@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use canopy_core::headers::HeaderError;
+use canopy_core::headers::{HeaderError, canopy_suffix};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
@@ -143,6 +143,9 @@ impl CacheOptions {
 /// Reads every feature header of a request.
 pub fn read(headers: &HeaderMap) -> Result<Features, HeaderError> {
     let mut features = Features::default();
+    if !names_any(headers) {
+        return Ok(features);
+    }
     if let Some(v) = value(headers, &RETRY_ENABLED)?
         && is_true(v)
     {
@@ -159,6 +162,19 @@ pub fn read(headers: &HeaderMap) -> Result<Features, HeaderError> {
         })?);
     }
     Ok(features)
+}
+
+/// Whether any header is a feature header. Most calls send none, and one pass over their
+/// names costs less than looking up each feature header under both of its names.
+fn names_any(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| {
+        canopy_suffix(name.as_str()).is_some_and(|suffix| {
+            suffix.starts_with("retry-")
+                || suffix.starts_with("cache-")
+                || suffix == "fallbacks"
+                || suffix == "ratelimit-policy"
+        })
+    })
 }
 
 /// The fallback list's header.
@@ -439,7 +455,11 @@ macro_rules! feature_headers {
             canopy: HeaderName::from_static(concat!("canopy-", $suffix)),
             canonical: $canonical,
         };
-    )*};
+    )*
+        /// Every feature header.
+        #[cfg(test)]
+        static ALL_HEADERS: &[&Header] = &[$(&$name),*];
+    };
 }
 
 feature_headers! {

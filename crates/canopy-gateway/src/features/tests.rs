@@ -171,6 +171,20 @@ fn a_refused_fallback_list_is_stored_without_its_credentials() {
 }
 
 #[test]
+fn every_feature_header_is_seen_under_either_name() {
+    for header in ALL_HEADERS {
+        for name in [&header.helicone, &header.canopy] {
+            let mut map = HeaderMap::new();
+            map.insert("content-type", HeaderValue::from_static("application/json"));
+            map.insert(name.clone(), HeaderValue::from_static("x"));
+            assert!(names_any(&map), "{name} is not seen");
+        }
+    }
+    let plain = headers(&[("Helicone-Session-Id", "s"), ("Cache-Control", "max-age=5")]);
+    assert!(!names_any(&plain));
+}
+
+#[test]
 fn reads_the_cache_options() {
     let f = read(&headers(&[
         ("Helicone-Cache-Enabled", "true"),
