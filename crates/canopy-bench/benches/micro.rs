@@ -63,7 +63,7 @@ fn usage_from_body(c: &mut Criterion) {
     let mut group = c.benchmark_group("body");
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("usage_from_body", |b| {
-        b.iter(|| extract::from_body(WireFormat::Openai, black_box(body)));
+        b.iter(|| extract::usage_from_body(WireFormat::Openai, black_box(body)));
     });
     group.finish();
 }

@@ -1,7 +1,7 @@
 //! Reading usage, model and output text out of provider responses, plain and streamed.
 //!
-//! One entry point per shape: [`from_body`] for a whole JSON response, and [`StreamObserver`]
-//! fed with SSE events for a stream. Both accept every response shape of a [`WireFormat`]
+//! One entry point per shape: [`from_body`] (or [`usage_from_body`]) for a whole JSON response,
+//! and [`StreamObserver`] fed with SSE events for a stream. Both accept every response shape of a [`WireFormat`]
 //! (OpenAI chat completions, completions, responses and embeddings; Anthropic messages;
 //! Gemini `generateContent`) and normalise usage to [`Usage`]'s subset semantics.
 //! Parsing reads only the fields it needs; anything it does not understand is skipped.
@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use crate::sse::Event;
 
@@ -62,10 +63,29 @@ pub struct ResponseFacts {
 /// A body whose shape contradicts `format` (an Anthropic message read as OpenAI's) is read in
 /// the format it has, and [`ResponseFacts::format_mismatch`] names that format.
 pub fn from_body(format: WireFormat, body: &[u8]) -> ResponseFacts {
-    let (facts, actual) = read_body(format, body);
+    read_whole(format, body, TextWhen::Always)
+}
+
+/// Reads a whole body as [`from_body`] does, except that the output text is read only when the
+/// body reports no usage: the text is there to count the tokens a provider did not report, and
+/// reading it is most of the cost of reading a chat completion. A proxied call's record is
+/// completed from these facts.
+pub fn usage_from_body(format: WireFormat, body: &[u8]) -> ResponseFacts {
+    read_whole(format, body, TextWhen::WithoutUsage)
+}
+
+/// When a whole body's output text is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextWhen {
+    Always,
+    WithoutUsage,
+}
+
+fn read_whole(format: WireFormat, body: &[u8], text: TextWhen) -> ResponseFacts {
+    let (facts, actual) = read_body(format, body, text);
     match actual {
         Some(actual) if actual != format => {
-            let (mut facts, _) = read_body(actual, body);
+            let (mut facts, _) = read_body(actual, body, text);
             facts.format_mismatch = Some(actual);
             facts
         }
@@ -77,7 +97,7 @@ pub fn from_body(format: WireFormat, body: &[u8]) -> ResponseFacts {
 /// `providerResponse.textBody`): SSE (`data:` lines), JSON lines, or one whole JSON body.
 pub fn from_logged_text(format: WireFormat, text: &str) -> ResponseFacts {
     let trimmed = text.trim();
-    if trimmed.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_ok() {
+    if trimmed.starts_with('{') && serde_json::from_str::<IgnoredAny>(trimmed).is_ok() {
         return from_body(format, trimmed.as_bytes());
     }
     let mut observer = StreamObserver::new(format);
@@ -104,13 +124,18 @@ pub fn from_logged_text(format: WireFormat, text: &str) -> ResponseFacts {
 }
 
 /// Reads a body in `format`; the second value is the format its shape says it has, when that
-/// can be told.
-fn read_body(format: WireFormat, body: &[u8]) -> (ResponseFacts, Option<WireFormat>) {
+/// can be told. An OpenAI or Anthropic body's text is read in a second pass, when `text` asks
+/// for it: the first skips it.
+fn read_body(
+    format: WireFormat,
+    body: &[u8],
+    text: TextWhen,
+) -> (ResponseFacts, Option<WireFormat>) {
     let mut facts = ResponseFacts::default();
     let mut actual = None;
     match format {
         WireFormat::Openai => {
-            let Ok(r) = serde_json::from_slice::<OpenaiBody>(body) else {
+            let Ok(r) = serde_json::from_slice::<OpenaiBody<IgnoredAny, IgnoredAny>>(body) else {
                 return (facts, None);
             };
             if r.kind.as_deref() == Some("message") {
@@ -120,6 +145,12 @@ fn read_body(format: WireFormat, body: &[u8]) -> (ResponseFacts, Option<WireForm
             }
             facts.model = r.model;
             facts.usage = r.usage.map(OpenaiUsage::normalise);
+            if text == TextWhen::WithoutUsage && facts.usage.is_some() {
+                return (facts, actual);
+            }
+            let Ok(r) = serde_json::from_slice::<OpenaiBody>(body) else {
+                return (facts, actual);
+            };
             for choice in r.choices {
                 if let Some(m) = choice.message {
                     push_capped(&mut facts.output_text, m.content.as_deref().unwrap_or(""));
@@ -133,7 +164,7 @@ fn read_body(format: WireFormat, body: &[u8]) -> (ResponseFacts, Option<WireForm
             }
         }
         WireFormat::Anthropic => {
-            let Ok(r) = serde_json::from_slice::<AnthropicMessage>(body) else {
+            let Ok(r) = serde_json::from_slice::<AnthropicMessage<IgnoredAny>>(body) else {
                 return (facts, None);
             };
             actual = shape_of(r.choices.is_some(), r.candidates.is_some(), None);
@@ -143,6 +174,12 @@ fn read_body(format: WireFormat, body: &[u8]) -> (ResponseFacts, Option<WireForm
                 u.apply(&mut usage);
                 usage
             });
+            if text == TextWhen::WithoutUsage && facts.usage.is_some() {
+                return (facts, actual);
+            }
+            let Ok(r) = serde_json::from_slice::<AnthropicMessage>(body) else {
+                return (facts, actual);
+            };
             for block in r.content {
                 push_capped(&mut facts.output_text, block.text.as_deref().unwrap_or(""));
             }
@@ -354,20 +391,22 @@ fn push_capped(out: &mut String, text: &str) {
     }
 }
 
+/// A whole OpenAI body; with `IgnoredAny` for `C` and `O`, its choices and output items are
+/// skipped, not read.
 #[derive(Deserialize)]
-struct OpenaiBody {
+struct OpenaiBody<C = OpenaiChoice, O = ResponsesItem> {
     #[serde(rename = "type")]
     kind: Option<String>,
-    candidates: Option<serde::de::IgnoredAny>,
+    candidates: Option<IgnoredAny>,
     #[serde(rename = "usageMetadata")]
-    usage_metadata: Option<serde::de::IgnoredAny>,
+    usage_metadata: Option<IgnoredAny>,
     model: Option<String>,
     usage: Option<OpenaiUsage>,
-    #[serde(default)]
-    choices: Vec<OpenaiChoice>,
+    #[serde(default = "Vec::new")]
+    choices: Vec<C>,
     /// Responses API output items.
-    #[serde(default)]
-    output: Vec<ResponsesItem>,
+    #[serde(default = "Vec::new")]
+    output: Vec<O>,
 }
 
 #[derive(Deserialize)]
@@ -406,7 +445,7 @@ struct OpenaiChunk<'a> {
     response: Option<ResponsesSummary>,
     #[serde(borrow)]
     delta: Option<OutputDelta<'a>>,
-    candidates: Option<serde::de::IgnoredAny>,
+    candidates: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -434,7 +473,7 @@ struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 #[serde(untagged)]
 enum OutputDelta<'a> {
     Text(#[serde(borrow)] Cow<'a, str>),
-    Other(serde::de::IgnoredAny),
+    Other(IgnoredAny),
 }
 
 #[derive(Deserialize)]
@@ -495,14 +534,15 @@ impl OpenaiUsage {
     }
 }
 
+/// An Anthropic message; with `IgnoredAny` for `B`, its content blocks are skipped, not read.
 #[derive(Deserialize)]
-struct AnthropicMessage {
-    choices: Option<serde::de::IgnoredAny>,
-    candidates: Option<serde::de::IgnoredAny>,
+struct AnthropicMessage<B = AnthropicBlock> {
+    choices: Option<IgnoredAny>,
+    candidates: Option<IgnoredAny>,
     model: Option<String>,
     usage: Option<AnthropicUsage>,
-    #[serde(default)]
-    content: Vec<AnthropicBlock>,
+    #[serde(default = "Vec::new")]
+    content: Vec<B>,
 }
 
 #[derive(Deserialize)]
@@ -514,8 +554,8 @@ struct AnthropicBlock {
 struct AnthropicEvent {
     #[serde(rename = "type")]
     kind: Option<AnthropicEventKind>,
-    choices: Option<serde::de::IgnoredAny>,
-    candidates: Option<serde::de::IgnoredAny>,
+    choices: Option<IgnoredAny>,
+    candidates: Option<IgnoredAny>,
     message: Option<AnthropicMessage>,
     usage: Option<AnthropicUsage>,
     delta: Option<AnthropicBlock>,
@@ -583,7 +623,7 @@ impl AnthropicUsage {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GeminiBody {
-    choices: Option<serde::de::IgnoredAny>,
+    choices: Option<IgnoredAny>,
     #[serde(rename = "type")]
     kind: Option<String>,
     model_version: Option<String>,

@@ -165,7 +165,7 @@ impl Capture {
         let facts = if self.options.is_stream {
             std::mem::take(&mut self.observer).into_facts()
         } else {
-            extract::from_body(self.options.format, &self.body)
+            extract::usage_from_body(self.options.format, &self.body)
         };
         let upstream_status = self.guard.record().status;
         let error = error.or_else(|| {

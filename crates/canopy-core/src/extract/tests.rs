@@ -237,6 +237,52 @@ fn an_openai_stream_read_as_anthropic_is_flagged() {
 }
 
 #[test]
+fn usage_from_body_reads_the_text_only_when_no_usage_is_reported() {
+    let reported = [
+        (
+            WireFormat::Openai,
+            &br#"{"model":"gpt-4o","choices":[{"message":{"content":"Hi"}}],
+            "usage":{"prompt_tokens":5,"completion_tokens":1}}"#[..],
+        ),
+        (
+            WireFormat::Anthropic,
+            br#"{"type":"message","model":"claude-haiku-4-5","content":[{"type":"text","text":"Hi"}],
+            "usage":{"input_tokens":5,"output_tokens":1}}"#,
+        ),
+    ];
+    for (format, body) in reported {
+        let all = from_body(format, body);
+        let usage_only = usage_from_body(format, body);
+        assert_eq!(all.output_text, "Hi");
+        assert_eq!(usage_only.output_text, "", "{format:?}");
+        assert_eq!((usage_only.usage, usage_only.model), (all.usage, all.model));
+    }
+    let unreported = [
+        (
+            WireFormat::Openai,
+            &br#"{"model":"gpt-4o","choices":[{"message":{"content":"Hi"}}]}"#[..],
+        ),
+        (
+            WireFormat::Openai,
+            br#"{"object":"response","output":[{"content":[{"text":"Hi"}]}]}"#,
+        ),
+        (
+            WireFormat::Anthropic,
+            br#"{"type":"message","content":[{"type":"text","text":"Hi"}]}"#,
+        ),
+    ];
+    for (format, body) in unreported {
+        let facts = usage_from_body(format, body);
+        assert_eq!((facts.usage, facts.output_text.as_str()), (None, "Hi"));
+    }
+    // A body in another format is still read in its own, its usage included.
+    let anthropic = br#"{"type":"message","content":[],"usage":{"input_tokens":7}}"#;
+    let facts = usage_from_body(WireFormat::Openai, anthropic);
+    assert_eq!(facts.format_mismatch, Some(WireFormat::Anthropic));
+    assert_eq!(facts.usage.unwrap().prompt_tokens, 7);
+}
+
+#[test]
 fn whole_bodies_in_the_wrong_format_are_read_in_their_own() {
     let anthropic =
         br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5",
