@@ -36,6 +36,10 @@ pub fn is_secret_param(name: &str) -> bool {
 /// A URL with its userinfo (`user:password@`) and the values of secret-looking query
 /// parameters replaced by `[REDACTED]`. Anything that is not a URL comes back unchanged.
 pub fn redact_url(url: &str) -> Cow<'_, str> {
+    // Userinfo needs an `@` and a query a `?`; most URLs, and every bare path, have neither.
+    if !url.bytes().any(|b| b == b'@' || b == b'?') {
+        return Cow::Borrowed(url);
+    }
     let userinfo = userinfo_range(url);
     let query = url.find('?');
     if userinfo.is_none() && query.is_none() {
@@ -82,7 +86,8 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
 /// Text (an error message, a header value) with every `http://` or `https://` URL in it
 /// redacted as [`redact_url`] does.
 pub fn redact_text(text: &str) -> Cow<'_, str> {
-    if !text.contains("://") {
+    // The byte test first: most texts (header values) have no `:` at all.
+    if !text.contains(':') || !text.contains("://") {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
