@@ -4,6 +4,7 @@
 //! from the `meta` object of a logged step. Both go through [`CallHeaders::from_pairs`], so a
 //! value means the same wherever it arrives. Names match case-insensitively.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::CallId;
@@ -83,7 +84,12 @@ impl CallHeaders {
         };
         let mut error = None;
         for (name, value) in pairs {
-            let name = name.to_ascii_lowercase();
+            // HTTP header names arrive lowercased already; only other callers' may not be.
+            let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(name.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(name)
+            };
             if name == "traceparent" {
                 if let Some(tp) = crate::trace::parse_traceparent(value) {
                     out.properties
