@@ -1,9 +1,9 @@
 //! Reading usage, model and output text out of provider responses, plain and streamed.
 //!
 //! One entry point per shape: [`from_body`] (or [`usage_from_body`]) for a whole JSON response,
-//! and [`StreamObserver`] fed with SSE events for a stream. Both accept every response shape of a [`WireFormat`]
-//! (OpenAI chat completions, completions, responses and embeddings; Anthropic messages;
-//! Gemini `generateContent`) and normalise usage to [`Usage`]'s subset semantics.
+//! and [`StreamObserver`] fed with SSE events for a stream. Both accept every response shape of
+//! a [`WireFormat`] (OpenAI chat completions, completions, responses and embeddings; Anthropic
+//! messages; Gemini `generateContent`) and normalise usage to [`Usage`]'s subset semantics.
 //! Parsing reads only the fields it needs; anything it does not understand is skipped.
 
 use std::borrow::Cow;
