@@ -152,20 +152,21 @@ fn reads_fallbacks_with_ranges_headers_and_overrides() {
         first.body_override.as_ref().unwrap()["model"],
         "gpt-4o-mini"
     );
-    let stored = stored_fallbacks(list);
-    assert!(
-        !stored.contains("Bearer b") && stored.contains("[REDACTED]"),
-        "{stored}"
-    );
+    assert_stored_without(list, "Bearer b");
 }
 
 #[test]
 fn a_refused_fallback_list_is_stored_without_its_credentials() {
     let list = r#"[{"target-url":"https://x","headers":["authorization: Bearer b"]}]"#;
     assert!(read(&headers(&[("Helicone-Fallbacks", list)])).is_err());
+    assert_stored_without(list, "Bearer b");
+}
+
+/// Asserts that the stored form of fallback `list` has `secret` redacted.
+fn assert_stored_without(list: &str, secret: &str) {
     let stored = stored_fallbacks(list);
     assert!(
-        !stored.contains("Bearer b") && stored.contains("[REDACTED]"),
+        !stored.contains(secret) && stored.contains("[REDACTED]"),
         "{stored}"
     );
 }
