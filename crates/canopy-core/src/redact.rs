@@ -83,8 +83,26 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
     }
 }
 
-/// Text (an error message, a header value) with every `http://` or `https://` URL in it
-/// redacted as [`redact_url`] does.
+/// A URL as a caller typed it, perhaps without its scheme (`user:password@host/v1`, or
+/// `http:user:password@host`, which URL parsers accept): redacted as [`redact_url`] does, and
+/// anything before an `@` that comes ahead of the first `/`, `\\`, `?` or `#` taken for
+/// userinfo.
+pub fn redact_target(target: &str) -> Cow<'_, str> {
+    if target.contains("://") {
+        return redact_url(target);
+    }
+    let authority_end = target.find(['/', '\\', '?', '#']).unwrap_or(target.len());
+    match target[..authority_end].rfind('@') {
+        Some(at) => {
+            let rest = format!("{REDACTED}{}", &target[at..]);
+            Cow::Owned(redact_url(&rest).into_owned())
+        }
+        None => redact_url(target),
+    }
+}
+
+/// Text (an error message, a header value) with every `scheme://` URL in it redacted as
+/// [`redact_url`] does.
 pub fn redact_text(text: &str) -> Cow<'_, str> {
     // The byte test first: most texts (header values) have no `:` at all.
     if !text.contains(':') || !text.contains("://") {
@@ -107,13 +125,8 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
         let redacted = redact_url(url);
         changed |= matches!(redacted, Cow::Owned(_));
         out.push_str(&redacted);
+        // `end` is past the `://` at least, so every round moves on.
         rest = &tail[end..];
-        if end == 0 {
-            // Not a URL after all; step past the scheme's first byte.
-            let step = tail.chars().next().map_or(1, char::len_utf8);
-            out.push_str(&tail[..step]);
-            rest = &tail[step..];
-        }
     }
     out.push_str(rest);
     if changed {
@@ -123,17 +136,24 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Where the next `http://` or `https://` (any case) starts.
+/// Where the next URL starts: at its scheme (a letter, then letters, digits, `+`, `-` or `.`)
+/// before a `://`, or at the `://` itself when no scheme comes before it.
 fn find_url_start(text: &str) -> Option<usize> {
-    let lower = text.as_bytes();
-    (0..lower.len()).find(|&i| {
-        let rest = &lower[i..];
-        starts_with_ignore_case(rest, b"http://") || starts_with_ignore_case(rest, b"https://")
-    })
+    let bytes = text.as_bytes();
+    let colon = text.find("://")?;
+    let mut start = colon;
+    while start > 0 && is_scheme_byte(bytes[start - 1]) {
+        start -= 1;
+    }
+    // A scheme starts with a letter: skip digits and signs that cannot begin one.
+    while start < colon && !bytes[start].is_ascii_alphabetic() {
+        start += 1;
+    }
+    Some(start)
 }
 
-fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
-    bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
+fn is_scheme_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')
 }
 
 /// The byte range of `user:password` in `scheme://user:password@host/...`, if any; the range
@@ -229,6 +249,30 @@ mod tests {
             Cow::Borrowed(_)
         ));
         assert_eq!(redact_text("HTTPS://h/?Key=v"), "HTTPS://h/?Key=[REDACTED]");
+        assert_eq!(
+            redact_text("got `ftp://u:p@h/x`, 1wss://u:p@h and ://u:p@h"),
+            "got `ftp://[REDACTED]@h/x`, 1wss://[REDACTED]@h and ://[REDACTED]@h"
+        );
+    }
+
+    #[test]
+    fn targets_without_a_scheme_lose_their_userinfo_too() {
+        for (target, redacted) in [
+            (
+                "bob:hunter2@api.example.com/v1",
+                "[REDACTED]@api.example.com/v1",
+            ),
+            ("http:bob:hunter2@h", "[REDACTED]@h"),
+            ("bob:hunter2@h\\v1@x", "[REDACTED]@h\\v1@x"),
+            ("h/v1?key=k", "h/v1?key=[REDACTED]"),
+            ("https://bob:hunter2@h/v1", "https://[REDACTED]@h/v1"),
+        ] {
+            assert_eq!(redact_target(target), redacted, "{target}");
+        }
+        assert!(matches!(
+            redact_target("api.example.com/a@b"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use canopy_core::headers::{CallHeaders, HeaderError, canopy_suffix};
+use canopy_core::redact::redact_target;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 pub use canopy_core::headers::{
@@ -133,6 +134,8 @@ pub fn stored_request_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
                 REDACTED.to_owned()
             } else if canopy_suffix(name) == Some(FALLBACKS_SUFFIX) {
                 clip_stored(crate::features::stored_fallbacks(&text(value)))
+            } else if canopy_suffix(name) == Some(TARGET_URL_SUFFIX) {
+                clip_stored(redact_target(&text(value)).into_owned())
             } else {
                 clip_stored(text(value))
             };
@@ -143,6 +146,10 @@ pub fn stored_request_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
 
 /// `Helicone-Fallbacks` without its prefix.
 const FALLBACKS_SUFFIX: &str = "fallbacks";
+
+/// `Helicone-Target-Url` without its prefix: stored with its userinfo redacted even when the
+/// caller left out the scheme, which the redaction of other headers looks for.
+const TARGET_URL_SUFFIX: &str = "target-url";
 
 /// `value` cut to [`MAX_STORED_HEADER_BYTES`] at a character boundary, marked when cut.
 fn clip_stored(mut value: String) -> String {

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use canopy_core::extract::WireFormat;
 use canopy_core::extract::request::{request_facts, supports_stream_usage, with_include_usage};
 use canopy_core::record::{STATUS_UPSTREAM_TIMEOUT, STATUS_UPSTREAM_UNREACHABLE};
-use canopy_core::redact::{redact_text, redact_url};
+use canopy_core::redact::{redact_target, redact_text, redact_url};
 use canopy_core::{CallId, CallRecord};
 use http::{HeaderName, HeaderValue, header};
 use tracing::{Instrument as _, Span};
@@ -468,7 +468,10 @@ fn resolve(
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
         .ok_or_else(|| {
-            let message = format!("Helicone-Target-Url must be an http(s) URL, got `{target}`");
+            let message = format!(
+                "Helicone-Target-Url must be an http(s) URL, got `{}`",
+                redact_target(target)
+            );
             GatewayError::new(ErrorKind::InvalidHeader, format, message)
                 .with_param(HEADER_TARGET_URL)
         })?;
@@ -478,7 +481,10 @@ fn resolve(
             .iter()
             .any(|a| a.trim_end_matches('/') == base.origin().ascii_serialization())
     {
-        let message = format!("Helicone-Target-Url `{target}` is not in the gateway allow-list");
+        let message = format!(
+            "Helicone-Target-Url `{}` is not in the gateway allow-list",
+            redact_target(target)
+        );
         return Err(
             GatewayError::new(ErrorKind::TargetNotAllowed, format, message)
                 .with_param(HEADER_TARGET_URL),

@@ -418,6 +418,19 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
             format!("{}/dead/v1/chat/completions?api_key=SECRET-THREE", app.url),
             None,
         ),
+        // Userinfo without `scheme://`: refused, or read as `http://` by the URL parser.
+        (
+            format!("{}/gateway/v1/chat/completions", app.url),
+            Some(format!("alice:SECRET-FOUR@{mock}")),
+        ),
+        (
+            format!("{}/gateway/v1/chat/completions", app.url),
+            Some(format!("http:alice:SECRET-FIVE@{mock}")),
+        ),
+        (
+            format!("{}/gateway/v1/chat/completions", app.url),
+            Some(format!("ftp://alice:SECRET-SIX@{mock}")),
+        ),
     ];
     let mut ids = Vec::new();
     for (url, target) in calls {
@@ -429,7 +442,14 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         ids.push(helicone_id(&response));
         let _ = response.bytes().await.unwrap();
     }
-    let secrets = ["SECRET-ONE", "SECRET-TWO", "SECRET-THREE"];
+    let secrets = [
+        "SECRET-ONE",
+        "SECRET-TWO",
+        "SECRET-THREE",
+        "SECRET-FOUR",
+        "SECRET-FIVE",
+        "SECRET-SIX",
+    ];
     let spool_dir = app.dir.path().to_owned();
     let spooled = files_under(&spool_dir);
     assert!(
@@ -442,7 +462,7 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         }
     }
     let report = app.shutdown().await;
-    assert_eq!(report.writer.written, 3);
+    assert_eq!(report.writer.written, 6);
     for (path, bytes) in files_under(app.dir.path()) {
         for secret in secrets {
             assert!(!holds(&bytes, secret), "{secret} in {}", path.display());
