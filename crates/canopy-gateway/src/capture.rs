@@ -7,8 +7,9 @@
 //! without the usage-only chunk and the `"usage":null` members the option adds.
 //!
 //! The [`Capture`] inside holds the call's [`CallGuard`] and completes it once: when the body
-//! ends, when the upstream fails mid-body, when shutdown cuts the call, or on `Drop` when the
-//! client went away first (status −3, with the usage seen so far or an estimate). A client
+//! is dropped after its end (on a task of its own, so after hyper has flushed the last bytes),
+//! when the upstream fails mid-body, when shutdown cuts the call, or on `Drop` when the client
+//! went away first (status −3, with the usage seen so far or an estimate). A client
 //! that leaves after the stream's last event (`[DONE]`, `message_stop`) got the whole answer:
 //! that call is recorded as the upstream answered it.
 //!
@@ -186,6 +187,16 @@ impl Capture {
         });
     }
 
+    /// Every byte reached the client's body: the call succeeded, and its record is completed
+    /// when the capture is dropped, or now when recording is durable (a durable record is
+    /// spooled before the response's last bytes are handed over).
+    fn mark_delivered(&mut self) {
+        self.delivered = true;
+        if self.guard.recorder().is_durable() {
+            self.emit(None, None);
+        }
+    }
+
     /// Ends a stream cut short: the events seen so far are read, then the record is completed.
     fn cut_short(&mut self, reason: &str) {
         self.on_end();
@@ -253,13 +264,13 @@ type CutSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// The response body the client reads: upstream bytes through a [`Capture`].
 pub struct CaptureBody {
     upstream: UpstreamStream,
-    capture: Capture,
+    /// Taken only by `Drop`.
+    capture: Option<Capture>,
     size_hint: SizeHint,
     /// Bytes still expected when the upstream declared a length. Hyper stops polling a body
     /// once it has that many bytes, so when the count reaches zero the call is marked
-    /// delivered, and its record is completed after the last bytes are handed to hyper: on the
-    /// next poll or when hyper drops the body, off the path of the response. With durable
-    /// recording it is completed (and spooled) before the last bytes are handed over.
+    /// delivered. With durable recording it is completed (and spooled) before the last bytes
+    /// are handed over; otherwise when the body is dropped (see `Drop`).
     remaining: Option<u64>,
     ended: bool,
     /// Resolves when shutdown cuts calls in flight; made on the first wait for the upstream.
@@ -268,38 +279,39 @@ pub struct CaptureBody {
 
 impl CaptureBody {
     /// Wraps any stream of upstream chunks; `length` is the length the upstream declared.
-    pub fn from_stream(upstream: UpstreamStream, length: Option<u64>, capture: Capture) -> Self {
+    pub fn from_stream(
+        upstream: UpstreamStream,
+        length: Option<u64>,
+        mut capture: Capture,
+    ) -> Self {
         let mut size_hint = SizeHint::default();
         let remaining = length.filter(|_| !capture.options.hide_usage_chunk);
         if let Some(length) = remaining {
             size_hint.set_exact(length);
         }
         let ended = remaining == Some(0);
-        let mut body = Self {
+        if ended {
+            capture.emit(None, None);
+        }
+        Self {
             upstream,
-            capture,
+            capture: Some(capture),
             size_hint,
             remaining,
             ended,
             cut: None,
-        };
-        if ended {
-            body.capture.emit(None, None);
         }
-        body
     }
+}
 
-    /// Whether shutdown cut the call; registers for the cut when it has not happened yet.
-    fn poll_cut(&mut self, cx: &mut Context<'_>) -> bool {
-        let recorder = self.capture.guard.recorder();
-        if recorder.is_cut() {
-            return true;
-        }
-        let signal = self
-            .cut
-            .get_or_insert_with(|| Box::pin(recorder.cut_signal()));
-        signal.as_mut().poll(cx).is_ready()
+/// Whether shutdown cut the call; registers for the cut when it has not happened yet.
+fn poll_cut(cut: &mut Option<CutSignal>, capture: &Capture, cx: &mut Context<'_>) -> bool {
+    let recorder = capture.guard.recorder();
+    if recorder.is_cut() {
+        return true;
     }
+    let signal = cut.get_or_insert_with(|| Box::pin(recorder.cut_signal()));
+    signal.as_mut().poll(cx).is_ready()
 }
 
 impl Body for CaptureBody {
@@ -311,18 +323,18 @@ impl Body for CaptureBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
+        let Some(capture) = this.capture.as_mut() else {
+            return Poll::Ready(None);
+        };
         if this.ended {
-            if this.capture.delivered {
-                this.capture.emit(None, None);
-            }
             return Poll::Ready(None);
         }
         loop {
             match this.upstream.as_mut().poll_next(cx) {
                 Poll::Pending => {
-                    if this.poll_cut(cx) {
+                    if poll_cut(&mut this.cut, capture, cx) {
                         this.ended = true;
-                        this.capture.cut_short(CUT_AT_SHUTDOWN);
+                        capture.cut_short(CUT_AT_SHUTDOWN);
                         let error = std::io::Error::other(CUT_AT_SHUTDOWN);
                         return Poll::Ready(Some(Err(error)));
                     }
@@ -330,36 +342,32 @@ impl Body for CaptureBody {
                 }
                 Poll::Ready(Some(Ok(chunk))) => {
                     let length = chunk.len() as u64;
-                    let out = this.capture.on_chunk(chunk);
+                    let out = capture.on_chunk(chunk);
                     if let Some(remaining) = this.remaining.as_mut() {
                         *remaining = remaining.saturating_sub(length);
                         if *remaining == 0 {
                             this.ended = true;
-                            this.capture.delivered = true;
-                            if this.capture.guard.recorder().is_durable() {
-                                this.capture.emit(None, None);
-                            }
+                            capture.mark_delivered();
                         }
                     }
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(Frame::data(out))));
                     }
                     if this.ended {
-                        this.capture.emit(None, None);
                         return Poll::Ready(None);
                     }
                 }
                 Poll::Ready(Some(Err(error))) => {
                     this.ended = true;
                     let message = format!("the upstream body failed: {error}");
-                    this.capture.on_end();
-                    this.capture.emit(None, Some(message.clone()));
+                    capture.on_end();
+                    capture.emit(None, Some(message.clone()));
                     return Poll::Ready(Some(Err(std::io::Error::other(message))));
                 }
                 Poll::Ready(None) => {
                     this.ended = true;
-                    let rest = this.capture.on_end();
-                    this.capture.emit(None, None);
+                    let rest = capture.on_end();
+                    capture.mark_delivered();
                     if rest.is_empty() {
                         return Poll::Ready(None);
                     }
@@ -375,6 +383,25 @@ impl Body for CaptureBody {
 
     fn size_hint(&self) -> SizeHint {
         self.size_hint
+    }
+}
+
+impl Drop for CaptureBody {
+    /// Hyper drops a body once it has buffered the body's last bytes and before it writes them
+    /// to the socket. Completing the record (reading usage, pricing, redacting, queueing) there
+    /// would put that work between the upstream's answer and the client's, so the capture is
+    /// dropped on a task of its own, which the runtime runs after this connection's task has
+    /// flushed and yielded. Outside a runtime it is dropped here.
+    fn drop(&mut self) {
+        let Some(capture) = self.capture.take() else {
+            return;
+        };
+        if capture.guard.is_done() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { drop(capture) });
+        }
     }
 }
 

@@ -50,7 +50,7 @@ async fn a_whole_stream_reaches_the_client_and_its_usage_the_record() {
     );
     let got = body.collect().await.unwrap().to_bytes();
     assert_eq!(got, OPENAI_STREAM.concat().as_bytes());
-    let records = sink.taken();
+    let records = settled(&recorder, &sink).await;
     assert_eq!(records.len(), 1);
     let call = &records[0];
     assert_eq!(call.usage_source, UsageSource::Reported);
@@ -71,7 +71,10 @@ async fn the_usage_chunk_canopy_asked_for_is_hidden_from_the_client() {
     let got = String::from_utf8(body.collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert!(!got.contains("\"usage\""), "{got}");
     assert!(got.contains("Hello") && got.ends_with("data: [DONE]\n\n"));
-    assert_eq!(sink.taken()[0].usage.completion_tokens, 2);
+    assert_eq!(
+        settled(&recorder, &sink).await[0].usage.completion_tokens,
+        2
+    );
 }
 
 #[tokio::test]
@@ -127,7 +130,7 @@ async fn anthropic_usage_seen_before_the_client_left_is_kept_as_reported() {
     let mut body = CaptureBody::from_stream(upstream, None, Capture::new(guard, options));
     body.frame().await.unwrap().unwrap();
     drop(body);
-    let call = sink.taken().pop().unwrap();
+    let call = settled(&recorder, &sink).await.pop().unwrap();
     assert_eq!(call.usage_source, UsageSource::Reported);
     assert_eq!(call.usage.prompt_tokens, 30);
 }
@@ -250,11 +253,36 @@ async fn a_declared_length_body_is_recorded_once_and_kept_up_to_the_limit() {
     assert_eq!(body.size_hint().exact(), Some(text.len() as u64));
     let got = body.collect().await.unwrap().to_bytes();
     assert_eq!(got.len(), text.len());
-    let records = sink.taken();
+    let records = settled(&recorder, &sink).await;
     assert_eq!(records.len(), 1);
     let stored = &records[0].response_body;
     assert!(stored.truncated);
     assert_eq!(stored.text.as_deref(), Some(&text[..10]));
+}
+
+#[tokio::test]
+async fn a_body_read_to_its_end_is_recorded_after_the_task_that_dropped_it_yields() {
+    let (recorder, sink) = recorder(1 << 20);
+    let guard = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
+    let text = r#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+    let options = CaptureOptions {
+        is_stream: false,
+        ..stream_options(false)
+    };
+    let body = CaptureBody::from_stream(
+        chunks(&[text]),
+        Some(text.len() as u64),
+        Capture::new(guard, options),
+    );
+    // Hyper drops the body before it flushes the last bytes: the record is not completed on
+    // that path, but as soon as the connection's task yields.
+    body.collect().await.unwrap();
+    assert!(sink.taken().is_empty(), "completed before the task yielded");
+    tokio::task::yield_now().await;
+    let records = sink.taken();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].usage.prompt_tokens, 3);
+    assert_eq!(recorder.in_flight(), 0);
 }
 
 #[tokio::test]
@@ -308,7 +336,7 @@ async fn an_event_too_long_to_hold_reaches_the_client_as_it_arrives() {
         want.len()
     );
     // Past the long event, events are read again: the usage chunk was hidden and recorded.
-    let call = sink.taken().pop().unwrap();
+    let call = settled(&recorder, &sink).await.pop().unwrap();
     assert_eq!(call.usage_source, UsageSource::Reported);
     assert_eq!(call.usage.completion_tokens, 2);
 }
