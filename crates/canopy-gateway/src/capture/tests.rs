@@ -236,44 +236,41 @@ async fn shutdown_cuts_a_stalled_stream_and_records_it() {
     assert!(call.error.unwrap().contains("shut down"));
 }
 
-#[tokio::test]
-async fn a_declared_length_body_is_recorded_once_and_kept_up_to_the_limit() {
-    let (recorder, sink) = recorder(10);
-    let guard = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
-    let text = r#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+const PLAIN_ANSWER: &str =
+    r#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+
+/// A plain answer in one chunk, with its length declared as an upstream declares it.
+fn plain_answer_body(guard: CallGuard) -> CaptureBody {
     let options = CaptureOptions {
         is_stream: false,
         ..stream_options(false)
     };
-    let body = CaptureBody::from_stream(
-        chunks(&[text]),
-        Some(text.len() as u64),
+    CaptureBody::from_stream(
+        chunks(&[PLAIN_ANSWER]),
+        Some(PLAIN_ANSWER.len() as u64),
         Capture::new(guard, options),
-    );
-    assert_eq!(body.size_hint().exact(), Some(text.len() as u64));
+    )
+}
+
+#[tokio::test]
+async fn a_declared_length_body_is_recorded_once_and_kept_up_to_the_limit() {
+    let (recorder, sink) = recorder(10);
+    let guard = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
+    let body = plain_answer_body(guard);
+    assert_eq!(body.size_hint().exact(), Some(PLAIN_ANSWER.len() as u64));
     let got = body.collect().await.unwrap().to_bytes();
-    assert_eq!(got.len(), text.len());
+    assert_eq!(got.len(), PLAIN_ANSWER.len());
     let records = settled(&recorder, &sink).await;
     assert_eq!(records.len(), 1);
     let stored = &records[0].response_body;
     assert!(stored.truncated);
-    assert_eq!(stored.text.as_deref(), Some(&text[..10]));
+    assert_eq!(stored.text.as_deref(), Some(&PLAIN_ANSWER[..10]));
 }
 
 #[tokio::test]
 async fn a_body_read_to_its_end_is_recorded_after_the_task_that_dropped_it_yields() {
     let (recorder, sink) = recorder(1 << 20);
-    let guard = recorder.accept(chat_record("gpt-4o-mini"), Instant::now());
-    let text = r#"{"model":"gpt-4o-mini","usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
-    let options = CaptureOptions {
-        is_stream: false,
-        ..stream_options(false)
-    };
-    let body = CaptureBody::from_stream(
-        chunks(&[text]),
-        Some(text.len() as u64),
-        Capture::new(guard, options),
-    );
+    let body = plain_answer_body(recorder.accept(chat_record("gpt-4o-mini"), Instant::now()));
     // Hyper drops the body before it flushes the last bytes: the record is not completed on
     // that path, but as soon as the connection's task yields.
     body.collect().await.unwrap();
