@@ -132,12 +132,12 @@ pub fn stored_request_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
             let name = name.as_str();
             let value = if CREDENTIALS.contains(&name) {
                 REDACTED.to_owned()
-            } else if canopy_suffix(name) == Some(FALLBACKS_SUFFIX) {
-                clip_stored(crate::features::stored_fallbacks(&text(value)))
-            } else if canopy_suffix(name) == Some(TARGET_URL_SUFFIX) {
-                clip_stored(redact_target(&text(value)).into_owned())
             } else {
-                clip_stored(text(value))
+                clip_stored(match canopy_suffix(name) {
+                    Some(FALLBACKS_SUFFIX) => crate::features::stored_fallbacks(&text(value)),
+                    Some(TARGET_URL_SUFFIX) => redact_target(&text(value)).into_owned(),
+                    _ => text(value),
+                })
             };
             (name.to_owned(), value)
         })
