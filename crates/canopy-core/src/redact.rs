@@ -83,21 +83,42 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
     }
 }
 
-/// A URL as a caller typed it, perhaps without its scheme (`user:password@host/v1`, or
-/// `http:user:password@host`, which URL parsers accept): redacted as [`redact_url`] does, and
-/// anything before an `@` that comes ahead of the first `/`, `\\`, `?` or `#` taken for
-/// userinfo.
+/// A URL as a caller typed it, which lenient parsers may read as a URL even when it is not
+/// one: `user:password@host/v1` with no scheme, `http:user:password@host`, `http:\\u:p@host`.
+/// Its authority is what follows a `scheme:` and the slashes or backslashes after it (or the
+/// start, when no slash follows a scheme) up to the next `/`, `\\`, `?` or `#`; whatever comes
+/// before an `@` there is redacted as userinfo, then the rest as [`redact_url`] does.
 pub fn redact_target(target: &str) -> Cow<'_, str> {
-    if target.contains("://") {
-        return redact_url(target);
-    }
-    let authority_end = target.find(['/', '\\', '?', '#']).unwrap_or(target.len());
-    match target[..authority_end].rfind('@') {
+    let start = authority_start(target);
+    let authority = &target[start..];
+    let authority_end = authority
+        .find(['/', '\\', '?', '#'])
+        .unwrap_or(authority.len());
+    match authority[..authority_end].rfind('@') {
         Some(at) => {
-            let rest = format!("{REDACTED}{}", &target[at..]);
-            Cow::Owned(redact_url(&rest).into_owned())
+            let redacted = format!("{}{REDACTED}{}", &target[..start], &authority[at..]);
+            Cow::Owned(redact_url(&redacted).into_owned())
         }
         None => redact_url(target),
+    }
+}
+
+/// Where the authority of a typed URL starts: past `scheme:` and the slashes or backslashes
+/// after it, or at 0 when no slash follows a scheme (`user:password@host`).
+fn authority_start(target: &str) -> usize {
+    let bytes = target.as_bytes();
+    let scheme = bytes.iter().take_while(|&&b| is_scheme_byte(b)).count();
+    if scheme == 0 || !bytes[0].is_ascii_alphabetic() || bytes.get(scheme) != Some(&b':') {
+        return 0;
+    }
+    let slashes = bytes[scheme + 1..]
+        .iter()
+        .take_while(|&&b| matches!(b, b'/' | b'\\'))
+        .count();
+    if slashes == 0 {
+        0
+    } else {
+        scheme + 1 + slashes
     }
 }
 
@@ -263,16 +284,20 @@ mod tests {
                 "[REDACTED]@api.example.com/v1",
             ),
             ("http:bob:hunter2@h", "[REDACTED]@h"),
+            ("http:\\\\bob:hunter2@h/v1", "http:\\\\[REDACTED]@h/v1"),
             ("bob:hunter2@h\\v1@x", "[REDACTED]@h\\v1@x"),
+            (
+                "bob:hunter2@h/x?u=http://y&key=k",
+                "[REDACTED]@h/x?u=http://y&key=[REDACTED]",
+            ),
             ("h/v1?key=k", "h/v1?key=[REDACTED]"),
             ("https://bob:hunter2@h/v1", "https://[REDACTED]@h/v1"),
         ] {
             assert_eq!(redact_target(target), redacted, "{target}");
         }
-        assert!(matches!(
-            redact_target("api.example.com/a@b"),
-            Cow::Borrowed(_)
-        ));
+        for kept in ["api.example.com/a@b", "https://h/a@b", "https://h/v1"] {
+            assert!(matches!(redact_target(kept), Cow::Borrowed(_)), "{kept}");
+        }
     }
 
     #[test]

@@ -431,6 +431,10 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
             format!("{}/gateway/v1/chat/completions", app.url),
             Some(format!("ftp://alice:SECRET-SIX@{mock}")),
         ),
+        (
+            format!("{}/gateway/v1/chat/completions", app.url),
+            Some(format!("http:\\\\alice:SECRET-SEVEN@{mock}")),
+        ),
     ];
     let mut ids = Vec::new();
     for (url, target) in calls {
@@ -449,6 +453,7 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         "SECRET-FOUR",
         "SECRET-FIVE",
         "SECRET-SIX",
+        "SECRET-SEVEN",
     ];
     let spool_dir = app.dir.path().to_owned();
     let spooled = files_under(&spool_dir);
@@ -462,7 +467,7 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         }
     }
     let report = app.shutdown().await;
-    assert_eq!(report.writer.written, 6);
+    assert_eq!(report.writer.written, 7);
     for (path, bytes) in files_under(app.dir.path()) {
         for secret in secrets {
             assert!(!holds(&bytes, secret), "{secret} in {}", path.display());
