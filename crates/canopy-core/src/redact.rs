@@ -33,8 +33,9 @@ pub fn is_secret_param(name: &str) -> bool {
     SECRET_NAME_PARTS.iter().any(|part| name.contains(part))
 }
 
-/// A URL with its userinfo (`user:password@`) and the values of secret-looking query
-/// parameters replaced by `[REDACTED]`. Anything that is not a URL comes back unchanged.
+/// A URL with its userinfo (`user:password@`, found as [`userinfo_range`] finds it, so also in
+/// `user:password@host` typed without a scheme) and the values of secret-looking query
+/// parameters replaced by `[REDACTED]`. Anything else comes back unchanged.
 pub fn redact_url(url: &str) -> Cow<'_, str> {
     // Userinfo needs an `@` and a query a `?`; most URLs, and every bare path, have neither.
     if !url.bytes().any(|b| b == b'@' || b == b'?') {
@@ -80,45 +81,6 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
         Cow::Borrowed(url)
     } else {
         Cow::Owned(out)
-    }
-}
-
-/// A URL as a caller typed it, which lenient parsers may read as a URL even when it is not
-/// one: `user:password@host/v1` with no scheme, `http:user:password@host`, `http:\\u:p@host`.
-/// Its authority is what follows a `scheme:` and the slashes or backslashes after it (or the
-/// start, when no slash follows a scheme) up to the next `/`, `\\`, `?` or `#`; whatever comes
-/// before an `@` there is redacted as userinfo, then the rest as [`redact_url`] does.
-pub fn redact_target(target: &str) -> Cow<'_, str> {
-    let start = authority_start(target);
-    let authority = &target[start..];
-    let authority_end = authority
-        .find(['/', '\\', '?', '#'])
-        .unwrap_or(authority.len());
-    match authority[..authority_end].rfind('@') {
-        Some(at) => {
-            let redacted = format!("{}{REDACTED}{}", &target[..start], &authority[at..]);
-            Cow::Owned(redact_url(&redacted).into_owned())
-        }
-        None => redact_url(target),
-    }
-}
-
-/// Where the authority of a typed URL starts: past `scheme:` and the slashes or backslashes
-/// after it, or at 0 when no slash follows a scheme (`user:password@host`).
-fn authority_start(target: &str) -> usize {
-    let bytes = target.as_bytes();
-    let scheme = bytes.iter().take_while(|&&b| is_scheme_byte(b)).count();
-    if scheme == 0 || !bytes[0].is_ascii_alphabetic() || bytes.get(scheme) != Some(&b':') {
-        return 0;
-    }
-    let slashes = bytes[scheme + 1..]
-        .iter()
-        .take_while(|&&b| matches!(b, b'/' | b'\\'))
-        .count();
-    if slashes == 0 {
-        0
-    } else {
-        scheme + 1 + slashes
     }
 }
 
@@ -177,15 +139,38 @@ fn is_scheme_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')
 }
 
-/// The byte range of `user:password` in `scheme://user:password@host/...`, if any; the range
-/// ends at the `@`.
+/// The byte range of the userinfo (`user:password`) in a URL as typed, if any; the range ends
+/// at the `@`. The authority is read as lenient URL parsers read it: after `scheme:` and the
+/// slashes or backslashes that follow it (`http:\\u:p@h`), or from the start when no slash
+/// follows a scheme (`u:p@h/v1`, `http:u:p@h`), up to the next `/`, `\\`, `?` or `#`.
 pub fn userinfo_range(url: &str) -> Option<(usize, usize)> {
-    let start = url.find("://")? + 3;
-    let authority_end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    let at = url[start..authority_end].rfind('@')?;
+    let start = authority_start(url);
+    let authority = &url[start..];
+    let end = authority
+        .find(['/', '\\', '?', '#'])
+        .unwrap_or(authority.len());
+    let at = authority[..end].rfind('@')?;
     Some((start, start + at))
+}
+
+/// Where the authority of a URL as typed starts: past `scheme:` (or a bare `:` that URL-finding
+/// in text stops at) and the slashes or backslashes after it, or at 0 when no slash follows.
+fn authority_start(url: &str) -> usize {
+    let bytes = url.as_bytes();
+    let scheme = bytes.iter().take_while(|&&b| is_scheme_byte(b)).count();
+    let is_scheme = scheme == 0 || bytes[0].is_ascii_alphabetic();
+    if !is_scheme || bytes.get(scheme) != Some(&b':') {
+        return 0;
+    }
+    let slashes = bytes[scheme + 1..]
+        .iter()
+        .take_while(|&&b| matches!(b, b'/' | b'\\'))
+        .count();
+    if slashes == 0 {
+        0
+    } else {
+        scheme + 1 + slashes
+    }
 }
 
 /// A query parameter name with `%XX` escapes and `+` decoded, as far as they decode.
@@ -277,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn targets_without_a_scheme_lose_their_userinfo_too() {
+    fn urls_typed_without_a_scheme_lose_their_userinfo_too() {
         for (target, redacted) in [
             (
                 "bob:hunter2@api.example.com/v1",
@@ -293,10 +278,10 @@ mod tests {
             ("h/v1?key=k", "h/v1?key=[REDACTED]"),
             ("https://bob:hunter2@h/v1", "https://[REDACTED]@h/v1"),
         ] {
-            assert_eq!(redact_target(target), redacted, "{target}");
+            assert_eq!(redact_url(target), redacted, "{target}");
         }
         for kept in ["api.example.com/a@b", "https://h/a@b", "https://h/v1"] {
-            assert!(matches!(redact_target(kept), Cow::Borrowed(_)), "{kept}");
+            assert!(matches!(redact_url(kept), Cow::Borrowed(_)), "{kept}");
         }
     }
 

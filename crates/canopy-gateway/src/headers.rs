@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use canopy_core::headers::{CallHeaders, HeaderError, canopy_suffix};
-use canopy_core::redact::redact_target;
+use canopy_core::redact::redact_url;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 pub use canopy_core::headers::{
@@ -135,7 +135,7 @@ pub fn stored_request_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
             } else {
                 clip_stored(match canopy_suffix(name) {
                     Some(FALLBACKS_SUFFIX) => crate::features::stored_fallbacks(&text(value)),
-                    Some(TARGET_URL_SUFFIX) => redact_target(&text(value)).into_owned(),
+                    Some(TARGET_URL_SUFFIX) => redact_url(&text(value)).into_owned(),
                     _ => text(value),
                 })
             };
@@ -147,8 +147,8 @@ pub fn stored_request_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
 /// `Helicone-Fallbacks` without its prefix.
 const FALLBACKS_SUFFIX: &str = "fallbacks";
 
-/// `Helicone-Target-Url` without its prefix: stored with its userinfo redacted even when the
-/// caller left out the scheme, which the redaction of other headers looks for.
+/// `Helicone-Target-Url` without its prefix: the whole value is redacted as a URL, since the
+/// redaction of other headers finds URLs by their `scheme://`, which a typed target may lack.
 const TARGET_URL_SUFFIX: &str = "target-url";
 
 /// `value` cut to [`MAX_STORED_HEADER_BYTES`] at a character boundary, marked when cut.

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use canopy_core::extract::WireFormat;
 use canopy_core::extract::request::{request_facts, supports_stream_usage, with_include_usage};
 use canopy_core::record::{STATUS_UPSTREAM_TIMEOUT, STATUS_UPSTREAM_UNREACHABLE};
-use canopy_core::redact::{redact_target, redact_text, redact_url};
+use canopy_core::redact::{redact_text, redact_url};
 use canopy_core::{CallId, CallRecord};
 use http::{HeaderName, HeaderValue, header};
 use tracing::{Instrument as _, Span};
@@ -470,7 +470,7 @@ fn resolve(
         .ok_or_else(|| {
             let message = format!(
                 "Helicone-Target-Url must be an http(s) URL, got `{}`",
-                redact_target(target)
+                redact_url(target)
             );
             GatewayError::new(ErrorKind::InvalidHeader, format, message)
                 .with_param(HEADER_TARGET_URL)
@@ -483,7 +483,7 @@ fn resolve(
     {
         let message = format!(
             "Helicone-Target-Url `{}` is not in the gateway allow-list",
-            redact_target(target)
+            redact_url(target)
         );
         return Err(
             GatewayError::new(ErrorKind::TargetNotAllowed, format, message)

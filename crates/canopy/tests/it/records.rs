@@ -446,6 +446,19 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         ids.push(helicone_id(&response));
         let _ = response.bytes().await.unwrap();
     }
+    // A custom log's URL is the caller's own text, kept as its target and its path.
+    let response = app
+        .client
+        .post(format!("{}/api/custom/v1/log", app.url))
+        .json(&json!({
+            "providerRequest": {"url": "alice:SECRET-EIGHT@vector/search", "json": {"_type": "vector_db"}},
+            "providerResponse": {"json": {"matches": []}, "status": 200},
+            "timing": {"startTime": "1700000001", "endTime": "1700000001500"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     let secrets = [
         "SECRET-ONE",
         "SECRET-TWO",
@@ -454,6 +467,7 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         "SECRET-FIVE",
         "SECRET-SIX",
         "SECRET-SEVEN",
+        "SECRET-EIGHT",
     ];
     let spool_dir = app.dir.path().to_owned();
     let spooled = files_under(&spool_dir);
@@ -467,7 +481,7 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         }
     }
     let report = app.shutdown().await;
-    assert_eq!(report.writer.written, 7);
+    assert_eq!(report.writer.written, 8);
     for (path, bytes) in files_under(app.dir.path()) {
         for secret in secrets {
             assert!(!holds(&bytes, secret), "{secret} in {}", path.display());
