@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, chat, helicone_id};
+use crate::harness::{TestApp, chat, helicone_id, vector_search_log};
 
 /// Makes three calls in one session and one outside it; returns the session's call ids.
 async fn seed(app: &TestApp, session: &str) -> Vec<String> {
@@ -575,12 +575,10 @@ async fn custom_logs_join_their_sessions_from_headers_and_meta() {
         .client
         .post(format!("{}/api/v1/trace/custom/log", app.url))
         .header("Helicone-Session-Id", "s-custom")
-        .json(&json!({
-            "providerRequest": {"url": "vector", "json": {"_type": "vector_db", "operation": "search", "text": "refunds"},
-                                "meta": {"Helicone-Session-Path": "/triage/retrieve"}},
-            "providerResponse": {"json": {"matches": []}, "status": 200},
-            "timing": {"startTime": "1700000001", "endTime": "1700000001500"}
-        }))
+        .json(&vector_search_log(
+            "vector",
+            json!({"Helicone-Session-Path": "/triage/retrieve"}),
+        ))
         .send()
         .await
         .unwrap();

@@ -347,6 +347,17 @@ pub fn chat(model: &str, stream: bool, text: &str) -> serde_json::Value {
     ]})
 }
 
+/// A custom log (`/custom/v1/log`) of a vector search sent to `url`, with `meta` in its
+/// request, timed 1.5 s after the epoch's 1,700,000,000th second.
+pub fn vector_search_log(url: &str, meta: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "providerRequest": {"url": url, "json": {"_type": "vector_db", "operation": "search", "text": "refunds"},
+                            "meta": meta},
+        "providerResponse": {"json": {"matches": []}, "status": 200},
+        "timing": {"startTime": "1700000001", "endTime": "1700000001500"}
+    })
+}
+
 /// Every file under `dir`, read whole, for searching the store and the spool for a value.
 pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();

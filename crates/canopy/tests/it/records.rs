@@ -13,7 +13,9 @@ use canopy_gateway::Provider;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::harness::{LogBuffer, TestApp, chat, files_under, helicone_id, holds};
+use crate::harness::{
+    LogBuffer, TestApp, chat, files_under, helicone_id, holds, vector_search_log,
+};
 
 async fn api_post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     let response = app
@@ -450,11 +452,10 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
     let response = app
         .client
         .post(format!("{}/api/custom/v1/log", app.url))
-        .json(&json!({
-            "providerRequest": {"url": "alice:SECRET-EIGHT@vector/search", "json": {"_type": "vector_db"}},
-            "providerResponse": {"json": {"matches": []}, "status": 200},
-            "timing": {"startTime": "1700000001", "endTime": "1700000001500"}
-        }))
+        .json(&vector_search_log(
+            "alice:SECRET-EIGHT@vector/search",
+            json!({}),
+        ))
         .send()
         .await
         .unwrap();
