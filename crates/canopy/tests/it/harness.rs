@@ -348,7 +348,8 @@ pub fn chat(model: &str, stream: bool, text: &str) -> serde_json::Value {
 }
 
 /// A custom log (`/custom/v1/log`) of a vector search sent to `url`, with `meta` in its
-/// request, timed 1.5 s after the epoch's 1,700,000,000th second.
+/// request: started at second 1,700,000,001 of the epoch, ended 500 ms later (the end given in
+/// milliseconds, as Helicone's helpers may send it).
 pub fn vector_search_log(url: &str, meta: serde_json::Value) -> serde_json::Value {
     serde_json::json!({
         "providerRequest": {"url": url, "json": {"_type": "vector_db", "operation": "search", "text": "refunds"},
