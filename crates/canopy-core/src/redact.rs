@@ -35,27 +35,31 @@ pub fn is_secret_param(name: &str) -> bool {
 
 /// A URL with its userinfo (`user:password@`, found as [`userinfo_range`] finds it, so also in
 /// `user:password@host` typed without a scheme) and the values of secret-looking query
-/// parameters replaced by `[REDACTED]`. Anything else comes back unchanged.
+/// parameters replaced by `[REDACTED]`, and so is any URL nested in its path or in a query
+/// value ([`redact_nested`]). Anything else comes back unchanged.
 pub fn redact_url(url: &str) -> Cow<'_, str> {
-    // Userinfo needs an `@` and a query a `?`; most URLs, and every bare path, have neither.
-    if !url.bytes().any(|b| b == b'@' || b == b'?') {
+    // Userinfo needs an `@` (or `%40`, nested) and a query a `?`; most URLs, and every bare
+    // path, have none of them.
+    if !url.bytes().any(|b| matches!(b, b'@' | b'?' | b'%')) {
         return Cow::Borrowed(url);
     }
-    let userinfo = userinfo_range(url);
     let query = url.find('?');
-    if userinfo.is_none() && query.is_none() {
-        return Cow::Borrowed(url);
-    }
-    let mut out = String::with_capacity(url.len());
     let head_end = query.unwrap_or(url.len());
-    match userinfo {
-        Some((start, end)) if end <= head_end => {
+    // Scheme and authority, then the path, which may quote another URL.
+    let start = authority_start(url);
+    let path_start = url[start..head_end]
+        .find(['/', '\\', '#'])
+        .map_or(head_end, |end| start + end);
+    let mut out = String::with_capacity(url.len());
+    match userinfo_range(url) {
+        Some((start, end)) if end <= path_start => {
             out.push_str(&url[..start]);
             out.push_str(REDACTED);
-            out.push_str(&url[end..head_end]);
+            out.push_str(&url[end..path_start]);
         }
-        _ => out.push_str(&url[..head_end]),
+        _ => out.push_str(&url[..path_start]),
     }
+    out.push_str(&redact_nested(&url[path_start..head_end]));
     if let Some(q) = query {
         let (query, fragment) = match url[q + 1..].find('#') {
             Some(f) => (&url[q + 1..q + 1 + f], &url[q + 1 + f..]),
@@ -72,7 +76,12 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
                     out.push('=');
                     out.push_str(REDACTED);
                 }
-                _ => out.push_str(pair),
+                Some((name, value)) => {
+                    out.push_str(name);
+                    out.push('=');
+                    out.push_str(&redact_nested(value));
+                }
+                None => out.push_str(&redact_nested(pair)),
             }
         }
         out.push_str(fragment);
@@ -81,6 +90,21 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
         Cow::Borrowed(url)
     } else {
         Cow::Owned(out)
+    }
+}
+
+/// A URL's path or query value with any URL it quotes redacted: as typed
+/// (`?next=http://u:p@h/`), or wholly `[REDACTED]` when the URL is percent-encoded
+/// (`?next=http%3A%2F%2Fu%3Ap%40h`), which cannot be redacted in place.
+fn redact_nested(part: &str) -> Cow<'_, str> {
+    let typed = redact_text(part);
+    if matches!(typed, Cow::Owned(_)) || !part.contains('%') {
+        return typed;
+    }
+    if matches!(redact_text(&percent_decoded(part)), Cow::Owned(_)) {
+        Cow::Borrowed(REDACTED)
+    } else {
+        Cow::Borrowed(part)
     }
 }
 
@@ -281,6 +305,47 @@ mod tests {
             assert_eq!(redact_url(target), redacted, "{target}");
         }
         for kept in ["api.example.com/a@b", "https://h/a@b", "https://h/v1"] {
+            assert!(matches!(redact_url(kept), Cow::Borrowed(_)), "{kept}");
+        }
+    }
+
+    #[test]
+    fn urls_quoted_in_a_path_or_a_query_value_lose_their_secrets() {
+        for (url, redacted) in [
+            (
+                "https://h/v1?next=http://bob:hunter2@x/&alt=json",
+                "https://h/v1?next=http://[REDACTED]@x/&alt=json",
+            ),
+            (
+                "/v1/chat?next=https://x/cb?token=t1",
+                "/v1/chat?next=https://x/cb?token=[REDACTED]",
+            ),
+            (
+                "/v1/chat?next=http%3A%2F%2Fbob%3Ahunter2%40x&alt=json",
+                "/v1/chat?next=[REDACTED]&alt=json",
+            ),
+            (
+                "/v1/chat?http://bob:hunter2@x",
+                "/v1/chat?http://[REDACTED]@x",
+            ),
+            (
+                "https://h/v1/http://bob:hunter2@x/y",
+                "https://h/v1/http://[REDACTED]@x/y",
+            ),
+            ("/go/http:%2F%2Fbob:hunter2@x", "[REDACTED]"),
+            (
+                "https://al:pw@h/v1?next=http://bob:hunter2@x",
+                "https://[REDACTED]@h/v1?next=http://[REDACTED]@x",
+            ),
+        ] {
+            assert_eq!(redact_url(url), redacted, "{url}");
+        }
+        for kept in [
+            "/v1/chat?next=http%3A%2F%2Fx%2Fdocs",
+            "/v1/files/a%20b",
+            "/v1/chat?q=a@b",
+            "https://h/v1?next=https://x/docs",
+        ] {
             assert!(matches!(redact_url(kept), Cow::Borrowed(_)), "{kept}");
         }
     }

@@ -437,6 +437,21 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
             format!("{}/gateway/v1/chat/completions", app.url),
             Some(format!("http:\\\\alice:SECRET-SEVEN@{mock}")),
         ),
+        // A URL quoted in a query value, as typed and percent-encoded.
+        (
+            format!(
+                "{}/openai/v1/chat/completions?next=http://alice:SECRET-NINE@example.com/",
+                app.url
+            ),
+            None,
+        ),
+        (
+            format!(
+                "{}/openai/v1/chat/completions?next=http%3A%2F%2Falice%3ASECRET-TEN%40example.com",
+                app.url
+            ),
+            None,
+        ),
     ];
     let mut ids = Vec::new();
     for (url, target) in calls {
@@ -469,6 +484,8 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         "SECRET-SIX",
         "SECRET-SEVEN",
         "SECRET-EIGHT",
+        "SECRET-NINE",
+        "SECRET-TEN",
     ];
     let spool_dir = app.dir.path().to_owned();
     let spooled = files_under(&spool_dir);
@@ -482,7 +499,7 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         }
     }
     let report = app.shutdown().await;
-    assert_eq!(report.writer.written, 8);
+    assert_eq!(report.writer.written, 10);
     for (path, bytes) in files_under(app.dir.path()) {
         for secret in secrets {
             assert!(!holds(&bytes, secret), "{secret} in {}", path.display());
