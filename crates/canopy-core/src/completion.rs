@@ -6,7 +6,8 @@
 //! - [`complete`] chooses the usage (reported, else estimated, else none), prices it, and then
 //!   calls [`validate`];
 //! - [`validate`] clamps token counts, cost and durations to documented bounds (so no sum in
-//!   the store can overflow) and redacts secrets in every stored URL and error text.
+//!   the store can overflow) and redacts secrets in every URL stored with it: its own, and those
+//!   quoted in an error text, a header or a property.
 //!
 //! Nothing here counts metrics or logs: [`Completed`] tells the caller what to count.
 
@@ -132,8 +133,9 @@ fn provider_worked(record: &CallRecord, reached_upstream: bool) -> bool {
         && ((200..300).contains(&record.status) || record.status == STATUS_CLIENT_CANCELLED)
 }
 
-/// Bounds every figure of a record and redacts its URLs and error text. Idempotent; applied by
-/// [`complete`] and to every record read back from the spool.
+/// Bounds every figure of a record and redacts its URLs, and those quoted in its error text,
+/// stored headers and properties. Idempotent; applied by [`complete`] and to every record read
+/// back from the spool.
 pub fn validate(record: &mut CallRecord) {
     clamp_usage(&mut record.usage);
     if let Some(cost) = record.cost_nano_usd.as_mut() {
@@ -172,7 +174,11 @@ pub fn validate(record: &mut CallRecord) {
     if let Some(error) = record.error.as_mut() {
         redact_in_place(error, redact_text);
     }
-    for value in record.request_headers.values_mut() {
+    for value in record
+        .request_headers
+        .values_mut()
+        .chain(record.properties.values_mut())
+    {
         redact_in_place(value, redact_text);
     }
 }

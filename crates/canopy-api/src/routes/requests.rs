@@ -97,10 +97,12 @@ pub async fn property(
     if body.key.is_empty() {
         return Err(ApiError::BadRequest("key must not be empty".into()));
     }
+    // Stored as a proxied call's properties are: with any URL in it redacted.
+    let value = canopy_core::redact::redact_text(&body.value);
     done_or_not_found(
         state
             .annotate
-            .set_property(&org.org_id, id, &body.key, &body.value)
+            .set_property(&org.org_id, id, &body.key, &value)
             .await?,
         || format!("no request `{id}`"),
     )

@@ -455,7 +455,10 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
     ];
     let mut ids = Vec::new();
     for (url, target) in calls {
-        let mut request = app.client.post(url).json(&body);
+        let mut request = app.client.post(url).json(&body).header(
+            "Helicone-Property-Callback",
+            "https://hook:SECRET-ELEVEN@hooks.example.com/done",
+        );
         if let Some(target) = target {
             request = request.header("Helicone-Target-Url", target);
         }
@@ -486,6 +489,7 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         "SECRET-EIGHT",
         "SECRET-NINE",
         "SECRET-TEN",
+        "SECRET-ELEVEN",
     ];
     let spool_dir = app.dir.path().to_owned();
     let spooled = files_under(&spool_dir);
@@ -521,6 +525,10 @@ async fn the_records_api_shows_redacted_urls() {
             "{}/openai/v1/chat/completions?key=SECRET-API",
             app.url
         ))
+        .header(
+            "Helicone-Property-Callback",
+            "https://hook:SECRET-HEADER@hooks.example.com/done",
+        )
         .json(&chat("gpt-4o-mini", false, "hello"))
         .send()
         .await
@@ -528,11 +536,28 @@ async fn the_records_api_shows_redacted_urls() {
     let id = helicone_id(&response);
     let _ = response.bytes().await.unwrap();
     app.wait_written(1).await;
+    let response = app
+        .client
+        .put(format!("{}/api/v1/request/{id}/property", app.url))
+        .json(&json!({"key": "next", "value": "see https://bob:SECRET-SET@h/x?token=t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     let (status, body) = api_get(&app, &format!("/v1/request/{id}")).await;
     assert_eq!(status, 200);
     let text = body.to_string();
-    assert!(!text.contains("SECRET-API"), "{text}");
+    assert!(!text.contains("SECRET-"), "{text}");
     assert!(app.call(&id).await.target_url.contains("key=[REDACTED]"));
+    let properties = &body["data"]["properties"];
+    assert_eq!(
+        properties["callback"],
+        "https://[REDACTED]@hooks.example.com/done"
+    );
+    assert_eq!(
+        properties["next"],
+        "see https://[REDACTED]@h/x?token=[REDACTED]"
+    );
 }
 
 #[tokio::test]
