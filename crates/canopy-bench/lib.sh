@@ -63,6 +63,12 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Resident memory of a process, in MB.
 rss_mb() { awk '/^VmRSS/{printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
+# Records the gateway at base URL GW has moved to its spool so far, for any reason: a writer
+# that falls behind its queue spools, which makes the proxy look faster than it is.
+spooled_total() { # GW
+  curl -sf "$1/metrics" | awk '/^canopy_ingest_spooled_total/ {n += $2} END {printf "%d", n}'
+}
+
 # Writes a wrk script to FILE that POSTs the JSON in $BODY_FILE with the headers in $HEADERS
 # ("Name: value|Name: value"), both read from the environment when wrk starts.
 write_post_lua() {

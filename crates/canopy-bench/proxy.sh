@@ -7,7 +7,9 @@
 # latency, twice, is what any gateway pays in this layout before doing any work. The `relay`
 # rows go through `canopy-bench relay` on CPU 1 in front of the mock: a proxy that copies bytes
 # and parses nothing, so both round trips and the wake-ups between cores, measured, with no
-# other work. Canopy's rows minus the relay's are what Canopy itself adds.
+# other work. Canopy's rows minus the relay's are what Canopy itself adds. `spooled` counts the
+# records the gateway has moved to its spool since it started: above 0, its writer fell behind
+# its queue, and its rows are not comparable with a gateway that kept up.
 # Usage: bash crates/canopy-bench/proxy.sh [CANOPY_BINARY...]   (default: this checkout's release build)
 # Env: DUR seconds per cell (5), CONCS ("1 16"), MODES ("plain"; "plain stream" adds streamed
 # calls with `stream_options.include_usage`), WARM (0: seconds of load at the cell's own
@@ -36,8 +38,8 @@ run() { # url conc file [seconds]
   timeout $((${4:-$DUR} + 10)) taskset -c 0 wrk -t1 -c"$2" -d"${4:-$DUR}s" --latency -s "$WORK/post.lua" "$1" > "$3"
 }
 
-printf '| round | build | mode | target | c | req/s | p50 | p90 | p99 | gateway CPU ms/req | RSS MB |\n'
-printf '|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|\n'
+printf '| round | build | mode | target | c | req/s | p50 | p90 | p99 | gateway CPU ms/req | RSS MB | spooled |\n'
+printf '|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n'
 for round in $(seq 1 "$ROUNDS"); do
   for bin in "$@"; do
     serve_fresh "$bin"
@@ -53,10 +55,14 @@ for round in $(seq 1 "$ROUNDS"); do
           t0=$(ticks $pid); run "$url/v1/chat/completions" "$c" "$f"; t1=$(ticks $pid)
           n=$(awk '/requests in/{print $1}' "$f")
           p() { awk -v q="$1" '$1==q{print $2}' "$f"; }
-          cpu="-"; [ $target = canopy ] && cpu=$(echo "scale=4; ($t1-$t0)*1000/$(getconf CLK_TCK)/$n" | bc)
-          printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$round" "$(build_label "$bin")" $mode $target "$c" \
+          cpu="-"; spooled="-"
+          if [ $target = canopy ]; then
+            cpu=$(echo "scale=4; ($t1-$t0)*1000/$(getconf CLK_TCK)/$n" | bc)
+            spooled=$(spooled_total "$gw")
+          fi
+          printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$round" "$(build_label "$bin")" $mode $target "$c" \
             "$(awk '/Requests\/sec/{printf "%.0f", $2}' "$f")" "$(p 50%)" "$(p 90%)" "$(p 99%)" "$cpu" \
-            "$(rss_mb $pid)"
+            "$(rss_mb $pid)" "$spooled"
         done
       done
     done
