@@ -38,6 +38,16 @@ pub fn is_secret_param(name: &str) -> bool {
 /// parameters replaced by `[REDACTED]`, and so is any URL nested in its path or in a query
 /// value ([`redact_nested`]). Anything else comes back unchanged.
 pub fn redact_url(url: &str) -> Cow<'_, str> {
+    redact_url_in(url, 0)
+}
+
+/// How deep URLs quoted in URLs are searched. Past it, a part that still quotes a URL is
+/// redacted whole: a caller's URL nested thousands of times over would otherwise cost a stack
+/// frame and a pass over the rest of the text for each level.
+const MAX_NESTING: usize = 4;
+
+/// [`redact_url`] for a URL quoted `depth` levels deep in another.
+fn redact_url_in(url: &str, depth: usize) -> Cow<'_, str> {
     // Userinfo needs an `@` (or `%40`, nested) and a query a `?`; most URLs, and every bare
     // path, have none of them.
     if !url.bytes().any(|b| matches!(b, b'@' | b'?' | b'%')) {
@@ -59,7 +69,7 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
         }
         _ => out.push_str(&url[..path_start]),
     }
-    out.push_str(&redact_nested(&url[path_start..head_end]));
+    out.push_str(&redact_nested(&url[path_start..head_end], depth));
     if let Some(q) = query {
         let (query, fragment) = match url[q + 1..].find('#') {
             Some(f) => (&url[q + 1..q + 1 + f], &url[q + 1 + f..]),
@@ -79,9 +89,9 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
                 Some((name, value)) => {
                     out.push_str(name);
                     out.push('=');
-                    out.push_str(&redact_nested(value));
+                    out.push_str(&redact_nested(value, depth));
                 }
-                None => out.push_str(&redact_nested(pair)),
+                None => out.push_str(&redact_nested(pair, depth)),
             }
         }
         out.push_str(fragment);
@@ -96,12 +106,22 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
 /// A URL's path or query value with any URL it quotes redacted: as typed
 /// (`?next=http://u:p@h/`), or wholly `[REDACTED]` when the URL is percent-encoded
 /// (`?next=http%3A%2F%2Fu%3Ap%40h`), which cannot be redacted in place.
-fn redact_nested(part: &str) -> Cow<'_, str> {
-    let typed = redact_text(part);
+fn redact_nested(part: &str, depth: usize) -> Cow<'_, str> {
+    if depth >= MAX_NESTING {
+        return if part.contains("://") || part.contains('%') {
+            Cow::Borrowed(REDACTED)
+        } else {
+            Cow::Borrowed(part)
+        };
+    }
+    let typed = redact_text_in(part, depth + 1);
     if matches!(typed, Cow::Owned(_)) || !part.contains('%') {
         return typed;
     }
-    if matches!(redact_text(&percent_decoded(part)), Cow::Owned(_)) {
+    if matches!(
+        redact_text_in(&percent_decoded(part), depth + 1),
+        Cow::Owned(_)
+    ) {
         Cow::Borrowed(REDACTED)
     } else {
         Cow::Borrowed(part)
@@ -111,6 +131,11 @@ fn redact_nested(part: &str) -> Cow<'_, str> {
 /// Text (an error message, a header value) with every `scheme://` URL in it redacted as
 /// [`redact_url`] does.
 pub fn redact_text(text: &str) -> Cow<'_, str> {
+    redact_text_in(text, 0)
+}
+
+/// [`redact_text`] for text quoted `depth` levels deep in a URL.
+fn redact_text_in(text: &str, depth: usize) -> Cow<'_, str> {
     // The byte test first: most texts (header values) have no `:` at all.
     if !text.contains(':') || !text.contains("://") {
         return Cow::Borrowed(text);
@@ -129,7 +154,7 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
             end -= 1;
         }
         let url = &tail[..end];
-        let redacted = redact_url(url);
+        let redacted = redact_url_in(url, depth);
         changed |= matches!(redacted, Cow::Owned(_));
         out.push_str(&redacted);
         // `end` is past the `://` at least, so every round moves on.
@@ -348,6 +373,23 @@ mod tests {
         ] {
             assert!(matches!(redact_url(kept), Cow::Borrowed(_)), "{kept}");
         }
+    }
+
+    #[test]
+    fn urls_nested_past_the_search_depth_are_redacted_whole() {
+        let deep = "/v1?next=http://h/x".to_owned() + &"?next=http://h/x".repeat(50_000);
+        let redacted = redact_url(&deep);
+        assert!(
+            redacted.ends_with("?next=[REDACTED]"),
+            "{}",
+            &redacted[..200]
+        );
+        assert!(redacted.len() < 200, "{}", redacted.len());
+        let shallow = "/v1?next=http://h/?next=http://bob:hunter2@x";
+        assert_eq!(
+            redact_url(shallow),
+            "/v1?next=http://h/?next=http://[REDACTED]@x"
+        );
     }
 
     #[test]
