@@ -104,6 +104,20 @@ where
     }
 }
 
+/// A session id from the route's path, as the store keeps it: a session is looked up by the id
+/// its calls sent, and that id was redacted when they were stored
+/// ([`canopy_core::completion::stored_label`]).
+pub struct SessionIdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state).await?;
+        Ok(Self(canopy_core::completion::into_stored_label(id)))
+    }
+}
+
 /// The caller's organisation, set by the auth layer. Without one the call is refused: no
 /// handler can run unscoped.
 pub struct Org(pub Principal);

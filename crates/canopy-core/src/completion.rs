@@ -134,8 +134,11 @@ fn provider_worked(record: &CallRecord, reached_upstream: bool) -> bool {
 }
 
 /// Bounds every figure of a record and redacts its URLs, and those quoted in its error text,
-/// stored headers and properties. Idempotent; applied by [`complete`] and to every record read
-/// back from the spool.
+/// stored headers, properties and labels (session id, path and name, user id, models). The
+/// labels group calls into sessions and users; their redaction is a function of the text, so
+/// calls that sent the same label still share it, and lookups by a label as sent go through
+/// [`stored_label`]. Idempotent; applied by [`complete`] and to every record read back from the
+/// spool.
 pub fn validate(record: &mut CallRecord) {
     clamp_usage(&mut record.usage);
     if let Some(cost) = record.cost_nano_usd.as_mut() {
@@ -167,7 +170,10 @@ pub fn validate(record: &mut CallRecord) {
     .into_iter()
     .flatten()
     {
-        cut_label(label);
+        redact_in_place(label, stored_label);
+    }
+    if let Some(path) = record.session_path.as_mut() {
+        redact_in_place(path, redact_text);
     }
     redact_in_place(&mut record.target_url, redact_url);
     redact_in_place(&mut record.request_path, redact_url);
@@ -180,6 +186,25 @@ pub fn validate(record: &mut CallRecord) {
         .chain(record.properties.values_mut())
     {
         redact_in_place(value, redact_text);
+    }
+}
+
+/// A label (a session id, a user id) as [`validate`] stores it, and so what a lookup by the
+/// label as the caller sent it must search for: redacted, then cut to [`MAX_LABEL_BYTES`] (in
+/// that order, as a cut through a URL's password would leave text that no longer reads as one).
+pub fn stored_label(label: &str) -> std::borrow::Cow<'_, str> {
+    let mut redacted = redact_text(label);
+    if redacted.len() > MAX_LABEL_BYTES {
+        cut_label(redacted.to_mut());
+    }
+    redacted
+}
+
+/// [`stored_label`] for an owned label, which is kept when nothing changes.
+pub fn into_stored_label(label: String) -> String {
+    match stored_label(&label) {
+        std::borrow::Cow::Borrowed(_) => label,
+        std::borrow::Cow::Owned(stored) => stored,
     }
 }
 

@@ -1,5 +1,7 @@
 //! Session path normalisation (`Helicone-Session-Path`).
 
+use crate::redact::redact_text;
+
 /// The longest session path kept, in bytes.
 pub const MAX_PATH_BYTES: usize = 1024;
 /// The longest session id kept, in bytes.
@@ -8,7 +10,11 @@ pub const MAX_SESSION_ID_BYTES: usize = 256;
 /// Normalises a session path: a leading `/` is added, empty segments collapse, surrounding
 /// white space goes, and a trailing `/` is dropped. An empty or all-slash path is `/`.
 /// The result is cut to [`MAX_PATH_BYTES`] at a character boundary.
+///
+/// A URL quoted in the path loses its secrets first ([`redact_text`]): collapsing `//` would
+/// leave `https:/user:password@host`, which no longer reads as a URL.
 pub fn normalize_path(raw: &str) -> String {
+    let raw = redact_text(raw);
     let mut out = String::with_capacity(raw.len() + 1);
     for segment in raw
         .trim()
@@ -60,6 +66,16 @@ mod tests {
         assert_eq!(normalize_path(" /a/ b /"), "/a/b");
         assert_eq!(normalize_path(""), "/");
         assert_eq!(normalize_path("///"), "/");
+    }
+
+    #[test]
+    fn a_url_quoted_in_a_path_loses_its_secrets_before_slashes_collapse() {
+        let path = normalize_path("/fetch/https://bot:SECRET@h.example.com/x?token=T");
+        assert_eq!(
+            path,
+            "/fetch/https:/[REDACTED]@h.example.com/x?token=[REDACTED]"
+        );
+        assert_eq!(normalize_path(&path), path);
     }
 
     #[test]

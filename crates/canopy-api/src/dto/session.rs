@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use canopy_core::CallRecord;
+use canopy_core::completion::into_stored_label;
 use canopy_store::SessionSummary;
 use canopy_store::query::histogram::Bucket;
 use canopy_store::query::tree::{TimelineEntry, TreeNode};
@@ -122,7 +123,12 @@ impl SessionQueryParams {
             search: self.search.clone().filter(|s| !s.is_empty()),
             start_ms: self.time_filter.and_then(|t| t.start_time_unix_ms),
             end_ms: self.time_filter.and_then(|t| t.end_time_unix_ms),
-            name_equals: self.name_equals.clone().filter(|s| !s.is_empty()),
+            name_equals: self
+                .name_equals
+                .clone()
+                .filter(|s| !s.is_empty())
+                // Names are stored redacted: an exact match looks for the stored form.
+                .map(into_stored_label),
             filter: parse_filter(self.filter.as_ref())?,
             sort: match &self.sort_by {
                 Some(by) => by.to_sort()?,
@@ -233,7 +239,7 @@ impl SessionNameParams {
             search: None,
             start_ms: self.time_filter.and_then(|t| t.start_time_unix_ms),
             end_ms: self.time_filter.and_then(|t| t.end_time_unix_ms),
-            name_equals,
+            name_equals: name_equals.map(into_stored_label),
             filter: parse_filter(self.filter.as_ref())?,
             sort: SessionSort::default(),
             limit: 100,

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, Envelope, ok};
-use crate::extract::{ApiJson, ApiPath, Org};
+use crate::extract::{ApiJson, ApiPath, Org, SessionIdPath};
 use crate::openapi::ErrorEnvelope;
 use crate::replay::{ReplayJob, ReplayParams, ReplayResult, compare, jobs};
 
@@ -22,7 +22,7 @@ use crate::replay::{ReplayJob, ReplayParams, ReplayResult, compare, jobs};
 pub async fn replay(
     State(state): State<ApiState>,
     Org(org): Org,
-    ApiPath(id): ApiPath<String>,
+    SessionIdPath(id): SessionIdPath,
     headers: axum::http::HeaderMap,
     ApiJson(params): ApiJson<ReplayParams>,
 ) -> ApiResult<Json<Envelope<ReplayResult>>> {
@@ -47,7 +47,7 @@ pub async fn replay(
 pub async fn start_job(
     State(state): State<ApiState>,
     Org(org): Org,
-    ApiPath(id): ApiPath<String>,
+    SessionIdPath(id): SessionIdPath,
     headers: axum::http::HeaderMap,
     ApiJson(params): ApiJson<ReplayParams>,
 ) -> ApiResult<(StatusCode, Json<Envelope<ReplayJob>>)> {
@@ -93,7 +93,7 @@ pub async fn cancel_job(
 pub async fn comparison(
     State(state): State<ApiState>,
     Org(org): Org,
-    ApiPath(id): ApiPath<String>,
+    SessionIdPath(id): SessionIdPath,
 ) -> ApiResult<Json<Envelope<ReplayResult>>> {
     Ok(ok(compare::comparison(&state, &org.org_id, &id).await?))
 }

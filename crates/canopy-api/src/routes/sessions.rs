@@ -13,7 +13,7 @@ use crate::dto::session::{
 };
 use crate::dto::{mean, usd};
 use crate::error::{ApiError, ApiResult, Envelope, done_or_not_found, ok};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Org};
+use crate::extract::{ApiJson, ApiQuery, Org, SessionIdPath};
 use crate::openapi::{Done, ErrorEnvelope};
 
 /// A page of sessions, newest first, each with its whole totals.
@@ -130,7 +130,7 @@ pub async fn metrics(
 pub async fn get(
     State(state): State<ApiState>,
     Org(org): Org,
-    ApiPath(id): ApiPath<String>,
+    SessionIdPath(id): SessionIdPath,
     ApiQuery(params): ApiQuery<SessionDetailParams>,
 ) -> ApiResult<Json<Envelope<SessionDetail>>> {
     let bodies = params.include_bodies.unwrap_or(false);
@@ -171,7 +171,7 @@ pub async fn detail(
 pub async fn feedback(
     State(state): State<ApiState>,
     Org(org): Org,
-    ApiPath(id): ApiPath<String>,
+    SessionIdPath(id): SessionIdPath,
     ApiJson(body): ApiJson<crate::dto::request::FeedbackBody>,
 ) -> ApiResult<Json<Envelope<()>>> {
     done_or_not_found(
@@ -217,7 +217,7 @@ pub struct TagBody {
 pub async fn tag(
     State(state): State<ApiState>,
     Org(org): Org,
-    ApiPath(id): ApiPath<String>,
+    SessionIdPath(id): SessionIdPath,
 ) -> ApiResult<Json<Envelope<Option<String>>>> {
     let tags = state.query.session_tags(&org.org_id, &id).await?;
     Ok(ok(tags.last().cloned()))
@@ -230,7 +230,7 @@ pub async fn tag(
 pub async fn add_tag(
     State(state): State<ApiState>,
     Org(org): Org,
-    ApiPath(id): ApiPath<String>,
+    SessionIdPath(id): SessionIdPath,
     ApiJson(body): ApiJson<TagBody>,
 ) -> ApiResult<Json<Envelope<()>>> {
     // The white space the schema's `\S` means (ECMAScript's), so that a tag the schema accepts
@@ -244,10 +244,12 @@ pub async fn add_tag(
             "tag is longer than {MAX_TAG_CHARS} characters"
         )));
     }
+    // A tag is free text, kept as a property value is: any URL in it loses its secrets.
+    let tag = canopy_core::redact::redact_text(tag);
     done_or_not_found(
         state
             .annotate
-            .add_session_tag(&org.org_id, &id, tag)
+            .add_session_tag(&org.org_id, &id, &tag)
             .await?,
         || format!("no session `{id}`"),
     )

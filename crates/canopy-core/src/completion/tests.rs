@@ -214,6 +214,40 @@ fn every_stored_url_and_error_text_is_redacted() {
 }
 
 #[test]
+fn labels_lose_their_secrets_before_they_are_cut() {
+    let quoted = "run https://ci:SECRET@ci.example.com/42";
+    // A cut at 1,024 bytes would fall inside the password, leaving no `@` to find it by.
+    let long = format!("{}https://ci:SECRET{}@h", "x".repeat(1000), "S".repeat(100));
+    let mut record = CallRecord {
+        session_id: Some(quoted.to_owned()),
+        session_path: Some("/fetch/https://bot:SECRET@h/x".to_owned()),
+        session_name: Some(long.clone()),
+        user_id: Some(quoted.to_owned()),
+        request_model: Some("ft:gpt-4o-mini:org:custom".to_owned()),
+        ..CallRecord::default()
+    };
+    validate(&mut record);
+    let text = serde_json::to_string(&record).unwrap();
+    assert!(!text.contains("SECRET"), "{text}");
+    let stored = "run https://[REDACTED]@ci.example.com/42";
+    assert_eq!(record.session_id.as_deref(), Some(stored));
+    assert_eq!(record.user_id.as_deref(), Some(stored));
+    assert_eq!(
+        stored_label(quoted),
+        stored,
+        "a lookup by what was sent finds it"
+    );
+    assert_eq!(stored_label(&long), record.session_name.as_deref().unwrap());
+    assert_eq!(
+        record.request_model.as_deref(),
+        Some("ft:gpt-4o-mini:org:custom")
+    );
+    let again = record.clone();
+    validate(&mut record);
+    assert_eq!(record, again, "validating twice changes nothing");
+}
+
+#[test]
 fn times_stay_between_the_epoch_and_year_9999() {
     let mut record = CallRecord {
         created_at_ms: i64::MIN,

@@ -19,6 +19,12 @@
 //! `sessions`, `call_scores (org_id, call_id, name, value)` and
 //! `session_tags (org_id, session_id, tag)`.
 
+use std::borrow::Cow;
+
+use canopy_core::completion::stored_label;
+use canopy_core::redact::{redact_text, redact_url};
+use canopy_core::session::normalize_path;
+
 use crate::query::filter::{Condition, Field, FieldType, Filter, Level, Op, Value};
 use crate::sql::{Arg, Sql};
 
@@ -158,6 +164,8 @@ enum Expr<'a> {
 }
 
 fn push_condition(sql: &mut Sql<'_>, c: &Condition, scope: Scope) {
+    let stored = stored_form(c);
+    let c = stored.as_ref();
     let a = scope.alias;
     let text = c.field.field_type() == FieldType::Text;
     match (&c.field, scope.level) {
@@ -194,6 +202,37 @@ fn push_condition(sql: &mut Sql<'_>, c: &Condition, scope: Scope) {
             }
         }
         (field, _) => push_compare(sql, &expr(field, a), c.op, &c.value, text),
+    }
+}
+
+/// `c` with its value as the store keeps the field's values, when it compares for equality:
+/// labels, URLs, paths, properties and tags lose their secrets when they are stored
+/// ([`canopy_core::completion::validate`]), and so does the value, so that a lookup by what the
+/// caller sent finds what was kept. Patterns (`like`, `contains`) are compared as given.
+fn stored_form(c: &Condition) -> Cow<'_, Condition> {
+    let (Op::Equals | Op::NotEquals, Value::Text(text)) = (c.op, &c.value) else {
+        return Cow::Borrowed(c);
+    };
+    let stored = match &c.field {
+        Field::SessionId
+        | Field::SessionSessionId
+        | Field::SessionName
+        | Field::SessionSessionName
+        | Field::UserId
+        | Field::PromptId
+        | Field::Model => stored_label(text),
+        Field::Property(_) | Field::SessionTag => redact_text(text),
+        Field::TargetUrl | Field::RequestPath => redact_url(text),
+        Field::SessionPath => Cow::Owned(normalize_path(text)),
+        _ => return Cow::Borrowed(c),
+    };
+    match stored {
+        Cow::Owned(value) if value != *text => Cow::Owned(Condition {
+            field: c.field.clone(),
+            op: c.op,
+            value: Value::Text(value),
+        }),
+        _ => Cow::Borrowed(c),
     }
 }
 
@@ -411,6 +450,34 @@ mod tests {
         push_for_sessions(&mut sql, &filter);
         assert_eq!(sql.text().matches("EXISTS").count(), 1, "{}", sql.text());
         assert_eq!(sql.args(), [Arg::Text("a".into()), Arg::Int(500)]);
+    }
+
+    #[test]
+    fn equality_looks_for_labels_and_urls_as_they_are_stored() {
+        let quoted = "https://u:SECRET@h.example.com";
+        let cases = [
+            (Field::SessionSessionId, "https://[REDACTED]@h.example.com"),
+            (Field::UserId, "https://[REDACTED]@h.example.com"),
+            (
+                Field::Property("next".into()),
+                "https://[REDACTED]@h.example.com",
+            ),
+            (Field::SessionPath, "/https:/[REDACTED]@h.example.com"),
+        ];
+        for (field, stored) in cases {
+            let mut sql = Sql::new(&Plain, "");
+            let filter = Filter::leaf(field.clone(), Op::Equals, Value::Text(quoted.into()));
+            push_for_calls(&mut sql, &filter);
+            assert!(
+                sql.args().contains(&Arg::Text(stored.into())),
+                "{field:?}: {sql:?}"
+            );
+        }
+        // A pattern is compared as given: redacting part of one would change what it matches.
+        let mut sql = Sql::new(&Plain, "");
+        let filter = Filter::leaf(Field::UserId, Op::Contains, Value::Text(quoted.into()));
+        push_for_calls(&mut sql, &filter);
+        assert_eq!(sql.args(), [Arg::Text(quoted.into())]);
     }
 
     #[test]

@@ -48,7 +48,10 @@ pub async fn list(settings: &Settings, args: SessionsListArgs) -> anyhow::Result
                 search: args.search.clone(),
                 start_ms: since_ms,
                 end_ms: None,
-                name_equals: args.name.clone(),
+                name_equals: args
+                    .name
+                    .clone()
+                    .map(canopy_core::completion::into_stored_label),
                 filter: Filter::All,
                 sort: canopy_store::query::SessionSort::default(),
                 limit: args.limit,
@@ -79,8 +82,9 @@ pub async fn show(settings: &Settings, args: SessionsShowArgs) -> anyhow::Result
         None => {
             let store = commands::open_existing_store(settings).await?;
             let org = org_id(&store, &args.source).await?;
+            let id = canopy_core::completion::stored_label(&args.id);
             let detail =
-                canopy_api::routes::sessions::detail(&*store.query, &org, &args.id, false).await;
+                canopy_api::routes::sessions::detail(&*store.query, &org, &id, false).await;
             store.close().await;
             detail.map_err(|e| anyhow::anyhow!("{e}"))?
         }

@@ -557,6 +557,113 @@ async fn analytics_lists_an_entitys_sessions() {
 }
 
 #[tokio::test]
+async fn labels_lose_their_secrets_and_are_still_found_by_what_was_sent() {
+    let app = TestApp::spawn().await;
+    let session = "run https://ci:SECRET-ID@ci.example.com/42";
+    let user = "https://u:SECRET-USER@id.example.com";
+    for path in ["/fetch/https://bot:SECRET-PATH@h.example.com/x", "/fetch"] {
+        let response = app
+            .client
+            .post(format!("{}/v1/chat/completions", app.url))
+            .header("Helicone-Session-Id", session)
+            .header("Helicone-Session-Path", path)
+            .header(
+                "Helicone-Session-Name",
+                "Crawl https://u:SECRET-NAME@site.example.com",
+            )
+            .header("Helicone-User-Id", user)
+            .json(&chat("gpt-4o-mini", false, "hello"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let _ = response.bytes().await.unwrap();
+    }
+    app.wait_written(2).await;
+    let encoded: String = url::form_urlencoded::byte_serialize(session.as_bytes()).collect();
+    let encoded = encoded.replace('+', "%20");
+
+    // The session, looked up by the id its calls sent: one session of two calls, with no
+    // secret in it anywhere.
+    let (status, body) = get(&app, &format!("/v1/session/{encoded}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["requests"].as_array().unwrap().len(), 2);
+    let stored_id = body["data"]["session"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(stored_id, "run https://[REDACTED]@ci.example.com/42");
+    // The dashboard links to the id it was given, which finds the same session.
+    let stored: String = url::form_urlencoded::byte_serialize(stored_id.as_bytes()).collect();
+    let (status, body) = get(&app, &format!("/v1/session/{}", stored.replace('+', "%20"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["requests"].as_array().unwrap().len(), 2);
+    let (status, _) = post(
+        &app,
+        &format!("/v1/session/{encoded}/tag"),
+        json!({"tag": "see https://t:SECRET-TAG@t.example.com"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = post(
+        &app,
+        &format!("/v1/session/{encoded}/feedback"),
+        json!({"rating": true}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, body) = get(&app, &format!("/v1/session/{encoded}")).await;
+    let text = body.to_string();
+    assert!(!text.contains("SECRET-"), "{text}");
+    assert_eq!(
+        body["data"]["session"]["tags"],
+        json!(["see https://[REDACTED]@t.example.com"])
+    );
+
+    // Filters and lookups by the values as sent find what was kept.
+    let (_, body) = post(
+        &app,
+        "/v1/session/query",
+        json!({"filter": {"sessions_request_response_rmt": {"session_session_id": {"equals": session}}}}),
+    )
+    .await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "{body}");
+    let (_, body) = post(
+        &app,
+        "/v1/session/query",
+        json!({"nameEquals": "Crawl https://u:SECRET-NAME@site.example.com", "filter": "all"}),
+    )
+    .await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "{body}");
+    let (_, body) = post(
+        &app,
+        "/v1/request/query",
+        json!({"filter": {"request_response_rmt": {"user_id": {"equals": user}}}}),
+    )
+    .await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 2, "{body}");
+    let (_, body) = post(
+        &app,
+        "/v1/request/query",
+        json!({"filter": {"properties": {"Helicone-Session-Path": {"equals": "/fetch/https://bot:SECRET-PATH@h.example.com/x"}}}}),
+    )
+    .await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "{body}");
+    let user: String = url::form_urlencoded::byte_serialize(user.as_bytes()).collect();
+    let (_, body) = get(
+        &app,
+        &format!("/v1/analytics/sessions?entity_type=user&entity_id={user}"),
+    )
+    .await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "{body}");
+    let text = body.to_string();
+    assert!(!text.contains("SECRET-"), "{text}");
+    let (_, body) = post(&app, "/v1/request/query", json!({"filter": "all"})).await;
+    let text = body.to_string();
+    assert!(!text.contains("SECRET-"), "{text}");
+}
+
+#[tokio::test]
 async fn custom_logs_join_their_sessions_from_headers_and_meta() {
     let app = TestApp::spawn().await;
     seed(&app, "s-custom").await;

@@ -455,10 +455,25 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
     ];
     let mut ids = Vec::new();
     for (url, target) in calls {
-        let mut request = app.client.post(url).json(&body).header(
-            "Helicone-Property-Callback",
-            "https://hook:SECRET-ELEVEN@hooks.example.com/done",
-        );
+        // Labels are the caller's text too: session id, path and name, user id.
+        let mut request = app
+            .client
+            .post(url)
+            .json(&body)
+            .header(
+                "Helicone-Property-Callback",
+                "https://hook:SECRET-ELEVEN@hooks.example.com/done",
+            )
+            .header(
+                "Helicone-Session-Id",
+                "ci https://c:SECRET-TWELVE@ci.example.com",
+            )
+            .header(
+                "Helicone-Session-Path",
+                "/get/https://b:SECRET-THIRTEEN@h/x",
+            )
+            .header("Helicone-Session-Name", "https://n:SECRET-FOURTEEN@h")
+            .header("Helicone-User-Id", "https://u:SECRET-FIFTEEN@h");
         if let Some(target) = target {
             request = request.header("Helicone-Target-Url", target);
         }
@@ -490,6 +505,10 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         "SECRET-NINE",
         "SECRET-TEN",
         "SECRET-ELEVEN",
+        "SECRET-TWELVE",
+        "SECRET-THIRTEEN",
+        "SECRET-FOURTEEN",
+        "SECRET-FIFTEEN",
     ];
     let spool_dir = app.dir.path().to_owned();
     let spooled = files_under(&spool_dir);
