@@ -8,9 +8,7 @@
 //!   timeout (504, −2), a 429 passed through and recorded, an oversized body (413, small
 //!   limit), a client gone mid-stream (−3), an upstream that breaks mid-stream;
 //! - `records.rs`: a client gone before the response head (one record, −3), a client gone
-//!   mid-stream (estimated tokens), streams cut at shutdown, secrets in URLs (`?key=`,
-//!   `api_key=`, userinfo in `Helicone-Target-Url`) absent from store, spool and debug log,
-//!   and from the API (`the_records_api_shows_redacted_urls`);
+//!   mid-stream (estimated tokens), streams cut at shutdown;
 //! - `proxy.rs`: credentials redacted in the record, path traversal out of a provider's base
 //!   path (seven spellings), a session id that is not UTF-8 (400);
 //! - `api.rs`: a malformed query body (400), a limit over the maximum (400), one SQL-shaped

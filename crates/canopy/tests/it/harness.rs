@@ -385,6 +385,26 @@ pub fn holds(bytes: &[u8], needle: &str) -> bool {
 #[derive(Clone, Default)]
 pub struct LogBuffer(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
+impl LogBuffer {
+    /// Captures everything logged on this thread, down to DEBUG, for as long as the guard
+    /// lives. A test that runs on one thread (tokio's default) sees the server's logs too.
+    pub fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let log = Self::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        (log, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
 impl std::io::Write for LogBuffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(bytes);
