@@ -7,14 +7,14 @@
 //! the thread and one answer back.
 //!
 //! Copying the log into the database file (a checkpoint) is left to a second thread with a
-//! connection of its own, so the writer goes on to its next batch while the last ones are
-//! copied.
+//! connection of its own, so a writer with batches queued goes on to the next while the last
+//! ones are copied ([`Checkpoints`]).
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::c_int;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -109,10 +109,21 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn run(mut conn: Connection, inbox: &mpsc::Receiver<Job>, checkpoints: Checkpoints) {
-    while let Ok(job) = inbox.recv() {
+fn run(mut conn: Connection, inbox: &mpsc::Receiver<Job>, mut checkpoints: Checkpoints) {
+    loop {
+        // A job already waiting means the writer is behind: it goes on at once. One that had
+        // to be waited for finds the writer idle, with time to let a copy finish first.
+        let (job, idle) = match inbox.try_recv() {
+            Ok(job) => (job, false),
+            Err(mpsc::TryRecvError::Empty) => match inbox.recv() {
+                Ok(job) => (job, true),
+                Err(_) => return,
+            },
+            Err(mpsc::TryRecvError::Disconnected) => return,
+        };
         match job {
             Job::Write(batch, done) => {
+                checkpoints.settle(if idle { COPY_WAIT } else { Duration::ZERO });
                 // The caller may have stopped waiting; the batch is written all the same.
                 let _ = done.send(write_batch(&mut conn, &batch));
                 checkpoints.after_commit(&conn);
@@ -138,6 +149,12 @@ fn checkpoint_pages(page_size: i64) -> i64 {
     CHECKPOINT_BYTES / page_size.max(512)
 }
 
+/// How long a writer with nothing queued waits for a copy under way before it begins its next
+/// batch (see [`Checkpoints`]). A copy of [`CHECKPOINT_BYTES`] takes a few milliseconds; one
+/// held up by a slow disk goes on while the writer does, so a disk's stall never holds up the
+/// calls' records for longer than this.
+const COPY_WAIT: Duration = Duration::from_millis(20);
+
 /// How many times [`CHECKPOINT_BYTES`] the log may hold before the writer copies the rest
 /// itself.
 const LOG_LIMIT: c_int = 4;
@@ -155,55 +172,75 @@ fn note_log_pages(_: &Wal, pages: c_int) -> rusqlite::Result<()> {
 
 /// The thread that copies the log into the database file, and when to ask it to.
 ///
-/// SQLite starts its log over at the first commit after a checkpoint has copied all of it.
-/// Under a steady stream of batches the thread's copy never quite catches the last commit, so
-/// past [`LOG_LIMIT`] the writer copies what is left itself, which is little, and the log starts
-/// over.
+/// SQLite starts its log over at the first commit whose transaction began after a checkpoint
+/// had copied all of it. A batch begun while a copy is under way keeps the log growing, and
+/// then every commit after it asks for a copy of its own, each with two `fsync`s. So a writer
+/// with nothing queued lets a copy under way finish (for up to [`COPY_WAIT`]) before it begins
+/// its next batch: the log starts over at that batch, and the next copy is due only after
+/// another [`CHECKPOINT_BYTES`]. A writer with batches queued goes on while the thread copies,
+/// as ingest needs, and past [`LOG_LIMIT`] copies what is left itself, after which the log
+/// starts over.
 struct Checkpoints {
     due: mpsc::SyncSender<()>,
+    copied: mpsc::Receiver<()>,
     thread: std::thread::JoinHandle<()>,
-    /// Held by whichever thread is copying. SQLite lets one connection copy at a time and turns
-    /// the other away at once, so the writer waits here for the thread's copy to end.
-    copying: Arc<Mutex<()>>,
+    /// Whether a copy was asked for and not yet reported finished.
+    pending: bool,
     mark: c_int,
 }
 
 impl Checkpoints {
     fn start(path: &Path, mark: i64) -> std::result::Result<Self, canopy_store::Source> {
         let conn = open(path)?;
-        // A checkpoint never needs more than one waiting behind the one under way.
+        // The writer asks for one copy at a time.
         let (due, requests) = mpsc::sync_channel(1);
-        let copying = Arc::new(Mutex::new(()));
-        let lock = copying.clone();
+        let (report, copied) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("canopy-sqlite-checkpoint".into())
             .spawn(move || {
                 while requests.recv().is_ok() {
-                    let _copying = lock.lock().unwrap_or_else(PoisonError::into_inner);
                     checkpoint(&conn);
+                    if report.send(()).is_err() {
+                        return;
+                    }
                 }
             })?;
         Ok(Self {
             due,
+            copied,
             thread,
-            copying,
+            pending: false,
             mark: c_int::try_from(mark).unwrap_or(c_int::MAX),
         })
     }
 
-    /// Asks for a checkpoint if the commit just made left enough log to copy.
-    fn after_commit(&self, conn: &Connection) {
-        let pages = LOG_PAGES.replace(0);
-        if pages >= self.mark.saturating_mul(LOG_LIMIT) {
-            let _copying = self.copying.lock().unwrap_or_else(PoisonError::into_inner);
-            checkpoint(conn);
-        } else if pages >= self.mark {
-            // Full means one is already asked for.
-            let _ = self.due.try_send(());
+    /// Notes whether the copy asked for has finished, waiting for it up to `wait`.
+    fn settle(&mut self, wait: Duration) {
+        if self.pending {
+            // A disconnected channel means the thread has stopped: nothing is copying.
+            self.pending = matches!(
+                self.copied.recv_timeout(wait),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            );
         }
     }
 
-    /// Lets a checkpoint under way finish and stops the thread.
+    /// Asks for a copy if the commit just made left enough log and none is under way.
+    fn after_commit(&mut self, conn: &Connection) {
+        let pages = LOG_PAGES.replace(0);
+        if pages >= self.mark.saturating_mul(LOG_LIMIT) {
+            // SQLite lets one connection copy at a time and turns the other away at once.
+            self.settle(Duration::MAX);
+            checkpoint(conn);
+        } else if pages >= self.mark {
+            self.settle(Duration::ZERO);
+            if !self.pending {
+                self.pending = self.due.try_send(()).is_ok();
+            }
+        }
+    }
+
+    /// Lets a copy under way finish and stops the thread.
     fn stop(self) {
         let Self { due, thread, .. } = self;
         drop(due);
@@ -353,5 +390,47 @@ impl ToSql for Bound<'_> {
             Arg::Int(n) => ValueRef::Integer(*n),
             Arg::Float(f) => ValueRef::Real(*f),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use canopy_store::Ingest;
+    use canopy_store::testing::sample_call;
+
+    use super::CHECKPOINT_BYTES;
+    use crate::SqliteStore;
+
+    /// A writer that keeps up lets each copy of the log finish before its next batch, so the
+    /// log starts over after every copy instead of growing until the writer copies it itself.
+    #[tokio::test]
+    async fn a_writer_that_keeps_up_starts_its_log_over_after_each_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("canopy.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let body = "x".repeat(4000);
+        // About 15 MB of log, one batch at a time: twice what the log could reach before the
+        // writer copied it itself.
+        for batch in 0..150 {
+            let calls: Vec<_> = (0..20)
+                .map(|i| {
+                    let mut call =
+                        sample_call("org", Some("s"), 1_700_000_000_000 + batch * 100 + i);
+                    call.request_body.text = Some(body.clone());
+                    call
+                })
+                .collect();
+            store.write(&calls).await.unwrap();
+        }
+        let log = std::fs::metadata(dir.path().join("canopy.db-wal"))
+            .unwrap()
+            .len();
+        // One copy's worth, the batch that passed the mark, and room for a few more begun
+        // while a slow copy ran past the writer's wait.
+        let bound = u64::try_from(CHECKPOINT_BYTES).unwrap() * 2;
+        assert!(log < bound, "the log grew to {log} bytes (bound {bound})");
+        store.close().await;
     }
 }
