@@ -104,28 +104,43 @@ fn redact_url_in(url: &str, depth: usize) -> Cow<'_, str> {
 }
 
 /// A URL's path or query value with any URL it quotes redacted: as typed
-/// (`?next=http://u:p@h/`), or wholly `[REDACTED]` when the URL is percent-encoded
-/// (`?next=http%3A%2F%2Fu%3Ap%40h`), which cannot be redacted in place.
+/// (`?next=http://u:p@h/`, or without a scheme, `?dsn=u:p@h`), or wholly `[REDACTED]` when the
+/// URL is percent-encoded (`?next=http%3A%2F%2Fu%3Ap%40h`), which cannot be redacted in place.
 fn redact_nested(part: &str, depth: usize) -> Cow<'_, str> {
     if depth >= MAX_NESTING {
-        return if part.contains("://") || part.contains('%') {
+        return if part.contains("://") || part.contains('%') || bare_password(part).is_some() {
             Cow::Borrowed(REDACTED)
         } else {
             Cow::Borrowed(part)
         };
     }
     let typed = redact_text_in(part, depth + 1);
-    if matches!(typed, Cow::Owned(_)) || !part.contains('%') {
+    if matches!(typed, Cow::Owned(_)) {
         return typed;
     }
-    if matches!(
-        redact_text_in(&percent_decoded(part), depth + 1),
-        Cow::Owned(_)
-    ) {
+    if let Some((start, end)) = bare_password(part) {
+        return Cow::Owned(format!("{}{REDACTED}{}", &part[..start], &part[end..]));
+    }
+    if !part.contains('%') {
+        return typed;
+    }
+    let decoded = percent_decoded(part);
+    if matches!(redact_text_in(&decoded, depth + 1), Cow::Owned(_))
+        || bare_password(&decoded).is_some()
+    {
         Cow::Borrowed(REDACTED)
     } else {
         Cow::Borrowed(part)
     }
+}
+
+/// The userinfo of a URL typed without `scheme://` in a path or query value, when it holds a
+/// password (`bob:hunter2@db`, as in `?dsn=bob:hunter2@db:5432/app`). A name alone before an
+/// `@` (`?q=a@b`, an address) is kept. A value such as `12:30@home` loses its first part too,
+/// which costs a little detail where leaving it could leak a password.
+fn bare_password(part: &str) -> Option<(usize, usize)> {
+    let (start, end) = userinfo_range(part)?;
+    part[start..end].contains(':').then_some((start, end))
 }
 
 /// Text (an error message, a header value) with every `scheme://` URL in it redacted as
@@ -362,6 +377,24 @@ mod tests {
                 "https://al:pw@h/v1?next=http://bob:hunter2@x",
                 "https://[REDACTED]@h/v1?next=http://[REDACTED]@x",
             ),
+            // Typed without a scheme, as database and broker addresses often are.
+            (
+                "/v1/chat?dsn=bob:hunter2@db:5432/app&alt=json",
+                "/v1/chat?dsn=[REDACTED]@db:5432/app&alt=json",
+            ),
+            ("/v1/chat?bob:hunter2@db", "/v1/chat?[REDACTED]@db"),
+            (
+                "/v1/chat?next=http:bob:hunter2@x",
+                "/v1/chat?next=[REDACTED]@x",
+            ),
+            (
+                "/v1/chat?dsn=bob%3Ahunter2%40db&alt=json",
+                "/v1/chat?dsn=[REDACTED]&alt=json",
+            ),
+            (
+                "/v1?next=http://h/x?dsn=bob:hunter2@db",
+                "/v1?next=http://h/x?dsn=[REDACTED]@db",
+            ),
         ] {
             assert_eq!(redact_url(url), redacted, "{url}");
         }
@@ -369,6 +402,7 @@ mod tests {
             "/v1/chat?next=http%3A%2F%2Fx%2Fdocs",
             "/v1/files/a%20b",
             "/v1/chat?q=a@b",
+            "/v1/users/a:b@c/x",
             "https://h/v1?next=https://x/docs",
         ] {
             assert!(matches!(redact_url(kept), Cow::Borrowed(_)), "{kept}");

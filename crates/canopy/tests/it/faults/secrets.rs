@@ -227,6 +227,14 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
             ),
             None,
         ),
+        // An address quoted without a scheme, as database addresses often are.
+        (
+            format!(
+                "{}/openai/v1/chat/completions?dsn=alice:SECRET-SIXTEEN@db.example.com:5432/app",
+                app.url
+            ),
+            None,
+        ),
     ];
     let mut ids = Vec::new();
     for (url, target) in calls {
@@ -284,6 +292,7 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         "SECRET-THIRTEEN",
         "SECRET-FOURTEEN",
         "SECRET-FIFTEEN",
+        "SECRET-SIXTEEN",
     ];
     let spool_dir = app.dir.path().to_owned();
     let spooled = files_under(&spool_dir);
@@ -297,7 +306,7 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         }
     }
     let report = app.shutdown().await;
-    assert_eq!(report.writer.written, 10);
+    assert_eq!(report.writer.written, 11);
     for (path, bytes) in files_under(app.dir.path()) {
         for secret in secrets {
             assert!(!holds(&bytes, secret), "{secret} in {}", path.display());
