@@ -97,12 +97,14 @@ pub async fn property(
     if body.key.is_empty() {
         return Err(ApiError::BadRequest("key must not be empty".into()));
     }
-    // Stored as a proxied call's properties are: with any URL in it redacted.
+    // Stored as a proxied call's properties are: with any URL in it redacted, in the key as in
+    // the value (filters look for a key as it is stored).
+    let key = canopy_core::redact::redact_text(&body.key);
     let value = canopy_core::redact::redact_text(&body.value);
     done_or_not_found(
         state
             .annotate
-            .set_property(&org.org_id, id, &body.key, &value)
+            .set_property(&org.org_id, id, &key, &value)
             .await?,
         || format!("no request `{id}`"),
     )

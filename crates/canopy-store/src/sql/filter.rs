@@ -205,13 +205,34 @@ fn push_condition(sql: &mut Sql<'_>, c: &Condition, scope: Scope) {
     }
 }
 
-/// `c` with its value as the store keeps the field's values, when it compares for equality:
-/// labels, URLs, paths, properties and tags lose their secrets when they are stored
-/// ([`canopy_core::completion::validate`]), and so does the value, so that a lookup by what the
-/// caller sent finds what was kept. Patterns (`like`, `contains`) are compared as given.
+/// `c` as the store keeps what it names: labels, URLs, paths, properties and tags lose their
+/// secrets when they are stored ([`canopy_core::completion::validate`]), and so does a property's
+/// key set through the API. So the key does too, and the value when the condition compares for
+/// equality, so that a lookup by what the caller sent finds what was kept. Patterns (`like`,
+/// `contains`) are compared as given.
 fn stored_form(c: &Condition) -> Cow<'_, Condition> {
-    let (Op::Equals | Op::NotEquals, Value::Text(text)) = (c.op, &c.value) else {
+    let field = match &c.field {
+        Field::Property(key) => match redact_text(key) {
+            Cow::Owned(key) => Some(Field::Property(key)),
+            Cow::Borrowed(_) => None,
+        },
+        _ => None,
+    };
+    let value = stored_value(c);
+    if field.is_none() && value.is_none() {
         return Cow::Borrowed(c);
+    }
+    Cow::Owned(Condition {
+        field: field.unwrap_or_else(|| c.field.clone()),
+        op: c.op,
+        value: value.map_or_else(|| c.value.clone(), Value::Text),
+    })
+}
+
+/// The value [`stored_form`] compares with, when it differs from the one given.
+fn stored_value(c: &Condition) -> Option<String> {
+    let (Op::Equals | Op::NotEquals, Value::Text(text)) = (c.op, &c.value) else {
+        return None;
     };
     let stored = match &c.field {
         Field::SessionId
@@ -224,15 +245,11 @@ fn stored_form(c: &Condition) -> Cow<'_, Condition> {
         Field::Property(_) | Field::SessionTag => redact_text(text),
         Field::TargetUrl | Field::RequestPath => redact_url(text),
         Field::SessionPath => Cow::Owned(normalize_path(text)),
-        _ => return Cow::Borrowed(c),
+        _ => return None,
     };
     match stored {
-        Cow::Owned(value) if value != *text => Cow::Owned(Condition {
-            field: c.field.clone(),
-            op: c.op,
-            value: Value::Text(value),
-        }),
-        _ => Cow::Borrowed(c),
+        Cow::Owned(value) if value != *text => Some(value),
+        _ => None,
     }
 }
 
@@ -473,6 +490,21 @@ mod tests {
                 "{field:?}: {sql:?}"
             );
         }
+        // A property's key is looked for as it is stored, whatever the comparison.
+        let key = "see https://u:SECRET@h";
+        let filter = Filter::leaf(
+            Field::Property(key.into()),
+            Op::Contains,
+            Value::Text("x".into()),
+        );
+        let mut sql = Sql::new(&Plain, "");
+        push_for_calls(&mut sql, &filter);
+        assert!(
+            sql.args()
+                .contains(&Arg::Text("see https://[REDACTED]@h".into())),
+            "{sql:?}"
+        );
+        assert!(!format!("{sql:?}").contains("SECRET"), "{sql:?}");
         // A pattern is compared as given: redacting part of one would change what it matches.
         let mut sql = Sql::new(&Plain, "");
         let filter = Filter::leaf(Field::UserId, Op::Contains, Value::Text(quoted.into()));

@@ -347,6 +347,16 @@ async fn the_records_api_shows_redacted_urls() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // A key is the caller's text too.
+    let key = "from https://kim:SECRET-KEY@h";
+    let response = app
+        .client
+        .put(format!("{}/api/v1/request/{id}/property", app.url))
+        .json(&json!({"key": key, "value": "kept"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     let (status, body) = api_get(&app, &format!("/v1/request/{id}")).await;
     assert_eq!(status, 200);
     let text = body.to_string();
@@ -361,6 +371,22 @@ async fn the_records_api_shows_redacted_urls() {
         properties["next"],
         "see https://[REDACTED]@h/x?token=[REDACTED]"
     );
+    assert_eq!(properties["from https://[REDACTED]@h"], "kept");
+    // A filter on the key as sent finds the call.
+    let (status, found) = api_post(
+        &app,
+        "/v1/request/query",
+        json!({"filter": {"request_response_rmt": {"properties": {key: {"equals": "kept"}}}}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    let found: Vec<&str> = found["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|call| call["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, [id.as_str()]);
 }
 
 #[tokio::test]
