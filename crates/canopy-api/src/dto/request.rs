@@ -364,7 +364,10 @@ impl ScoreBody {
                         )));
                     }
                 };
-                Ok((name.clone(), number))
+                // Stored as labels are: with any URL in the name redacted (filters look for a
+                // name as it is stored). Redaction at most triples the bytes of the ASCII it
+                // touches (`://@ ` becomes `://[REDACTED]@ `), so a name stays inside 1 KiB.
+                Ok((canopy_core::redact::redact_text(name).into_owned(), number))
             })
             .collect()
     }

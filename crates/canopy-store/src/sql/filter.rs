@@ -206,14 +206,18 @@ fn push_condition(sql: &mut Sql<'_>, c: &Condition, scope: Scope) {
 }
 
 /// `c` as the store keeps what it names: labels, URLs, paths, properties and tags lose their
-/// secrets when they are stored ([`canopy_core::completion::validate`]), and so does a property's
-/// key set through the API. So the key does too, and the value when the condition compares for
-/// equality, so that a lookup by what the caller sent finds what was kept. Patterns (`like`,
-/// `contains`) are compared as given.
+/// secrets when they are stored ([`canopy_core::completion::validate`]), and so do a property's
+/// key and a score's name set through the API. So the key or name does too, and the value when
+/// the condition compares for equality, so that a lookup by what the caller sent finds what was
+/// kept. Patterns (`like`, `contains`) are compared as given.
 fn stored_form(c: &Condition) -> Cow<'_, Condition> {
     let field = match &c.field {
         Field::Property(key) => match redact_text(key) {
             Cow::Owned(key) => Some(Field::Property(key)),
+            Cow::Borrowed(_) => None,
+        },
+        Field::Score(name) => match redact_text(name) {
+            Cow::Owned(name) => Some(Field::Score(name)),
             Cow::Borrowed(_) => None,
         },
         _ => None,

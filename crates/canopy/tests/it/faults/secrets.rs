@@ -347,7 +347,7 @@ async fn the_records_api_shows_redacted_urls() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    // A key is the caller's text too.
+    // A property's key and a score's name are the caller's text too.
     let key = "from https://kim:SECRET-KEY@h";
     let response = app
         .client
@@ -357,6 +357,14 @@ async fn the_records_api_shows_redacted_urls() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    let score = "by https://kim:SECRET-SCORE@h";
+    let (status, _) = api_post(
+        &app,
+        &format!("/v1/request/{id}/score"),
+        json!({"scores": {score: 4}}),
+    )
+    .await;
+    assert_eq!(status, 200);
     let (status, body) = api_get(&app, &format!("/v1/request/{id}")).await;
     assert_eq!(status, 200);
     let text = body.to_string();
@@ -372,21 +380,27 @@ async fn the_records_api_shows_redacted_urls() {
         "see https://[REDACTED]@h/x?token=[REDACTED]"
     );
     assert_eq!(properties["from https://[REDACTED]@h"], "kept");
-    // A filter on the key as sent finds the call.
-    let (status, found) = api_post(
-        &app,
-        "/v1/request/query",
-        json!({"filter": {"request_response_rmt": {"properties": {key: {"equals": "kept"}}}}}),
-    )
-    .await;
-    assert_eq!(status, 200, "{found}");
-    let found: Vec<&str> = found["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|call| call["request_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(found, [id.as_str()]);
+    assert_eq!(body["data"]["scores"]["by https://[REDACTED]@h"], 4.0);
+    // Filters on the key and the name as sent find the call.
+    for filter in [
+        json!({"properties": {key: {"equals": "kept"}}}),
+        json!({"scores": {score: {"gte": 4}}}),
+    ] {
+        let (status, found) = api_post(
+            &app,
+            "/v1/request/query",
+            json!({"filter": {"request_response_rmt": filter}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{found}");
+        let found: Vec<&str> = found["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|call| call["request_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(found, [id.as_str()], "{filter}");
+    }
 }
 
 #[tokio::test]
