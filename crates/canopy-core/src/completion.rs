@@ -187,6 +187,20 @@ pub fn validate(record: &mut CallRecord) {
     {
         redact_in_place(value, redact_text);
     }
+    // A custom log or a span may name a property anything, a URL included.
+    if record
+        .properties
+        .keys()
+        .any(|key| matches!(redact_text(key), std::borrow::Cow::Owned(_)))
+    {
+        record.properties = std::mem::take(&mut record.properties)
+            .into_iter()
+            .map(|(mut key, value)| {
+                redact_in_place(&mut key, redact_text);
+                (key, value)
+            })
+            .collect();
+    }
 }
 
 /// A label (a session id, a user id) as [`validate`] stores it, and so what a lookup by the

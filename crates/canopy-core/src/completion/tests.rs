@@ -204,6 +204,11 @@ fn every_stored_url_and_error_text_is_redacted() {
             "https://bob:SECRET@127.0.0.1:1".to_owned(),
         )]
         .into(),
+        properties: [
+            ("from https://kim:SECRET@h".to_owned(), "v".to_owned()),
+            ("plain".to_owned(), "w".to_owned()),
+        ]
+        .into(),
         request_body: StoredBody::default(),
         ..CallRecord::default()
     };
@@ -211,6 +216,8 @@ fn every_stored_url_and_error_text_is_redacted() {
     let text = serde_json::to_string(&record).unwrap();
     assert!(!text.contains("SECRET"), "{text}");
     assert!(text.contains("key=[REDACTED]"), "{text}");
+    assert_eq!(record.properties["from https://[REDACTED]@h"], "v");
+    assert_eq!(record.properties["plain"], "w");
 }
 
 #[test]

@@ -270,7 +270,8 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         .post(format!("{}/api/custom/v1/log", app.url))
         .json(&vector_search_log(
             "alice:SECRET-EIGHT@vector/search",
-            json!({}),
+            // A property's name is the caller's text too (names are lower-cased).
+            json!({"Helicone-Property-Via https://kim:secret-seventeen@h": "x"}),
         ))
         .send()
         .await
@@ -293,6 +294,7 @@ async fn secrets_in_urls_reach_neither_the_store_nor_the_spool_nor_the_log() {
         "SECRET-FOURTEEN",
         "SECRET-FIFTEEN",
         "SECRET-SIXTEEN",
+        "secret-seventeen",
     ];
     let spool_dir = app.dir.path().to_owned();
     let spooled = files_under(&spool_dir);
